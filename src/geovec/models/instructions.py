@@ -1,0 +1,38 @@
+"""Named instructions per task kind (they live in the model config; these are the defaults).
+
+Queries get a task-specific instruction; candidates ("documents") get a short generic one naming their
+modalities, as the RSMEB protocol prescribes.
+"""
+
+from __future__ import annotations
+
+TASKS = ("classification", "retrieval", "composed", "vqa", "region", "geo")
+
+DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
+    "classification": "Identify the scene category of this remote sensing image.",
+    "retrieval": "Retrieve the remote sensing image or caption that matches this.",
+    "composed": "Retrieve the remote sensing image that shows this image with the described change.",
+    "vqa": "Answer the question about this remote sensing image.",
+    "region": "Represent the marked region of this remote sensing image.",
+    "geo": "Find the place on Earth that matches this.",
+}
+
+_MODALITY_WORDS = {"image": "remote sensing image", "box": "image region", "location": "location", "text": "text"}
+
+
+def document_instruction(modalities: tuple[str, ...]) -> str:
+    """Generic candidate-side instruction, e.g. ``Represent the given remote sensing image.``"""
+    mods = list(modalities)
+    if "box" in mods and "image" in mods:
+        mods.remove("image")
+    words = [_MODALITY_WORDS[m] for m in mods]
+    if not words:
+        return "Represent the given input."
+    joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"Represent the given {joined}."
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+    return task

@@ -1,0 +1,76 @@
+"""``geovec.load_model(name_or_path)``: named models shipped in the package, or a local checkpoint directory.
+
+A checkpoint directory holds ``config.json`` whose ``architecture`` picks the model class from
+:data:`ARCHITECTURES` (modules imported on first use), so new architectures plug in without editing here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+
+from geovec.models.base import EmbeddingModel
+from geovec.models.config import GeoVecConfig
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "geovec-compact"
+
+ARCHITECTURES: dict[str, str] = {
+    "single-encoder": "geovec.models.single_encoder:SingleEncoderModel",
+    "qwen2-vl": "geovec.models.qwen2vl:Qwen2VLEmbedder",
+}
+
+
+def _architecture(name: str):
+    try:
+        module, cls = ARCHITECTURES[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def available_models() -> list[str]:
+    """Names that :func:`load_model` resolves without a path."""
+    bundled = sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / "config.json").exists())
+    return bundled + ["geovec-compact-untrained"]
+
+
+def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> EmbeddingModel:
+    """The architecture with pretrained towers and freshly initialised new parts (seeded): the
+    "frozen towers, no contrastive training" baseline and the start of every training run."""
+    config = config or GeoVecConfig(name="geovec-compact-untrained")
+    torch.manual_seed(seed)
+    return _architecture(config.architecture)(config)
+
+
+def resolve(name_or_path: str | Path | None) -> Path | None:
+    """Checkpoint directory for a name or path (None for the untrained baseline)."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    if str(name_or_path) == "geovec-compact-untrained":
+        return None
+    path = Path(name_or_path)
+    if (path / "config.json").exists():
+        return path
+    if (WEIGHTS_DIR / str(name_or_path) / "config.json").exists():
+        return WEIGHTS_DIR / str(name_or_path)
+    raise FileNotFoundError(
+        f"no geovec model {str(name_or_path)!r}: not a bundled name ({available_models()}) and not a directory "
+        "with config.json + model.safetensors"
+    )
+
+
+def load_model(name_or_path: str | Path | None = None, device: str | None = None,
+               num_threads: int | None = None) -> EmbeddingModel:
+    """Load a bundled model by name (default ``geovec-compact``) or a checkpoint directory."""
+    EmbeddingModel.set_num_threads(num_threads)
+    directory = resolve(name_or_path)
+    if directory is None:
+        model = build_untrained()
+    else:
+        config = GeoVecConfig.from_json(directory / "config.json")
+        model = _architecture(config.architecture).from_pretrained(directory)
+    if device:
+        model.to(device)
+    return model.eval()

