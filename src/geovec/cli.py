@@ -1,0 +1,35 @@
+"""The ``geovec`` command. Each layer of the package adds its own sub-commands through a
+``register(app)`` function in its ``cli`` module (bench, train, index, serve), so this file stays small."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    help="geovec: embed interleaved remote-sensing inputs (image, text, boxes, lat/lon), benchmark, train, index, search, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
+SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
+
+
+def _register_all() -> None:
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+if __name__ == "__main__":
+    app()
