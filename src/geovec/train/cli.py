@@ -72,4 +72,65 @@ def register(app: typer.Typer) -> None:
         n = FeatureCache(cache_dir, m).fill(sorted(paths))
         typer.echo(f"computed {n} of {len(paths)} feature maps in {cache_dir}")
 
+    _register_dev_eval(train_app)
+
+    @train_app.command("export")
+    def export(
+        source: Path = typer.Argument(..., help="A run's model/ folder or a checkpoint/ folder (trainer_state.pt)."),
+        out_dir: Path = typer.Argument(..., help="Where to write config.json + model.safetensors."),
+        name: str = typer.Option("geovec-compact", help="Model name written into config.json."),
+        revision: Optional[str] = typer.Option(None, help="Revision written into config.json."),
+        fp16: bool = typer.Option(False, help="Store the weights as float16 (half the size)."),
+    ) -> None:
+        """Export trained weights (trained parts only, safetensors) under a model name, e.g. into the package."""
+        from geovec.train.export import export_model
+
+        path = export_model(source, out_dir, name=name, revision=revision, fp16=fp16)
+        typer.echo(f"wrote {path}")
+
     app.add_typer(train_app, name="train")
+
+
+def _register_dev_eval(train_app: typer.Typer) -> None:
+    @train_app.command("dev-eval")
+    def dev_eval(
+        model: str = typer.Option("geovec-compact", help="Model name or checkpoint directory."),
+        data_root: Optional[Path] = typer.Option(None, help="../shared/data layout (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
+        work_dir: Path = typer.Option(Path("runs/dev"), help="Where val mosaics and crops are written."),
+        feature_cache: Optional[Path] = typer.Option(None, help="Frozen vision feature cache folder."),
+        text_cache: Optional[Path] = typer.Option(None, help="File of pooled text states shared between models whose text path is frozen."),
+        limit: int = typer.Option(0, help="Only the first N val images (0 = all 491)."),
+        mosaics: int = typer.Option(40, help="Val mosaics for the region scores."),
+        out: Optional[Path] = typer.Option(None, help="Write the scores as JSON here."),
+    ) -> None:
+        """Quick dev scores (RSICD val retrieval and classes, val-mosaic regions, held-out geo scenes) of a model."""
+        import json
+        import time
+
+        from geovec.models.registry import load_model
+        from geovec.train.dev_eval import DevEvaluator
+        from geovec.train.feature_cache import FeatureCache
+        from geovec.train.mixture import default_data_root
+        from geovec.train.trainer import TextStateCache
+
+        root = data_root or default_data_root()
+        if root is None:
+            raise typer.BadParameter("no data root: pass --data-root or set GEOVEC_DATA_ROOT")
+        m = load_model(model)
+        m.apply_trainable([])  # evaluation only: lets the text-state cache apply where the text path is frozen
+        cache = FeatureCache(feature_cache, m) if feature_cache else None
+        ev = DevEvaluator(root, work_dir, cache, limit=limit, mosaics=mosaics)
+        tc = None
+        if text_cache and TextStateCache.applies(m) and not bool(m.type_embed.weight.abs().sum()):
+            tc = TextStateCache(m, text_cache)
+            ev.embed_fn = tc.embed
+        t = time.time()
+        scores = ev(m)
+        if tc is not None:
+            tc.save()
+        record = {"model": str(model), "revision": m.revision, "eval_s": round(time.time() - t, 1),
+                  "val_images": len(ev.val), "mosaics": len(ev.mosaics), **scores}
+        typer.echo(json.dumps(record, indent=1))
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=1) + "\n")

@@ -15,7 +15,7 @@ import torch
 from geovec.inputs import parse_item
 from geovec.models.instructions import document_instruction
 from geovec.train.converters import class_prompts
-from geovec.train.geo import geo_crops, is_train_scene, read_geo_index
+from geovec.train.geo import SOURCE_TEXT, geo_crops, is_train_scene, read_geo_index
 from geovec.train.mixture import rsicd_split
 from geovec.train.mosaics import build_mosaics
 from geovec.train.prepare import embed_items
@@ -84,6 +84,10 @@ class DevEvaluator:
             nm = embed(_items([{"text": class_prompts(n)[0]} for n in names], d_instr))
             pred = (img_c @ nm.T).argmax(1).tolist()
             out["rsicd_cls_P@1"] = 100.0 * float(np.mean([names[p] == l for p, (_, l) in zip(pred, labelled)]))
+            # the benchmark's template: "a remote sensing image of {name}."
+            nm_t = embed(_items([{"text": class_prompts(n)[1]} for n in names], d_instr))
+            pred = (img_c @ nm_t.T).argmax(1).tolist()
+            out["rsicd_cls_template_P@1"] = 100.0 * float(np.mean([names[p] == l for p, (_, l) in zip(pred, labelled)]))
         if "region" in self.tasks and self.mosaics:
             regions = [(m, r) for m in self.mosaics for r in m.regions if r.captions and r.captions[0].strip(" .")]
             rq = embed(_items([{"image": m.path, "box": list(r.box)} for m, r in regions], q_instr("region")))
@@ -102,7 +106,8 @@ class DevEvaluator:
             gi = embed(_items([{"image": p["image"]} for p in pl], q_instr("geo")))
             gl = embed(_items([{"lat": p["lat"], "lon": p["lon"]} for p in pl], d_instr))
             out["geo_img2loc_P@1"] = recall_at_k(gi @ gl.T, [{i} for i in range(len(pl))], (1,))["R@1"]
-            tq = embed(_items([{"text": "remote sensing image", "lat": p["lat"], "lon": p["lon"]} for p in pl],
+            tq = embed(_items([{"text": SOURCE_TEXT.get(p["dataset"], "remote sensing image"), "lat": p["lat"],
+                                "lon": p["lon"]} for p in pl],
                               q_instr("geo")))
             td = embed(_items([{"image": p["image"], "lat": p["lat"], "lon": p["lon"]} for p in pl], d_instr))
             out["geo_textloc2img_P@1"] = recall_at_k(tq @ td.T, [{i} for i in range(len(pl))], (1,))["R@1"]

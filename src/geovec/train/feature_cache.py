@@ -84,7 +84,7 @@ class FeatureCache:
                 for p, fm in zip(chunk, fmaps):
                     f = self._file(self.key(p))
                     f.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = f.with_name(f.stem + ".tmp.npy")
+                    tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")  # unique per writer process
                     np.save(tmp, fm.cpu().numpy().astype(self.dtype))
                     os.replace(tmp, f)
                 if bar is not None:

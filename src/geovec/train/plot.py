@@ -1,0 +1,51 @@
+"""Training curves: loss (and temperature) and dev scores over steps, from a run's ``metrics.jsonl``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DEV_KEYS = ("rsicd_mR", "rsicd_cls_P@1", "region_caption_P@1", "refexp_within_P@1", "geo_img2loc_P@1")
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+
+
+def plot_run(metrics: str | Path, out_png: str | Path, title: str = "geovec-compact training",
+             baseline: dict | None = None) -> Path:
+    """Two panels: training loss per step; dev scores (%) at each evaluation, with the untrained baseline's
+    scores as dashed lines when given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics)
+    # a resumed run repeats the steps after its last checkpoint: keep the latest record of each step
+    train = list({r["step"]: r for r in rows if r.get("kind") == "train"}.values())
+    evals = list({r["step"]: r for r in rows if r.get("kind") == "eval"}.values())
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1, label="InfoNCE loss (symmetric)")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss")
+    ax1.set_title("training loss")
+    ax1.grid(alpha=0.3)
+    for i, key in enumerate(k for k in DEV_KEYS if any(k in e for e in evals)):
+        colour = f"C{i}"
+        pts = [(e["step"], e[key]) for e in evals if key in e]
+        ax2.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=key)
+        if baseline and key in baseline:
+            ax2.axhline(baseline[key], color=colour, ls="--", lw=0.8)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("score (%)")
+    ax2.set_title("dev scores (dashed: untrained baseline)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
