@@ -23,8 +23,8 @@ def plot_run(metrics: str | Path, out_png: str | Path, title: str = "geovec-comp
 
     rows = read_metrics(metrics)
     # a resumed run repeats the steps after its last checkpoint: keep the latest record of each step
-    train = list({r["step"]: r for r in rows if r.get("kind") == "train"}.values())
-    evals = list({r["step"]: r for r in rows if r.get("kind") == "eval"}.values())
+    train = sorted({r["step"]: r for r in rows if r.get("kind") == "train"}.values(), key=lambda r: r["step"])
+    evals = sorted({r["step"]: r for r in rows if r.get("kind") == "eval"}.values(), key=lambda r: r["step"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1, label="InfoNCE loss (symmetric)")
     ax1.set_xlabel("step")
