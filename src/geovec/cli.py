@@ -23,7 +23,7 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name is not None and name.startswith(e.name):  # the module or its package is absent
                 continue
             raise
         module.register(app)
