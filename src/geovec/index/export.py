@@ -62,17 +62,24 @@ def hilbert_order(lon: np.ndarray, lat: np.ndarray, order: int = 16) -> np.ndarr
     return np.argsort(keys, kind="stable")
 
 
+def _epsg4326_projjson() -> dict:
+    from pyproj import CRS
+
+    return CRS.from_epsg(4326).to_json_dict()
+
+
 def geo_metadata(table: pa.Table) -> dict:
     """The GeoParquet 1.1 ``geo`` footer for the export's geometry column."""
-    valid = table.filter(pc.is_valid(table["min_lon"])) if table.num_rows else table
+    b = table["bbox"].combine_chunks() if table.num_rows else None
     bbox = None
-    if valid.num_rows:
-        bbox = [pc.min(valid["min_lon"]).as_py(), pc.min(valid["min_lat"]).as_py(),
-                pc.max(valid["max_lon"]).as_py(), pc.max(valid["max_lat"]).as_py()]
+    if b is not None and b.null_count < len(b):
+        bbox = [pc.min(b.field("xmin")).as_py(), pc.min(b.field("ymin")).as_py(),
+                pc.max(b.field("xmax")).as_py(), pc.max(b.field("ymax")).as_py()]
     col = {
         "encoding": "WKB",
         "geometry_types": ["Polygon"],
-        # no "crs" key means OGC:CRS84 (lon, lat on WGS84), which is what the footprints are
+        # EPSG:4326 as PROJJSON; GeoParquet stores WKB as (x, y) = (lon, lat) whatever the CRS axis order
+        "crs": _epsg4326_projjson(),
         "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
                               "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
     }
@@ -87,9 +94,10 @@ def export_table(store: ChipStore) -> pa.Table:
     order = hilbert_order(t["centre_lon"].to_numpy(zero_copy_only=False),
                           t["centre_lat"].to_numpy(zero_copy_only=False))
     t = t.take(pa.array(order))
-    bbox = pa.StructArray.from_arrays([t["min_lon"], t["min_lat"], t["max_lon"], t["max_lat"]],
+    flat = {c: t[c].combine_chunks() for c in ("min_lon", "min_lat", "max_lon", "max_lat")}
+    bbox = pa.StructArray.from_arrays([flat["min_lon"], flat["min_lat"], flat["max_lon"], flat["max_lat"]],
                                       names=["xmin", "ymin", "xmax", "ymax"],
-                                      mask=pc.invert(pc.is_valid(t["min_lon"])))
+                                      mask=pc.invert(pc.is_valid(flat["min_lon"])))
     info = store.info
     return pa.table({
         "id": t["id"],

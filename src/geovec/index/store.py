@@ -141,8 +141,10 @@ class ChipStore:
 
     def column(self, *names: str, where: str | None = None) -> pa.Table:
         """Scalar columns (no vectors) of all rows, optionally filtered by a SQL ``where``."""
-        ds = self.table.to_lance()
-        return ds.to_table(columns=list(names), filter=where) if where else ds.to_table(columns=list(names))
+        q = self.table.search().select(list(names))
+        if where:
+            q = q.where(where)
+        return q.limit(None).to_arrow()
 
     def ids(self) -> set[str]:
         if len(self) == 0:
