@@ -8,7 +8,7 @@ from geovec.index.build import build_index
 from geovec.index.chips import ChipSpec, discover_files, iter_plans
 from geovec.index.store import ChipStore
 
-from conftest import write_geotiff
+from geovec_fake_model import write_geotiff
 from geovec_fake_model import FakeGeoModel
 
 SPEC = ChipSpec(96, 16)
