@@ -104,7 +104,7 @@ function renderList() {
     list.appendChild(li);
   }
 }
-async function runSearch() {
+async function runSearch(fromClick) {
   const body = { k: parseInt($("k").value, 10) || 10 };
   const text = $("q").value.trim();
   if (text) body.text = text;
@@ -125,6 +125,13 @@ async function runSearch() {
     results = []; renderList(); draw(); return;
   }
   results = out.features;
+  const boxes = results.map((f) => f.properties.bbox).filter((b) => b);
+  if (!fromClick && boxes.length) {  // zoom to the results (a click keeps the view where the user is)
+    const b = [Math.min(...boxes.map((x) => x[0])), Math.min(...boxes.map((x) => x[1])),
+               Math.max(...boxes.map((x) => x[2])), Math.max(...boxes.map((x) => x[3]))];
+    const pad = Math.max(b[2] - b[0], b[3] - b[1]) * 0.15;
+    fit([b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad]);
+  }
   $("status").textContent = `${results.length} result(s) · task ${out.task} · ${Math.round(performance.now() - t0)} ms`;
   renderList(); draw();
 }
@@ -146,7 +153,7 @@ window.addEventListener("mouseup", (e) => {
   if (drag && !drag.moved && e.target.closest && e.target.closest("#map")) {
     const r = svg.getBoundingClientRect();
     const [lon, lat] = unproject(e.clientX - r.left, e.clientY - r.top);
-    setPlace(lat, lon); runSearch();
+    setPlace(lat, lon); runSearch(true);
   }
   drag = null;
 });
