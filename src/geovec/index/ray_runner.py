@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geovec.index.chips import Chip
@@ -39,6 +38,17 @@ def model_factory_for(model) -> ModelFactory:
     import geovec
 
     return partial(geovec.load_model, model.model_id)
+
+
+def actor_cpus(concurrency: int, requested: float | None) -> float:
+    """CPUs per actor: as requested, else a share that leaves one CPU of the cluster for the read and
+    write tasks (actors that take every CPU would starve them: the job would never finish)."""
+    import ray
+
+    if requested is not None:
+        return requested
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    return max(0.25, min(1.0, (total - 1.0) / max(1, concurrency)))
 
 
 def init_ray(address: str | None = "local", num_cpus: int | None = None) -> None:
@@ -95,21 +105,20 @@ class ChipEmbedder:
 
 def embed_chips_ray(chips: Sequence[Chip], model_factory: ModelFactory, shards_dir: str | Path, info: IndexInfo,
                     address: str | None = "local", batch_size: int = 32, concurrency: int = 2,
-                    num_cpus_per_actor: float = 1, num_gpus_per_actor: float = 0,
+                    num_cpus_per_actor: float | None = None, num_gpus_per_actor: float = 0,
                     rows_per_task: int = 256) -> list[Path]:
     """Embed ``chips`` on Ray; writes parquet shards (chip columns, ``vector``, ``error``) to ``shards_dir``."""
-    import pandas as pd
     import ray.data
 
     init_ray(address)
     shards_dir = Path(shards_dir)
     shards_dir.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame([_chip_to_row(c) for c in chips])
-    ds = ray.data.from_pandas(df).repartition(max(1, -(-len(chips) // rows_per_task)))
+    rows = [_chip_to_row(c) for c in chips]
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // rows_per_task)))
     ds = ds.map_batches(ChipEmbedder, fn_constructor_kwargs={"model_factory": model_factory, "info": asdict(info),
                                                              "batch_size": batch_size},
                         batch_size=rows_per_task, batch_format="pandas", concurrency=concurrency,
-                        num_cpus=num_cpus_per_actor, num_gpus=num_gpus_per_actor)
+                        num_cpus=actor_cpus(concurrency, num_cpus_per_actor), num_gpus=num_gpus_per_actor)
     before = set(shards_dir.glob("*.parquet"))
     ds.write_parquet(str(shards_dir))
     return sorted(set(shards_dir.glob("*.parquet")) - before)
@@ -172,7 +181,7 @@ class ItemEmbedder:
 def embed_items_ray(rows: Sequence[dict], model_factory: ModelFactory, out_dir: str | Path,
                     address: str | None = "local", batch_size: int = 32, concurrency: int = 2,
                     instruction: str | None = None, task: str | None = None, side: str = "query",
-                    normalize: bool = True, num_cpus_per_actor: float = 1, num_gpus_per_actor: float = 0,
+                    normalize: bool = True, num_cpus_per_actor: float | None = None, num_gpus_per_actor: float = 0,
                     rows_per_task: int = 256) -> list[Path]:
     """Embed ``rows`` (each ``{"id": str, "item": <item as accepted by encode, JSON-serialisable: image as a
     path string>}``) on Ray with ``concurrency`` actors, each calling ``model_factory()`` once.
@@ -186,13 +195,13 @@ def embed_items_ray(rows: Sequence[dict], model_factory: ModelFactory, out_dir: 
     init_ray(address)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"id": [str(r["id"]) for r in rows], "item": [json.dumps(r["item"]) for r in rows]})
-    ds = ray.data.from_arrow(table).repartition(max(1, -(-len(rows) // rows_per_task)))
+    records = [{"id": str(r["id"]), "item": json.dumps(r["item"])} for r in rows]
+    ds = ray.data.from_items(records, override_num_blocks=max(1, -(-len(records) // rows_per_task)))
     kwargs = {"instruction": instruction, "task": task, "side": side, "normalize": normalize,
               "batch_size": batch_size}
     ds = ds.map_batches(ItemEmbedder, fn_constructor_kwargs={"model_factory": model_factory, "encode_kwargs": kwargs},
                         batch_size=rows_per_task, batch_format="numpy", concurrency=concurrency,
-                        num_cpus=num_cpus_per_actor, num_gpus=num_gpus_per_actor)
+                        num_cpus=actor_cpus(concurrency, num_cpus_per_actor), num_gpus=num_gpus_per_actor)
     before = set(out_dir.glob("*.parquet"))
     ds.write_parquet(str(out_dir))
     return sorted(set(out_dir.glob("*.parquet")) - before)
