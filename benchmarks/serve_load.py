@@ -85,7 +85,7 @@ def main():
     if root is not None:
         inputs, data = root / "rsvqa_lr" / "Images_LR", "shared/data rsvqa_lr/Images_LR (51 GeoTIFFs 256x256)"
     else:
-        from benchmarks_index_scene import synthetic_scene  # pragma: no cover
+        from index_build import synthetic_scene  # benchmarks/ is on sys.path when run as a script
 
         inputs, data = synthetic_scene(work / "scenes"), "synthetic"
     model = geovec.load_model()

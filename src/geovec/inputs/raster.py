@@ -97,21 +97,26 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def _georef(ds) -> GeoRef | None:
-    from rasterio.warp import transform as warp_transform
-
     if ds.crs is None or ds.transform.is_identity:
         return None
-    w, h = ds.width, ds.height
+    return georef_of(ds.transform, ds.crs, ds.width, ds.height)
+
+
+def georef_of(transform, crs, width: int, height: int) -> GeoRef:
+    """The georeference of a ``width`` x ``height`` pixel grid with affine ``transform`` in ``crs``."""
+    from rasterio.warp import transform as warp_transform
+
+    w, h = width, height
     corners_px = [(0, 0), (w, 0), (w, h), (0, h)]
-    xs, ys = zip(*[ds.transform * c for c in corners_px])
-    cx, cy = ds.transform * (w / 2.0, h / 2.0)
-    lons, lats = warp_transform(ds.crs, "EPSG:4326", list(xs) + [cx], list(ys) + [cy])
+    xs, ys = zip(*[transform * c for c in corners_px])
+    cx, cy = transform * (w / 2.0, h / 2.0)
+    lons, lats = warp_transform(crs, "EPSG:4326", list(xs) + [cx], list(ys) + [cy])
     ring = tuple((float(lo), float(la)) for lo, la in zip(lons[:4], lats[:4]))
     return GeoRef(
         centre_lat=float(lats[4]),
         centre_lon=float(lons[4]),
         footprint=ring + (ring[0],),
-        crs=ds.crs.to_string(),
+        crs=crs.to_string(),
     )
 
 
@@ -166,13 +171,8 @@ def read_tiff(
                 georef = None
                 if ds.crs is not None and not ds.transform.is_identity:
                     if win is not None:
-                        from rasterio.io import MemoryFile
-
-                        profile = ds.profile.copy()
-                        profile.update(width=data.shape[2], height=data.shape[1], count=1,
-                                       transform=ds.window_transform(win), driver="GTiff")
-                        with MemoryFile() as mem, mem.open(**profile) as sub:
-                            georef = _georef(sub)
+                        # the window's own grid (no copy of the file's profile: JPEG/YCbCr TIFFs refuse one)
+                        georef = georef_of(ds.window_transform(win), ds.crs, data.shape[2], data.shape[1])
                     else:
                         georef = _georef(ds)
     except GeoVecInputError:
