@@ -36,3 +36,10 @@ def client(served):
                                        max_items=16))
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    import geovec
+
+    return geovec.load_model()

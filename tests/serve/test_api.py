@@ -1,6 +1,5 @@
 import base64
 import io
-import json
 
 import numpy as np
 import pytest

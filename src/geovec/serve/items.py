@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
