@@ -146,3 +146,25 @@ def test_cli_build_and_export(scenes, tmp_path, monkeypatch):
     assert "broken.tif" in r.output and len(ChipStore(db)) > 0
     r = runner.invoke(app, ["index", "export", "--db", str(db), "--geoparquet", str(tmp_path / "x.parquet")])
     assert r.exit_code == 0 and (tmp_path / "x.parquet").exists()
+
+
+def test_cli_build_passes_ray_address_and_chipping(monkeypatch, tmp_path):
+    import geovec
+    import geovec.index.build as build_mod
+    from geovec.cli import app
+
+    seen = {}
+
+    def fake_build(paths, db, model, spec, **kw):
+        seen.update(kw, spec=spec)
+        return build_mod.BuildSummary()
+
+    monkeypatch.setattr(build_mod, "build_index", fake_build)
+    monkeypatch.setattr(geovec, "load_model", lambda name=None: FakeGeoModel())
+    r = CliRunner().invoke(app, ["index", "build", str(tmp_path), "--db", str(tmp_path / "db"), "--ray", "auto",
+                                 "--ray-concurrency", "3", "--chip-size", "512", "--overlap", "64", "--bands", "4,3,2"])
+    assert r.exit_code == 0, r.output
+    assert seen["ray_address"] == "auto" and seen["ray_options"]["concurrency"] == 3
+    assert seen["spec"] == ChipSpec(512, 64, (4, 3, 2))
+    r = CliRunner().invoke(app, ["index", "build", str(tmp_path), "--db", str(tmp_path / "db"), "--overlap", "600"])
+    assert r.exit_code != 0 and "overlap" in r.output

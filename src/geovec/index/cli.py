@@ -11,8 +11,8 @@ import typer
 index_app = typer.Typer(help="Build, inspect and export a searchable index of imagery (LanceDB directory).",
                         no_args_is_help=True)
 
-RAY_HELP = ("Embed on a Ray cluster: ADDRESS of the cluster ('auto', 'ray://host:10001'), or give --ray alone "
-            "to start a local Ray instance.")
+RAY_HELP = ("Embed on Ray: 'local' starts a local Ray instance, or the ADDRESS of a cluster "
+            "('auto', 'ray://head:10001').")
 
 
 def _floats(text: str | None, n: int, name: str) -> tuple[float, ...] | None:
@@ -45,7 +45,7 @@ def build_cmd(
     commit_every: int = typer.Option(256, "--commit-every", help="Chips embedded per committed step (resume unit)."),
     with_location: bool = typer.Option(False, "--with-location/--no-location",
                                        help="Embed each chip's centre lat/lon with its pixels."),
-    ray: Optional[str] = typer.Option(None, "--ray", help=RAY_HELP, is_flag=False, flag_value="local"),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS", help=RAY_HELP),
     ray_concurrency: int = typer.Option(2, "--ray-concurrency", help="Ray actors (model copies)."),
 ):
     """Cut images into chips, embed them, and store them in a LanceDB index (resumable, incremental)."""
