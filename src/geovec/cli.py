@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
+SUBCOMMAND_MODULES = ("geovec.embed.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 
 def _register_all() -> None:

@@ -7,8 +7,8 @@ from geovec.index.build import build_index
 from geovec.index.chips import ChipSpec, discover_files, iter_plans
 from geovec.index.store import ChipStore
 
-from geovec_fake_model import write_geotiff
-from geovec_fake_model import FakeGeoModel
+from tests.index.geovec_fake_model import write_geotiff
+from tests.index.geovec_fake_model import FakeGeoModel
 
 SPEC = ChipSpec(96, 16)
 

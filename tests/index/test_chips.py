@@ -5,7 +5,7 @@ from pyproj import Transformer
 from geovec.index.chips import ChipSpec, grid_offsets, grid_windows, plan_chips, read_chip
 from geovec.inputs import GeoVecInputError
 
-from geovec_fake_model import write_geotiff
+from tests.index.geovec_fake_model import write_geotiff
 
 
 def test_grid_covers_every_pixel_with_last_chip_flush():

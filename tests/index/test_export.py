@@ -7,7 +7,7 @@ import pytest
 from geovec.index import GeoIndex
 from geovec.index.export import hilbert_index, hilbert_order
 
-from geovec_fake_model import FakeGeoModel
+from tests.index.geovec_fake_model import FakeGeoModel
 
 
 def test_hilbert_index_small_curve():

@@ -9,8 +9,8 @@ from geovec.index.build import build_index  # noqa: E402
 from geovec.index.chips import ChipSpec  # noqa: E402
 from geovec.index.store import ChipStore  # noqa: E402
 
-import geovec_fake_model  # noqa: E402
-from geovec_fake_model import FakeGeoModel, make_fake_model  # noqa: E402
+from tests.index import geovec_fake_model  # noqa: E402
+from tests.index.geovec_fake_model import FakeGeoModel, make_fake_model  # noqa: E402
 
 SPEC = ChipSpec(96, 16)
 

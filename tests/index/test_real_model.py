@@ -8,22 +8,21 @@ import pytest
 from geovec.index import GeoIndex
 from geovec.index.chips import ChipSpec, plan_chips
 
-from conftest import shared_data_root
 
 pytestmark = pytest.mark.slow
 
 
-def test_real_model_index_and_interleaved_search(scenes, tmp_path, real_model):
-    idx = GeoIndex.build([scenes / "utm32.tif", scenes / "merc.tif"], tmp_path / "db", real_model, chip_size=128,
+def test_model_index_and_interleaved_search(scenes, tmp_path, model):
+    idx = GeoIndex.build([scenes / "utm32.tif", scenes / "merc.tif"], tmp_path / "db", model, chip_size=128,
                          progress=False)
-    assert len(idx) == 5 and idx.info.model_id == real_model.model_id and idx.info.dimension == real_model.embed_dim
+    assert len(idx) == 5 and idx.info.model_id == model.model_id and idx.info.dimension == model.embed_dim
     v = np.stack(idx.store.table.to_arrow()["vector"].to_numpy(zero_copy_only=False))
-    assert v.shape == (5, real_model.embed_dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    assert v.shape == (5, model.embed_dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
     # stored vectors are the model's document embeddings of the chip pixels
     from geovec.index.chips import read_chip
 
     chip = plan_chips(scenes / "merc.tif", ChipSpec(128))[0]
-    ref = real_model.encode_document([{"image": read_chip(chip).pixels}], task="retrieval")[0]
+    ref = model.encode_document([{"image": read_chip(chip).pixels}], task="retrieval")[0]
     row = [r for r in idx.store.table.to_arrow().to_pylist() if r["id"] == chip.id][0]
     assert np.allclose(row["vector"], ref, atol=1e-4)
     hits = idx.search(image=str(scenes / "utm32.tif"), box=[0, 0, 100, 100], text="a field", near=(52.03, 6.05),
@@ -33,10 +32,8 @@ def test_real_model_index_and_interleaved_search(scenes, tmp_path, real_model):
 
 
 @pytest.mark.shared_data
-def test_footprints_of_real_geotiffs_match_the_published_centres(tmp_path):
-    root = shared_data_root()
-    if root is None:
-        pytest.skip("shared data (GEOVEC_DATA_ROOT or ../shared/data) is not present")
+def test_footprints_of_real_geotiffs_match_the_published_centres(shared_data):
+    root = shared_data
     rows = [r for r in csv.DictReader(open(root / "geo_index.csv")) if r["dataset"] in ("rsvqa_lr", "rsvqa_hr")][:12]
     for r in rows:
         path = root / r["dataset"] / r["relpath"]

@@ -9,7 +9,7 @@ from geovec.index.chips import ChipSpec, plan_chips, read_chip
 from geovec.index.search import SearchQuery, haversine_km, prefilter_sql
 from geovec.index.store import ChipStore
 
-from geovec_fake_model import FakeGeoModel
+from tests.index.geovec_fake_model import FakeGeoModel
 
 
 @pytest.fixture

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "index"))
-from geovec_fake_model import FakeGeoModel, make_scenes  # noqa: E402
+from tests.index.geovec_fake_model import FakeGeoModel, make_scenes
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +33,3 @@ def client(served):
     with TestClient(app) as c:
         yield c
 
-
-@pytest.fixture(scope="session")
-def real_model():
-    import geovec
-
-    return geovec.load_model()

@@ -8,7 +8,7 @@ from PIL import Image
 pytestmark = pytest.mark.slow
 
 
-def test_embeddings_endpoint_with_the_real_model(real_model):
+def test_embeddings_endpoint_with_the_model(model):
     from fastapi.testclient import TestClient
 
     from geovec.serve.app import create_app
@@ -17,13 +17,13 @@ def test_embeddings_endpoint_with_the_real_model(real_model):
     buf = io.BytesIO()
     Image.fromarray(px).save(buf, "PNG")
     data_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    with TestClient(create_app(None, real_model)) as c:
-        assert c.get("/healthz").json()["model"] == real_model.model_id
+    with TestClient(create_app(None, model)) as c:
+        assert c.get("/healthz").json()["model"] == model.model_id
         r = c.post("/v1/embeddings", json={"input": ["an airport", {"image": data_url, "box": [10, 10, 60, 50]},
                                                      {"lat": 52.1, "lon": 5.2, "text": "dunes"}], "task": "retrieval"})
         assert r.status_code == 200, r.text
         got = np.array([d["embedding"] for d in r.json()["data"]], np.float32)
-        ref = real_model.encode(["an airport", {"image": px, "box": [10, 10, 60, 50]},
+        ref = model.encode(["an airport", {"image": px, "box": [10, 10, 60, 50]},
                                  {"lat": 52.1, "lon": 5.2, "text": "dunes"}], task="retrieval")
-        assert got.shape == (3, real_model.embed_dim) and np.allclose(got, ref, atol=1e-4)
+        assert got.shape == (3, model.embed_dim) and np.allclose(got, ref, atol=1e-4)
         assert c.post("/search", json={"text": "x"}).status_code == 404  # no index: embeddings only
