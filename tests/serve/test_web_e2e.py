@@ -1,6 +1,6 @@
 """End-to-end: the map page in headless Chromium (Debian's chromium + chromium-driver, driven by selenium)
 against a live server on 127.0.0.1. Skips only when chromium / chromedriver / selenium are absent
-(install with .ci/install-system-deps.sh)."""
+(installed by scripts/install-system-deps.sh, which scripts/install.sh runs)."""
 
 import shutil
 import socket
@@ -13,7 +13,7 @@ selenium = pytest.importorskip("selenium", reason="selenium (dev extra) is not i
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="chromium / chromedriver not installed (see .ci/install-system-deps.sh)")
+                                reason="chromium / chromedriver not installed (see scripts/install-system-deps.sh)")
 
 
 @pytest.fixture(scope="module")
