@@ -65,3 +65,20 @@ def test_embed_items_ray_equals_encode(scenes, tmp_path, local_ray):
         assert got[f"r{i}"]["error"] is None
         assert np.array_equal(np.asarray(got[f"r{i}"]["embedding"], np.float32), expected[i])
     assert "does not exist" in got["r4"]["error"] and np.isnan(got["r4"]["embedding"]).all()
+
+
+def test_geovec_embed_ray_path_equals_the_embed_job(scenes, tmp_path, local_ray):
+    import pyarrow.parquet as pq
+
+    from geovec.embed import EmbedJob, iter_records
+    from geovec.index.ray_runner import embed_records_with_ray
+
+    (scenes / "bad.png").write_bytes(b"not a png")
+    records = list(iter_records([scenes]))
+    local = EmbedJob(FakeGeoModel(), tmp_path / "local.parquet", with_location=True).run(records, progress=False)
+    dist = embed_records_with_ray(records, tmp_path / "ray.parquet", ray_address="local", with_location=True,
+                                  model_factory=make_fake_model)
+    assert (dist.embedded, dist.total) == (local.embedded, local.total) and set(dist.failed) == set(local.failed)
+    a, b = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
+    assert a.schema.metadata == b.schema.metadata
+    assert a.to_pylist() == b.to_pylist()  # same rows, same order, bit-identical embeddings

@@ -167,6 +167,15 @@ class ItemEmbedder:
         dim = int(self.model.embed_dim)
         out = np.full((len(items), dim), np.nan, np.float32)
         errors: list[str | None] = [None] * len(items)
+        kw = self.kwargs
+        if kw.get("task") is None and hasattr(self.model, "encode_partial"):
+            # the exact call of the single-process `geovec embed` job
+            out, errs = self.model.encode_partial(items, instruction=kw.get("instruction"),
+                                                  batch_size=kw.get("batch_size", 32), show_progress_bar=False,
+                                                  normalize=kw.get("normalize", True))
+            for i, msg in errs.items():
+                errors[i] = msg.split(": ", 1)[-1]
+            return {"id": np.asarray(batch["id"]), "embedding": list(out), "error": np.asarray(errors, dtype=object)}
         try:
             out[:] = self.model.encode(items, show_progress_bar=False, **self.kwargs)
         except GeoVecInputError:
@@ -205,3 +214,75 @@ def embed_items_ray(rows: Sequence[dict], model_factory: ModelFactory, out_dir: 
     before = set(out_dir.glob("*.parquet"))
     ds.write_parquet(str(out_dir))
     return sorted(set(out_dir.glob("*.parquet")) - before)
+
+
+def embed_records_with_ray(records, out: str | Path, model: str | None = None, ray_address: str = "local",
+                           batch_size: int = 32, instruction: str | None = None, task: str | None = None,
+                           with_location: bool = False, concurrency: int = 2, resume: bool = True,
+                           model_factory: ModelFactory | None = None):
+    """``geovec embed --ray``: the :class:`geovec.embed.EmbedJob` output (same parquet, same resume rules),
+    with the embedding done by :func:`embed_items_ray` on Ray. ``model`` is a name or checkpoint path that
+    every actor loads (or ``model_factory``, a picklable zero-argument callable, instead). Returns the job's
+    ``EmbedSummary``."""
+    import geovec
+    from geovec.embed.job import EmbedJob, EmbedSummary, _place
+
+    factory = model_factory or partial(geovec.load_model, model)
+    m = factory()
+    if task is not None:
+        instruction = instruction or m.query_instruction(task)
+    job = EmbedJob(m, out, batch_size=batch_size, instruction=instruction, with_location=with_location)
+    records = list(records)
+    summary = EmbedSummary(total=len(records), out=job.out)
+    if not resume:
+        import shutil
+
+        shutil.rmtree(job.partial, ignore_errors=True)
+        job.out.unlink(missing_ok=True)
+    job.partial.mkdir(parents=True, exist_ok=True)
+    done = job._done_ids()
+    todo = [r for r in records if r.id not in done]
+    summary.skipped_done = len(records) - len(todo)
+    runnable = []
+    for r in todo:
+        if r.problem:
+            summary.failed[r.id] = r.problem
+        else:
+            runnable.append(r)
+    placed = {r.id: _place(r, with_location) for r in runnable}
+    if runnable:
+        shards = embed_items_ray([{"id": r.id, "item": _jsonable(placed[r.id][0])} for r in runnable],
+                                 factory, job.partial / "ray", address=ray_address,
+                                 batch_size=batch_size, concurrency=concurrency, instruction=instruction)
+        got = {row["id"]: row for s in shards for row in pq.read_table(s).to_pylist()}
+        rows = []
+        for r in runnable:
+            row = got.get(r.id)
+            if row is None or row["error"]:
+                summary.failed[r.id] = row["error"] if row else "lost by the Ray job"
+                continue
+            item, georef = placed[r.id]
+            lat = lon = None
+            if isinstance(item, dict) and item.get("lat") is not None:
+                lat, lon = float(item["lat"]), float(item["lon"])
+            elif georef is not None:
+                lat, lon = georef.centre_lat, georef.centre_lon
+            rows.append({"id": r.id, "source": r.source, "embedding": list(row["embedding"]), "lat": lat, "lon": lon,
+                         "footprint": georef.footprint_wkt() if georef else None, "model_id": m.model_id})
+        n = len(list(job.partial.glob("shard-*.parquet")))
+        for start in range(0, len(rows), job.chunk_size):
+            job._write_shard(n, rows[start : start + job.chunk_size])
+            n += 1
+        summary.embedded = len(rows)
+        import shutil
+
+        shutil.rmtree(job.partial / "ray", ignore_errors=True)
+    job._merge(records)
+    return summary
+
+
+def _jsonable(item):
+    """Items of `geovec embed` records as JSON (paths as strings)."""
+    if isinstance(item, dict):
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in item.items()}
+    return str(item) if isinstance(item, Path) else item
