@@ -106,14 +106,34 @@ def test_index_refuses_a_different_model(scenes, tmp_path):
         build_index([scenes / "merc.tif"], db, FakeGeoModel(name="other"), SPEC, progress=False)
 
 
-def test_ann_index_is_built_once_large_enough(tmp_path):
-    folder = tmp_path / "many"
+@pytest.fixture(scope="module")
+def ann_index(tmp_path_factory):
+    """400 chips of four scenes, with the ANN index forced on from 300 rows."""
+    from geovec.index import GeoIndex
+
+    base = tmp_path_factory.mktemp("ann")
+    folder = base / "many"
     folder.mkdir()
     for i in range(4):
         write_geotiff(folder / f"s{i}.tif", 320, 320, "EPSG:32631", (500_000 + 4000 * i, 5_000_000), 10.0, seed=i)
-    db = tmp_path / "db"
-    s = build_index([folder], db, FakeGeoModel(), ChipSpec(32), ann_min_rows=300, progress=False)
-    assert s.rows == 400 and s.ann_index and ChipStore(db).has_vector_index()
+    idx = GeoIndex.build([folder], base / "db", FakeGeoModel(), chip_size=32, ann_min_rows=300, progress=False)
+    return idx, GeoIndex.last_summary, folder
+
+
+def test_ann_index_is_built_once_large_enough(ann_index, tmp_path):
+    idx, s, folder = ann_index
+    assert s.rows == 400 and s.ann_index and idx.store.has_vector_index()
     small = build_index([folder / "s0.tif"], tmp_path / "small", FakeGeoModel(), ChipSpec(32), ann_min_rows=300,
                         progress=False)
     assert not small.ann_index
+
+
+def test_ann_search_with_prefilter_matches_exact(ann_index):
+    idx = ann_index[0]
+    rows = idx.store.table.to_arrow().to_pylist()
+    lat, lon = rows[0]["centre_lat"], rows[0]["centre_lon"]
+    for kw in ({"text": "quarry"}, {"text": "quarry", "near": (lat, lon), "within_km": 1.0},
+               {"text": "quarry", "bbox": (lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)}):
+        ann = idx.search(k=8, **kw)
+        exact = idx.search(k=8, exact=True, **kw)
+        assert [h.id for h in ann] == [h.id for h in exact] and len(ann) == 8

@@ -180,7 +180,7 @@ def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> l
         if query.exact:
             q = q.bypass_vector_index()
         else:
-            q = q.ef(ANN_EF).refine_factor(ANN_REFINE_FACTOR)
+            q = q.ef(max(ANN_EF, limit * ANN_REFINE_FACTOR)).refine_factor(ANN_REFINE_FACTOR)  # HNSW needs ef >= candidates
         rows = q.to_arrow().to_pylist()
         kept = rows
         if query.within_km is not None:
