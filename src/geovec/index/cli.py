@@ -146,7 +146,11 @@ def search_cmd(
             centre = "" if h.centre_lat is None else f"{h.centre_lat:.5f}, {h.centre_lon:.5f}"
             km = "" if h.distance_km is None else f"{h.distance_km:.2f}"
             table.add_row(str(h.rank), f"{h.score:.4f}", h.path, ",".join(map(str, h.window)), centre, km)
-        Console(file=open(output, "w") if output else None, width=200 if output else None).print(table)
+        if output:
+            with open(output, "w") as f:
+                Console(file=f, width=200).print(table)
+        else:
+            Console().print(table)
         return
     doc = hits_to_geojson(hits, q) if fmt == "geojson" else [h.to_dict() for h in hits]
     text_out = json.dumps(doc, indent=2)
