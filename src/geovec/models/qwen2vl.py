@@ -149,7 +149,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
                 # the language model only; the vision tower keeps its pretrained weights
                 target_modules=rf".*language_model.*\.({targets})", bias="none")
             vlm = get_peft_model(vlm, peft_cfg)
-        self.vlm = vlm
+        self.backbone = vlm
         self.location = None
         if extra.get("location_token"):
             from geovec.models.towers import LocationTower, Projector
@@ -183,7 +183,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
     @property
     def core(self) -> nn.Module:
         """The Qwen2VLModel / Qwen2_5_VLModel (vision tower + language model), under any peft wrapper."""
-        vlm = self.vlm.get_base_model() if hasattr(self.vlm, "get_base_model") else self.vlm
+        vlm = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
         return vlm.model
 
     # --- which parameters train ----------------------------------------------------------------------------
@@ -344,7 +344,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
         geovec config (``lora: null``) and the location projector. This model is left unchanged."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        vlm = copy.deepcopy(self.vlm)
+        vlm = copy.deepcopy(self.backbone)
         if hasattr(vlm, "merge_and_unload"):
             vlm = vlm.merge_and_unload()
         if dtype is not None:
