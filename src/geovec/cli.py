@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
+SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.models.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 
 def _register_all() -> None:
@@ -23,7 +23,7 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name and (name == e.name or name.startswith(e.name + ".")):  # layer not there yet
                 continue
             raise
         module.register(app)

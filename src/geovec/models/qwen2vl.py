@@ -20,7 +20,7 @@ points), :meth:`export_merged` writes a standalone checkpoint with the adapter m
 
 Settings in ``config.extra`` (defaults in :data:`DEFAULT_EXTRA`): ``min_pixels``, ``max_pixels``, ``lora``
 (``None`` for none, else ``r``, ``alpha``, ``dropout``, ``dora``, ``target_modules``), ``location_token``,
-``dtype``, ``attn_implementation``, ``gradient_checkpointing``, ``system_default``.
+``dtype``, ``attn_implementation``, ``gradient_checkpointing``, ``system_default``, ``device``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ DEFAULT_EXTRA: dict = {
     "attn_implementation": "sdpa",
     "gradient_checkpointing": False,
     "system_default": "You are a helpful assistant.",
+    # "auto": cuda:$LOCAL_RANK when CUDA is available (one GPU per torchrun process), else the CPU
+    "device": "auto",
 }
 
 # parameters that train by default (fnmatch patterns over parameter names): the adapter and the new parts
@@ -158,9 +160,20 @@ class Qwen2VLEmbedder(EmbeddingModel):
             self.location_proj = Projector(LocationTower.out_dim, hidden).to(_dtype(extra["dtype"]))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         self.apply_trainable(config.trainable)
+        self.to(self._initial_device(extra.get("device", "auto")))
         self.eval()
 
     # --- construction helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _initial_device(setting: str | None) -> torch.device:
+        import os
+
+        if setting in (None, "", "auto"):
+            if torch.cuda.is_available():
+                return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            return torch.device("cpu")
+        return torch.device(setting)
+
     @staticmethod
     def _resolve_backbone(path: str | None, base_dir: str | Path | None) -> str:
         if not path:
