@@ -99,6 +99,7 @@ def main() -> None:
         builders["qwen2-vl (tiny random-init, 2 layers d=64)"] = tiny_qwen
 
     results = {}
+    load_before = os.getloadavg()
     for name, build in builders.items():
         t = time.perf_counter()
         model = build()
@@ -116,6 +117,7 @@ def main() -> None:
         "unit": "items/s (encode, fp32, inference)",
         "inputs": source, "items_per_kind": args.n, "batch_size": args.batch_size, "threads": args.threads,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
+        "load_average_1m_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
         "torch": torch.__version__, "command": " ".join(["python"] + sys.argv),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": results,

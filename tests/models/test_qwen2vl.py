@@ -81,7 +81,7 @@ def test_location_as_text_and_projected_geoclip_token(qwen, tiny_qwen2vl_dir):
     assert float(a @ b) < 0.99999
     no_tok = Qwen2VLEmbedder(qwen_config(tiny_qwen2vl_dir, location_token=False))
     assert "<|vision_pad|>" not in no_tok.decode(no_tok.prepare(parse_item({"lat": 52.1, "lon": 5.2})))
-    assert not hasattr(no_tok, "location_proj")
+    assert not hasattr(no_tok, "location_proj") and not hasattr(no_tok, "location")
 
 
 def test_task_instructions_go_into_the_system_turn(qwen):

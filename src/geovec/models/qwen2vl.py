@@ -152,7 +152,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
                 target_modules=rf".*language_model.*\.({targets})", bias="none")
             vlm = get_peft_model(vlm, peft_cfg)
         self.backbone = vlm
-        self.location = None
+        self.has_location_token = bool(extra.get("location_token"))
         if extra.get("location_token"):
             from geovec.models.towers import LocationTower, Projector
 
@@ -261,7 +261,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
                     ids += self._ids(self.box_text(box, size[0], size[1], resized))
             elif m == "location":
                 ids += self._ids(f"latitude {item.lat:.4f}, longitude {item.lon:.4f}")
-                if self.location is not None:
+                if self.has_location_token:
                     ids.append(sp["<|vision_pad|>"])
             elif m == "text":
                 ids += self._ids(item.text, cfg.max_text_tokens)
@@ -300,7 +300,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
             grid = torch.cat([p.image_grid_thw for p in images]).to(dev)
         embeds = core.get_input_embeddings()(ids)
         loc = [b for b, p in enumerate(prepared) if p.lat is not None]
-        if self.location is not None and loc:
+        if self.has_location_token and loc:
             lat = torch.tensor([prepared[b].lat for b in loc], device=dev)
             lon = torch.tensor([prepared[b].lon for b in loc], device=dev)
             with torch.no_grad():
