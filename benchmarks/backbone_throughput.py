@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 def rsicd_val(data_root: Path, n: int):
     meta = json.loads((data_root / "rsicd" / "dataset_rsicd.json").read_text())
     val = [im for im in meta["images"] if im["split"] == "val"][:n]
-    images = [str(data_root / "rsicd" / "RSICD_images" / im["filename"]) for im in val]
+    images = [data_root / "rsicd" / "RSICD_images" / im["filename"] for im in val]  # Path = image (a str is text)
     captions = [s["raw"].strip() for im in val for s in im["sentences"] if s["raw"].strip(" .")][:n]
     return images, captions, "rsicd val"
 

@@ -29,7 +29,7 @@ sys.path.insert(0, os.environ.get("GEOVEC_SRC", str(ROOT / "src")))
 def val_subset(data_root: Path, n_images: int, n_captions: int):
     meta = json.loads((data_root / "rsicd" / "dataset_rsicd.json").read_text())
     val = [im for im in meta["images"] if im["split"] == "val"][:n_images]
-    images = [str(data_root / "rsicd" / "RSICD_images" / im["filename"]) for im in val]
+    images = [data_root / "rsicd" / "RSICD_images" / im["filename"] for im in val]  # Path = image (a str is text)
     captions, owner = [], []
     for i, im in enumerate(val):
         caps = [s["raw"].strip() for s in im["sentences"] if s["raw"].strip(" .")][:n_captions]

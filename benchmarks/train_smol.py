@@ -33,7 +33,8 @@ def main() -> None:
     ap.add_argument("--image-grid", type=int, default=4)
     ap.add_argument("--max-text-tokens", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--calibration", type=int, default=48, help="items for the head standardisation")
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--encoder-lr", type=float, default=2e-4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -62,6 +63,20 @@ def main() -> None:
         lora={"r": 16, "alpha": 64, "targets": ["q_proj", "v_proj"]}, temperature=0.05, learn_temperature=True,
         batch_size=args.batch_size, lr=args.lr, encoder_lr=args.encoder_lr, warmup_steps=2, max_steps=steps_cap,
         save_every=0, log_every=1, seed=0, num_threads=args.threads, revision="rsicd-train-budget"))
+    # standardise the pooled last-token states (see geovec.models.head_init) on a train sample
+    from geovec.inputs import parse_item
+    from geovec.models.head_init import standardize_head
+    from geovec.train.data import read_jsonl
+
+    sample = []
+    import random
+
+    for ex in random.Random(0).sample(read_jsonl(jsonl), args.calibration // 2):
+        q, c = parse_item(ex.query), parse_item(ex.positives[0])
+        sample += [q.with_instruction(model.query_instruction(ex.task)),
+                   c.with_instruction(model.document_instruction(ex.task, c))]
+    spread = standardize_head(model, [model.prepare(it) for it in sample])
+    print("head standardised:", spread, flush=True)
     trainer = Trainer(cfg, model=model)
     started = time.time()
     budget = args.minutes * 60
@@ -77,7 +92,7 @@ def main() -> None:
         "model": "smol (SmolLM2-135M-Instruct + EfficientNet-Lite0/GeoCLIP towers)", "data": "RSICD train captions",
         "steps": trainer.step, "pairs_seen": trainer.step * args.batch_size, "wall_s": round(time.time() - started, 1),
         "first_losses": [r["loss"] for r in records[:3]], "last_losses": [r["loss"] for r in records[-3:]],
-        "args": vars(args), "command": " ".join(["python"] + sys.argv),
+        "head_standardisation": spread, "args": vars(args), "command": " ".join(["python"] + sys.argv),
     }
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -15,8 +15,8 @@ from geovec.models.registry import build_untrained
 
 
 def smol_config(path, **kw) -> GeoVecConfig:
-    return GeoVecConfig(name="geovec-smol-test", backbone="smol", backbone_path=str(path), embed_dim=32,
-                        pooling="last", **kw)
+    kw.setdefault("embed_dim", 32)
+    return GeoVecConfig(name="geovec-smol-test", backbone="smol", backbone_path=str(path), pooling="last", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,16 @@ def test_real_smollm2_model(mixed_items):
     assert bb.tokenizer.convert_ids_to_tokens(bb.suffix_ids) == ["<|im_end|>"]
     E = model.encode(mixed_items[:4], task="retrieval")
     assert E.shape == (4, 576) and np.isfinite(E).all()
+
+
+def test_standardized_head_spreads_the_pooled_states(tiny_smol_dir, mixed_items):
+    from geovec.inputs import parse_items
+    from geovec.models.head_init import standardize_head
+
+    model = build_untrained(smol_config(tiny_smol_dir, embed_dim=64), seed=0)
+    prepared = [model.prepare(it) for it in parse_items(mixed_items)]
+    spread = standardize_head(model, prepared)
+    assert spread["mean_cosine_after"] < spread["mean_cosine_before"]
+    with torch.no_grad():
+        z = model.embed_prepared(prepared)
+    assert torch.allclose(z.mean(0), torch.zeros(64), atol=1e-4)  # centred on the sample
