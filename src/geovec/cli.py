@@ -23,7 +23,7 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):  # layer not there yet
+            if e.name and (name == e.name or name.startswith(e.name + ".")):  # the layer is absent
                 continue
             raise
         module.register(app)
