@@ -55,7 +55,7 @@ def test_paper_recipe_runs_on_two_cpu_processes(tmp_path, tiny_qwen2vl_dir, scen
 
     cfg = yaml.safe_load(RECIPE.read_text())
     cfg.update(base_model=str(base), data=[{"path": str(data)}], output_dir=str(tmp_path / "run"),
-               batch_size=4, chunk_size=2, max_steps=2, warmup_steps=1, save_every=1)
+               batch_size=4, chunk_size=2, max_steps=2, warmup_steps=1, save_every=1, log_every=1)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
 
