@@ -55,6 +55,8 @@ class BenchDataset:
         self.samples: list[dict[str, Any]] = []
         self._verify()
         self.samples = self._load()
+        if not self.samples:
+            raise self._missing(f"no samples for split {split!r} (this release may not include that split)")
 
     # --- to implement ---------------------------------------------------------------------------------------
     def _verify(self) -> None:
