@@ -18,10 +18,23 @@ cannot be retrieved and would only add noise to the candidate pool.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from geovec.bench.datasets.base import BenchDataset, prompt_name
+
+
+@lru_cache(maxsize=8)
+def _parse_json(path: str, mtime_ns: int, size: int) -> dict:
+    """Parsed caption json, cached per file version (RSICD's is ~10 MB; dev tasks read it several times).
+    Callers must not mutate the result."""
+    return json.loads(Path(path).read_text())
+
+
+def read_json(path: Path) -> dict:
+    st = path.stat()
+    return _parse_json(str(path), st.st_mtime_ns, st.st_size)
 
 
 def clean_caption(raw: str) -> str:
@@ -86,7 +99,7 @@ class CaptionDataset(BenchDataset):
 
     def _load_json(self) -> list[dict[str, Any]]:
         path = self._json_path()
-        data = json.loads(path.read_text())
+        data = read_json(path)
         if "images" not in data:
             raise self._missing(f"{path.name} has no 'images' list (not a Karpathy-style caption json)")
         out = []
