@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -30,12 +31,22 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system, all threads) used by this process so far: unlike wall time it barely
+    depends on how many other jobs share the machine."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="geovec-compact")
     ap.add_argument("--data-root", type=Path, default=default_data_root())
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the run's cache and per-task results here (default: a temp dir, deleted)")
+    ap.add_argument("--tag", default="", help="suffix of the results file name")
     args = ap.parse_args()
 
     specs = tasks_in("rsmeb-dev")
@@ -44,11 +55,14 @@ def main() -> None:
     load_s = time.perf_counter() - t_load
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="geovec-bench-") as tmp:
-        cfg = RunConfig(data_root=args.data_root, out_dir=Path(tmp) / "out", cache_dir=Path(tmp) / "cache",
+        work = args.keep or Path(tmp)
+        if (work / "cache").exists():
+            raise SystemExit(f"{work / 'cache'} exists: the cold run needs an empty cache")
+        cfg = RunConfig(data_root=args.data_root, out_dir=work / "out", cache_dir=work / "cache",
                         overwrite=True, progress=False)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_s()
         cold = run_benchmark(specs, enc, cfg)
-        cold_s = time.perf_counter() - t0
+        cold_s, cold_cpu = time.perf_counter() - t0, _cpu_s() - c0
         load_mid = _load()
         t1 = time.perf_counter()
         warm = run_benchmark(specs, enc, cfg)
@@ -77,6 +91,7 @@ def main() -> None:
             "outside_forward_share": (1 - t["forward_s"] / total) if total else None,
             "cache_misses": t.get("cache_misses"), "cache_hits": t.get("cache_hits"),
             "warm_total_s": w.get("timing", {}).get("total_s"),
+            "scores": (r["scores"][next(iter(r["scores"]))][0] if r.get("status") == "ok" else None),
         })
     fwd_total = sum(r["forward_s"] or 0 for r in rows)
     tasks_total = sum(r["cold_total_s"] or 0 for r in rows)
@@ -86,7 +101,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__, "loadavg_before": load_before, "loadavg_after_cold": load_mid,
                     "loadavg_end": _load(), "note": "CPU shared with other jobs; loadavg = 1/5/15-min load"},
-        "model_load_s": load_s, "cold_wall_s": cold_s, "warm_wall_s": warm_s,
+        "model_load_s": load_s, "cold_wall_s": cold_s, "cold_cpu_s": cold_cpu,
+        "cold_wall_if_alone_estimate_s": cold_cpu / min(2, os.cpu_count() or 1), "warm_wall_s": warm_s,
         "forward_s": fwd_total, "outside_forward_share": 1 - fwd_total / tasks_total if tasks_total else None,
         "baseline_direct_encode": {"images": len(imgs), "wall_s": direct_s, "forward_s": direct_fwd,
                                    "images_per_s": len(imgs) / direct_s},
@@ -94,7 +110,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"rsmeb_dev_{slug(enc.model_id)}.json"
+    path = args.results / f"rsmeb_dev_{slug(enc.model_id)}{'_' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
 
     print(f"\nrsmeb-dev, model {enc.model_id} ({enc.revision}); load avg before/after: {load_before} / {load_mid}")
@@ -104,6 +120,8 @@ def main() -> None:
         score = f"{100 * r['main_score']:.2f}" if r["main_score"] is not None else "not run"
         print(f"{r['task']:32s} {r['cold_total_s'] or 0:8.1f} {r['forward_s'] or 0:8.1f} {share:>11s} "
               f"{r['warm_total_s'] or 0:7.2f} {score:>7s}")
+    print(f"cold CPU time {cold_cpu:.0f} s (= {cold_cpu / min(2, os.cpu_count() or 1):.0f} s wall if it had the "
+          f"{min(2, os.cpu_count() or 1)} cores to itself)")
     print(f"cold wall {cold_s:.1f} s (target < 900 s), warm wall {warm_s:.1f} s, outside forward "
           f"{100 * result['outside_forward_share']:.1f}% (target < 10%)")
     print(f"baseline: model.encode on {len(imgs)} images {direct_s:.1f} s ({len(imgs) / direct_s:.1f} img/s, "
