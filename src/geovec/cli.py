@@ -22,7 +22,7 @@ def _main() -> None:
 
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
+SUBCOMMAND_MODULES = ("geovec.embed.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 
 def _register_all() -> None:
