@@ -15,7 +15,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _main() -> None:
     """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group

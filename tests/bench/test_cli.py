@@ -1,6 +1,6 @@
 import json
 
-from formats import write_caption_dataset
+from tests.bench.formats import write_caption_dataset
 from typer.testing import CliRunner
 
 from geovec.cli import app

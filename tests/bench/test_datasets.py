@@ -1,7 +1,7 @@
 """Each loader on a tiny fixture written in exactly the official layout, quirks included."""
 
 import pytest
-from formats import (
+from tests.bench.formats import (
     write_caption_dataset,
     write_class_folders,
     write_dior_rsvg,

@@ -4,7 +4,7 @@ code path (preprocess, crops, fusion, tokenizer) is the real one."""
 import numpy as np
 import pytest
 import torch
-from formats import write_caption_dataset
+from tests.bench.formats import write_caption_dataset
 from PIL import Image
 from torch import nn
 

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from formats import write_image
+from tests.bench.formats import write_image
 from PIL import Image
 
 from geovec.bench.mosaic import Mosaic, add_region, build_mosaics, place_box

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from formats import write_caption_dataset
+from tests.bench.formats import write_caption_dataset
 
 from geovec.bench.cache import EmbeddingCache
 from geovec.bench.encoders import BenchEncoder, ChanceEncoder

@@ -1,5 +1,5 @@
 import pytest
-from formats import write_caption_dataset, write_dior_rsvg, write_patterncom, write_rsvqa
+from tests.bench.formats import write_caption_dataset, write_dior_rsvg, write_patterncom, write_rsvqa
 
 from geovec.bench import builders
 from geovec.bench.datasets import DatasetNotFoundError

@@ -36,7 +36,6 @@ class BenchEncoder:
         self.model = model
         self.batch_size = batch_size
         self.encode_seconds = 0.0
-        self.forward_seconds = 0.0
         self._wrap_forward()
 
     @property
@@ -51,21 +50,29 @@ class BenchEncoder:
     def namespace(self) -> str:
         return f"{self.model_id}@{self.revision}"
 
+    @property
+    def forward_seconds(self) -> float:
+        """Seconds spent in the model's forward passes so far (geovec models; 0 for others)."""
+        return float(getattr(self.model, "_bench_forward_seconds", 0.0))
+
     def _wrap_forward(self) -> None:
-        # geovec models: time embed_prepared (the forward pass) separately from CPU-side preparation
+        # geovec models: time embed_prepared (the forward pass) apart from CPU-side preparation. The wrapper is
+        # installed once per model object and accumulates on the model, so several BenchEncoders can share it.
         fwd = getattr(self.model, "embed_prepared", None)
         if fwd is None or getattr(fwd, "_bench_timed", False):
             return
+        model = self.model
 
         def timed(prepared, _fwd=fwd):
             t = time.perf_counter()
             try:
                 return _fwd(prepared)
             finally:
-                self.forward_seconds += time.perf_counter() - t
+                spent = time.perf_counter() - t
+                model._bench_forward_seconds = getattr(model, "_bench_forward_seconds", 0.0) + spent
 
         timed._bench_timed = True  # type: ignore[attr-defined]
-        self.model.embed_prepared = timed
+        model.embed_prepared = timed
 
     def instruction(self, side: str, kind: str, item: Item, override: str | None = None) -> str | None:
         if override:
