@@ -68,15 +68,23 @@ def main() -> None:
         warm = run_benchmark(specs, enc, cfg)
         warm_s = time.perf_counter() - t1
 
-    # same-process baseline: the model's own encode on 64 val images (no harness)
+    # same-process baseline: 32 val images under the 3 instructions the dev suite uses, embedded by the model's
+    # own encode (a tower pass per item) vs the harness encoder (image features reused, fresh memo)
     from geovec.bench.datasets import RSICD
+    from geovec.bench.encoders import BenchEncoder
 
-    imgs = [s["image"] for s in RSICD(args.data_root / "rsicd", "val").samples[:64]]
-    fwd0 = enc.forward_seconds
+    imgs = [s["image"] for s in RSICD(args.data_root / "rsicd", "val").samples[:32]]
+    kinds = [("query", "retrieval"), ("document", "retrieval"), ("query", "classification")]
+    items = []
+    for side, kind in kinds:
+        instr = enc.model.query_instruction(kind) if side == "query" else "Represent the given remote sensing image."
+        items += [{"image": p, "instruction": instr} for p in imgs]
     t2 = time.perf_counter()
-    enc.model.encode(imgs, batch_size=args.batch_size, show_progress_bar=False)
+    enc.model.encode(items, batch_size=args.batch_size, show_progress_bar=False)
     direct_s = time.perf_counter() - t2
-    direct_fwd = enc.forward_seconds - fwd0
+    t3 = time.perf_counter()
+    BenchEncoder(enc.model, batch_size=args.batch_size).encode(items)
+    reuse_s = time.perf_counter() - t3
 
     rows = []
     for r, w in zip(cold, warm):
@@ -104,8 +112,8 @@ def main() -> None:
         "model_load_s": load_s, "cold_wall_s": cold_s, "cold_cpu_s": cold_cpu,
         "cold_wall_if_alone_estimate_s": cold_cpu / min(2, os.cpu_count() or 1), "warm_wall_s": warm_s,
         "forward_s": fwd_total, "outside_forward_share": 1 - fwd_total / tasks_total if tasks_total else None,
-        "baseline_direct_encode": {"images": len(imgs), "wall_s": direct_s, "forward_s": direct_fwd,
-                                   "images_per_s": len(imgs) / direct_s},
+        "baseline_same_process": {"items": len(items), "distinct_images": len(imgs),
+                                  "model_encode_s": direct_s, "harness_encode_reused_features_s": reuse_s},
         "tasks": rows,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -124,8 +132,8 @@ def main() -> None:
           f"{min(2, os.cpu_count() or 1)} cores to itself)")
     print(f"cold wall {cold_s:.1f} s (target < 900 s), warm wall {warm_s:.1f} s, outside forward "
           f"{100 * result['outside_forward_share']:.1f}% (target < 10%)")
-    print(f"baseline: model.encode on {len(imgs)} images {direct_s:.1f} s ({len(imgs) / direct_s:.1f} img/s, "
-          f"forward {direct_fwd:.1f} s)")
+    print(f"baseline: {len(items)} items ({len(imgs)} images x 3 instructions): model.encode {direct_s:.1f} s, "
+          f"harness encoder with reused image features {reuse_s:.1f} s")
     print(f"wrote {path}")
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from tests.bench.formats import write_caption_dataset, write_dior_rsvg
+from tests.bench.formats import write_caption_dataset, write_dior_rsvg, write_image
 
 from geovec.bench.encoders import BenchEncoder
 from geovec.bench.runner import RunConfig, run_benchmark
@@ -32,3 +32,19 @@ def test_default_model_through_the_harness(tmp_path, model):
     before = other.forward_seconds
     other.encode([{"text": "a runway"}])
     assert other.forward_seconds > before
+
+
+@pytest.mark.slow
+def test_reused_image_features_give_the_same_embeddings(tmp_path, model):
+    img = write_image(tmp_path / "a.png", 0, size=96)
+    items = [{"image": img, "instruction": "Represent the given remote sensing image."},
+             {"image": img, "instruction": "Identify the scene category of this remote sensing image."},
+             {"image": img, "box": [10, 10, 50, 60], "instruction": "Represent the given image region."},
+             {"image": img, "text": "a harbour", "instruction": "Find this."}]
+    direct = model.encode(items)
+    enc = BenchEncoder(model)
+    first = enc.encode(items[:2])
+    rest = enc.encode(items[2:])
+    assert np.allclose(np.concatenate([first, rest]), direct, atol=1e-5)
+    assert enc.feature_memo.misses == 1 and enc.feature_memo.hits == 3  # one tower pass for four items
+    assert "vision_features" not in vars(model)  # the model object is left as it was
