@@ -96,6 +96,15 @@ def test_dev_mosaic_tasks_are_deterministic_and_cached(dev_ctx):
     assert all(len(g) >= 1 for g in cap.gold)
 
 
+def test_dev_box_class_and_region_to_region(dev_ctx):
+    cls = get_task("dev-mosaic-box-class").build(dev_ctx)
+    assert len(cls.candidates) == 31 and len(cls.queries) == 164 and "box" in cls.queries[0]
+    rr = get_task("dev-mosaic-region-region").build(dev_ctx)
+    groups = get_task("dev-mosaic-referring").build(dev_ctx).within_groups[0]
+    for qi, golds in zip(rr.exclude, rr.gold):
+        assert qi not in golds and all(groups[g] != groups[qi] for g in golds)  # golds lie in other mosaics
+
+
 def test_dev_composed_edits(dev_ctx):
     d = get_task("dev-mosaic-composed").build(dev_ctx)
     assert len(d.queries) == len(d.candidates) == 48

@@ -114,6 +114,23 @@ def mosaic_referring_expression(ctx: BuildContext) -> TaskData:
     return data
 
 
+def mosaic_box_class(ctx: BuildContext) -> TaskData:
+    """(mosaic, box) -> the placed image's class among the 31 RSICD class names."""
+    names = _scenes(ctx).class_names
+    prompts = _scenes(ctx).prompt_names
+    regions = [{**r, "label": names.index(r["class_name"])} for r in _regions(ctx)]
+    data = builders.classification_task(regions, prompts, box_key="box")
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
+def mosaic_region_to_region(ctx: BuildContext) -> TaskData:
+    """(mosaic, box) -> the regions of the same class in the other mosaics (classes are distinct within a mosaic)."""
+    data = builders.region_to_region_task(_regions(ctx))
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
 def mosaic_composed(ctx: BuildContext) -> TaskData:
     """(mosaic, "the same scene with an added <class> region") -> that edited mosaic.
 

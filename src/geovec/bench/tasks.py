@@ -250,6 +250,12 @@ for spec in (
              ("image", "box"), "p@1", dev.mosaic_referring_expression,
              "(mosaic, one caption of a placed image) -> that region among all regions of all mosaics; "
              "within_group = among the regions of its own mosaic"),
+    TaskSpec("dev-mosaic-box-class", "rsmeb-dev", "region", "RSICD val mosaics", "val", ("image", "box"), ("text",),
+             "p@1", dev.mosaic_box_class, "(mosaic, box) -> the placed image's class among the 31 class names",
+             candidate_task="classification"),
+    TaskSpec("dev-mosaic-region-region", "rsmeb-dev", "region", "RSICD val mosaics", "val", ("image", "box"),
+             ("image", "box"), "p@1", dev.mosaic_region_to_region,
+             "(mosaic, box) -> the regions of the same class in other mosaics (the query itself excluded)"),
     TaskSpec("dev-mosaic-composed", "rsmeb-dev", "composed", "RSICD val mosaics", "val", ("image", "text"),
              ("image",), "p@1", dev.mosaic_composed,
              "(mosaic, 'the same scene with an added <class> region') -> the edited mosaic among all edits",
