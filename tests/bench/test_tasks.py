@@ -48,13 +48,17 @@ def test_missing_data_raises_the_dataset_error(tmp_path):
 
 # --- constructions on fixtures ----------------------------------------------------------------------------------
 def test_caption_retrieval_golds(tmp_path):
-    entries = [("a.jpg", "test", ["a one .", "a two ."]), ("b.jpg", "test", ["b one .", "b two .", "b three ."])]
+    # RSICD-style copies: "a one ." twice for a.jpg, and "shared ." describes both images
+    entries = [("a.jpg", "test", ["a one .", "a one .", "shared ."]),
+               ("b.jpg", "test", ["b one .", "shared .", "b three ."])]
     write_caption_dataset(tmp_path / "rsicd", "RSICD_images", "dataset_rsicd.json", entries)
     ctx = BuildContext(tmp_path, tmp_path / "cache")
     i2t, t2i = get_task("RSICD-i2t").build(ctx), get_task("RSICD-t2i").build(ctx)
-    assert [c["text"] for c in i2t.candidates] == ["a one .", "a two .", "b one .", "b two .", "b three ."]
-    assert i2t.gold == [[0, 1], [2, 3, 4]]
-    assert t2i.gold == [[0], [0], [1], [1], [1]] and len(t2i.candidates) == 2
+    assert [c["text"] for c in i2t.candidates] == ["a one .", "shared .", "b one .", "b three ."]
+    assert i2t.gold == [[0, 1], [1, 2, 3]]
+    assert [q["text"] for q in t2i.queries] == ["a one .", "shared .", "b one .", "b three ."]
+    assert t2i.gold == [[0], [0, 1], [1], [1]] and len(t2i.candidates) == 2
+    assert i2t.info["n_captions"] == 6 and i2t.info["n_distinct_captions"] == 4
 
 
 def test_vqa_ranks_within_the_answer_vocabulary_of_the_type(tmp_path):

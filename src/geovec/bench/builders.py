@@ -27,20 +27,35 @@ def classification_task(samples: Sequence[dict], prompt_names: Sequence[str], te
 
 
 def caption_retrieval_tasks(samples: Sequence[dict]) -> tuple[TaskData, TaskData]:
-    """(image -> captions, caption -> images) over the whole split; every image's captions are its golds."""
+    """(image -> captions, caption -> images) over the whole split.
+
+    A caption *text* is one candidate / one query: datasets repeat captions verbatim (RSICD fills its 5 slots
+    with copies, and one sentence can describe several images), and copies of a string embed identically, so
+    ranking them as separate candidates would decide hits by tie-breaking. Image -> text golds are the distinct
+    texts of the image's captions; text -> image golds are all images that have that caption.
+    """
     samples = [s for s in samples if s["captions"]]
     images = [{"image": s["image"]} for s in samples]
-    captions, owner = [], []
+    text_index: dict[str, int] = {}
+    owners: list[list[int]] = []
+    image_golds: list[list[int]] = []
+    n_captions = 0
     for i, s in enumerate(samples):
+        golds = []
         for c in s["captions"]:
-            captions.append({"text": c})
-            owner.append(i)
-    by_image: dict[int, list[int]] = defaultdict(list)
-    for j, i in enumerate(owner):
-        by_image[i].append(j)
-    i2t = TaskData(images, captions, [by_image[i] for i in range(len(images))],
-                   info={"n_images": len(images), "n_captions": len(captions)})
-    t2i = TaskData(captions, images, [[i] for i in owner], info={"n_images": len(images), "n_captions": len(captions)})
+            n_captions += 1
+            j = text_index.setdefault(c, len(text_index))
+            if j == len(owners):
+                owners.append([])
+            if i not in owners[j]:
+                owners[j].append(i)
+            if j not in golds:
+                golds.append(j)
+        image_golds.append(sorted(golds))
+    captions = [{"text": t} for t in text_index]
+    info = {"n_images": len(images), "n_captions": n_captions, "n_distinct_captions": len(captions)}
+    i2t = TaskData(images, captions, image_golds, info=dict(info))
+    t2i = TaskData(captions, images, owners, info=dict(info))
     return i2t, t2i
 
 
