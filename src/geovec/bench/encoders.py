@@ -260,13 +260,11 @@ class OpenCLIPAdapter:
             parts.append(p)
         flat_img = [(i, v) for i, p in enumerate(parts) for k, v in p if k == "image"]
         flat_txt = [(i, v) for i, p in enumerate(parts) for k, v in p if k == "text"]
-        dim = None
         sums: dict[int, np.ndarray] = {}
         for flat, fn in ((flat_img, self._images), (flat_txt, self._texts)):
             for s in range(0, len(flat), batch_size):
                 chunk = flat[s : s + batch_size]
                 emb = self._unit(fn([v for _, v in chunk]))
-                dim = emb.shape[1]
                 for (i, _), e in zip(chunk, emb):
                     sums[i] = sums[i] + e if i in sums else e.copy()
         out = np.stack([sums[i] for i in range(len(parsed))]).astype(np.float32)
