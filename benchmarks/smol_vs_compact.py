@@ -82,7 +82,10 @@ def main() -> None:
         results[name] = row
         print(name, json.dumps(row), flush=True)
         del model
-    chance = {f"i2t_R@{k}": round(100 * min(1.0, k * args.captions / len(captions)), 2) for k in (1, 5, 10)}
+    from math import comb
+
+    n, g = len(captions), args.captions  # chance that one of an image's g captions is in a random top k
+    chance = {f"i2t_R@{k}": round(100 * (1 - comb(n - g, k) / comb(n, k)), 2) for k in (1, 5, 10)}
     out = {"benchmark": "rsicd_val_retrieval_subset", "data": "RSICD val (local carve-out), never train",
            "images": len(images), "captions": len(captions), "command": " ".join(["python"] + sys.argv),
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "chance_i2t": chance,

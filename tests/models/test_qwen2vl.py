@@ -59,6 +59,8 @@ def test_qwen25vl_boxes_are_pixels_of_the_resized_image(qwen25, scene_png):
     sx, sy = width / 200, height / 100
     expect = f"<|box_start|>({round(120 * sx)},{round(20 * sy)}),({round(180 * sx)},{round(60 * sy)})<|box_end|>"
     assert expect in qwen25.decode(p)
+    E = qwen25.encode([{"image": scene_png, "box": [120, 20, 180, 60]}, "a roof", {"lat": 1.0, "lon": 2.0}])
+    assert E.shape == (3, 64) and np.isfinite(E).all()
 
 
 def test_image_tokens_follow_the_grid_and_the_pixel_caps(tiny_qwen2vl_dir, scene_png):
