@@ -98,6 +98,8 @@ def test_lora_defaults_and_dora(qwen, tiny_qwen2vl_dir):
     trainable = [n for n, p in qwen.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n or n.startswith("location_proj.") for n in trainable)
     assert not any(".visual." in n for n in trainable)  # the vision tower is not adapted
+    counts = qwen.parameter_counts()
+    assert counts["trainable"] == sum(p.numel() for p in qwen.parameters() if p.requires_grad) < counts["total"]
     peft_cfg = qwen.backbone.peft_config["default"]
     assert (peft_cfg.r, peft_cfg.lora_alpha, peft_cfg.use_dora) == (16, 64, False)
     dora = Qwen2VLEmbedder(qwen_config(tiny_qwen2vl_dir, lora={"r": 4, "alpha": 8, "dora": True}))

@@ -211,6 +211,15 @@ class Qwen2VLEmbedder(EmbeddingModel):
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters() if self.is_trainable_name(n)}
 
+    def parameter_counts(self) -> dict[str, int]:
+        groups: dict[str, int] = {}
+        for n, p in self.named_parameters():
+            key = n.split(".", 1)[0]
+            groups[key] = groups.get(key, 0) + p.numel()
+        groups["trainable"] = sum(p.numel() for n, p in self.named_parameters() if self.is_trainable_name(n))
+        groups["total"] = sum(p.numel() for p in self.parameters())
+        return groups
+
     # --- CPU-side preparation ---------------------------------------------------------------------------------
     def _ids(self, text: str, max_tokens: int | None = None) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
