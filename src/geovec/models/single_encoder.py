@@ -183,6 +183,11 @@ class SingleEncoderModel(EmbeddingModel):
         return seqs
 
     def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
+        return self.head(self.pool_prepared(prepared))
+
+    def pool_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
+        """The pooled encoder states (B, hidden) before the projection head (training caches these for
+        inputs whose encoder path is frozen)."""
         if not prepared:
             raise GeoVecInputError("no items to embed (empty batch)")
         bb, cfg, dev = self.backbone, self.config, self.device
@@ -211,8 +216,7 @@ class SingleEncoderModel(EmbeddingModel):
         hidden = bb(embeds + self.type_embed(types), attn)
         mode = cfg.pooling or bb.default_pooling
         # last-token / CLS pooling read the attended sequence; mean pooling skips the instruction
-        pooled = pool(hidden, pool_mask if mode == "mean" else attn, mode)
-        return self.head(pooled)
+        return pool(hidden, pool_mask if mode == "mean" else attn, mode)
 
     # --- checkpoints -----------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> Path:

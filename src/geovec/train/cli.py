@@ -1,0 +1,75 @@
+"""``geovec train``: fine-tune a geovec model on JSONL data, and build the default training mixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    train_app = typer.Typer(help="Contrastive training (InfoNCE, GradCache, multi-process) and training data.",
+                            no_args_is_help=True)
+
+    @train_app.callback(invoke_without_command=True)
+    def train(
+        ctx: typer.Context,
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (YAML or JSON)."),
+        data: Optional[List[Path]] = typer.Option(None, "--data", help="JSONL training file(s); replace the config's data."),
+        output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Run folder (checkpoints, metrics.jsonl, model/)."),
+        max_steps: Optional[int] = typer.Option(None, help="Override the config's max_steps."),
+        eval_data_root: Optional[Path] = typer.Option(None, help="Data root with the rsmeb-dev material for dev evaluation during training."),
+        no_resume: bool = typer.Option(False, "--no-resume", help="Start over even if the run folder has a checkpoint."),
+    ) -> None:
+        """Train: ``geovec train --config CONFIG [--data FILE.jsonl ...]``. Resumes from OUTPUT_DIR/checkpoint.
+        Multi-process: ``torchrun --nproc_per_node N -m geovec.train.run --config CONFIG``."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if config is None and not data:
+            raise typer.BadParameter("give --config CONFIG and/or --data FILE.jsonl")
+        from geovec.train.run import main
+
+        main(config, data=data, output_dir=output_dir, max_steps=max_steps, eval_data_root=eval_data_root,
+             resume=not no_resume)
+
+    @train_app.command("build-data")
+    def build_data(
+        out_dir: Path = typer.Argument(..., help="Folder for the JSONL files, mosaics and crops."),
+        data_root: Optional[Path] = typer.Option(None, help="../shared/data layout (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
+        mosaics: int = typer.Option(300, help="Number of training mosaics (region pairs)."),
+        crops_per_scene: int = typer.Option(10, help="Random crops per training GeoTIFF scene (geo pairs)."),
+        seed: int = typer.Option(0),
+    ) -> None:
+        """Write the default TRAIN-split mixture (retrieval, classification, region, geo) as JSONL."""
+        from geovec.train.mixture import build_mixture, default_data_root
+
+        root = data_root or default_data_root()
+        if root is None:
+            raise typer.BadParameter("no data root: pass --data-root or set GEOVEC_DATA_ROOT")
+        manifest = build_mixture(root, out_dir, mosaics=mosaics, crops_per_scene=crops_per_scene, seed=seed)
+        for task, path in manifest["files"].items():
+            typer.echo(f"{task}: {path}")
+
+    @train_app.command("cache-features")
+    def cache_features(
+        cache_dir: Path = typer.Argument(..., help="Feature cache folder (the config's feature_cache)."),
+        data: List[Path] = typer.Option(..., "--data", help="JSONL files whose images to cache."),
+        model: str = typer.Option("geovec-compact-untrained", help="Model whose frozen vision tower to use."),
+    ) -> None:
+        """Precompute frozen vision-tower features of every image the JSONL files use."""
+        from geovec.train.data import read_jsonl
+        from geovec.train.feature_cache import FeatureCache
+        from geovec.train.trainer import load_base_model
+
+        m = load_base_model(model)
+        paths = set()
+        for f in data:
+            for ex in read_jsonl(f):
+                for it in [ex.query, *ex.positives, *ex.negatives]:
+                    if isinstance(it.get("image"), str):
+                        paths.add(it["image"])
+        n = FeatureCache(cache_dir, m).fill(sorted(paths))
+        typer.echo(f"computed {n} of {len(paths)} feature maps in {cache_dir}")
+
+    app.add_typer(train_app, name="train")

@@ -1,0 +1,93 @@
+"""Training configuration (YAML or JSON file; every field has a default)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class DataSource:
+    """One JSONL file of examples and its share of the batches."""
+
+    path: str
+    weight: float = 1.0
+    name: str | None = None
+    hard_negatives: int | None = None  # overrides TrainConfig.hard_negatives for this source
+
+
+@dataclass
+class TrainConfig:
+    """Recipe of one training run.
+
+    ``trainable``: parameter-name prefixes that train (None keeps the model config's list: the new
+    projectors, region/location parts, type embeddings, head and temperature); add encoder layers, e.g.
+    ``backbone.model.encoder.layer.5.``. ``lora``: ``{"r": 16, "alpha": 64, "targets": ["query", "value"]}``
+    adds LoRA adapters to the backbone (merged into its weights when saving). ``temperature``: InfoNCE
+    temperature at start; ``learn_temperature`` trains it (clamped to [0.01, 1]).
+    ``batch_size``: queries per step per process (the contrastive batch is this times the number of
+    processes); ``chunk_size``: GradCache chunk (0 = no GradCache). ``hard_negatives``: explicit negatives
+    per query taken from the data (-1 all). ``positives_per_query``: 0 = all listed positives.
+    """
+
+    base_model: str = "geovec-compact-untrained"
+    model_overrides: dict = field(default_factory=dict)  # model config fields for a fresh (untrained) base
+    data: list[DataSource] = field(default_factory=list)
+    output_dir: str = "runs/geovec-train"
+    trainable: list[str] | None = None
+    lora: dict | None = None
+    temperature: float = 0.05
+    learn_temperature: bool = True
+    symmetric: bool = True
+    batch_size: int = 64
+    chunk_size: int = 0
+    positives_per_query: int = 1
+    hard_negatives: int = 0
+    task_homogeneous: bool = False
+    lr: float = 1e-3
+    encoder_lr: float = 5e-5  # for pretrained encoder weights and LoRA
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    max_steps: int = 1000
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    feature_cache: str | None = None  # folder for cached frozen vision features (None: no cache)
+    save_every: int = 100
+    log_every: int = 10
+    eval_every: int = 0  # dev evaluation every N steps (0 = only at the end); needs a data root
+    eval_data_root: str | None = None
+    eval_limit: int = 0  # dev retrieval on the first N val images only (0 = all)
+    eval_mosaics: int = 40  # val mosaics for the dev region scores
+    num_threads: int | None = None
+    revision: str | None = None  # written into the saved model's config.json
+    text_cache: bool = True  # reuse pooled states of text-only inputs while their encoder path is frozen
+    text_cache_file: str | None = None  # persist those states here (shared by runs with the same frozen text path)
+    dropout: bool = False  # False: pretrained modules run in eval mode (no dropout) while training
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config key(s) {unknown}; known: {sorted(known)}")
+        d = dict(d)
+        d["data"] = [s if isinstance(s, DataSource) else DataSource(**({"path": s} if isinstance(s, str) else s))
+                     for s in d.get("data", [])]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            d = yaml.safe_load(text) or {}
+        else:
+            d = json.loads(text)
+        return cls.from_dict(d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,59 @@
+"""CPU-side preparation of training items, taking frozen vision features from the on-disk cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from geovec.inputs import Item
+from geovec.inputs.raster import image_size
+
+
+def prepare_items(model, items: Sequence[Item], cache=None, pool=None, fill_missing: bool = False) -> list:
+    """``model.prepare`` for each item, except that an image file whose features are cached is not decoded:
+    its ``PreparedItem`` carries the cached feature map and its boxes normalised by the file's pixel size.
+    ``fill_missing``: compute and store the features of image files not cached yet (training reuses them)."""
+
+    if cache is not None and fill_missing:
+        missing = {str(it.image) for it in items if isinstance(it.image, (str, os.PathLike)) and not cache.has(it.image)}
+        if missing:  # same tower work the forward pass would do, but kept for the next time the image comes
+            cache.fill(sorted(missing), show_progress_bar=False)
+
+    def one(item: Item):
+        img = item.image
+        if cache is not None and isinstance(img, (str, os.PathLike)) and cache.has(img):
+            from geovec.models.single_encoder import PreparedItem
+
+            pr = PreparedItem(order=item.order, text=item.text, instruction=item.instruction, lat=item.lat,
+                              lon=item.lon, features=cache.get(img))
+            if item.boxes:
+                w, h = image_size(img)
+                pr.boxes = torch.tensor(item.boxes, dtype=torch.float32) / torch.tensor([w, h, w, h])
+            return pr
+        return model.prepare(item)
+
+    if pool is not None:
+        return list(pool.map(one, items))
+    return [one(it) for it in items]
+
+
+def embed_items(model, items: Sequence[Item], cache=None, batch_size: int = 64, embed_fn=None) -> torch.Tensor:
+    """L2-normalised embeddings (N, D) of already-instructed items, using the feature cache (eval helper).
+    ``embed_fn(prepared) -> (B, D)`` replaces ``model.embed_prepared`` (e.g. the trainer's text cache)."""
+    embed_fn = embed_fn or model.embed_prepared
+    from torch.nn import functional as F
+
+    out = []
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():  # not inference_mode: cached states may later enter autograd
+            for i in range(0, len(items), batch_size):
+                prepared = prepare_items(model, items[i : i + batch_size], cache)
+                out.append(F.normalize(embed_fn(prepared).float(), dim=-1))
+    finally:
+        model.train(was)
+    return torch.cat(out)

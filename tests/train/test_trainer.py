@@ -1,0 +1,98 @@
+import json
+
+import torch
+
+from geovec.train.config import DataSource, TrainConfig
+from geovec.train.data import Example, write_jsonl
+
+from .tiny import TinyTextModel
+
+WORDS = ["airport", "beach", "bridge", "church", "desert", "forest", "harbour", "meadow", "parking", "river",
+         "school", "stadium"]
+
+
+def _examples():
+    return [Example("retrieval", {"text": f"an image of a {w}"}, [{"text": f"{w} seen from above"}],
+                    [{"text": f"{WORDS[(i + 1) % len(WORDS)]} seen from above"}])
+            for i, w in enumerate(WORDS)]
+
+
+def _config(tmp_path, name, **kw):
+    data = tmp_path / "d.jsonl"
+    write_jsonl(_examples(), data)
+    base = dict(data=[DataSource(str(data))], output_dir=str(tmp_path / name), batch_size=6, max_steps=8,
+                warmup_steps=2, lr=0.01, save_every=0, log_every=1, hard_negatives=1, dropout=True, seed=3)
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def _params(trainer):
+    return {n: p.detach().clone() for n, p in trainer.params}
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    from geovec.train.trainer import Trainer
+
+    straight = Trainer(_config(tmp_path, "a"), model=TinyTextModel())
+    straight.run(show_progress_bar=False)
+    first = Trainer(_config(tmp_path, "b"), model=TinyTextModel())
+    first.run(show_progress_bar=False, stop_at=3)
+    assert first.step == 3
+    resumed = Trainer(_config(tmp_path, "b"), model=TinyTextModel())  # a fresh process would do the same
+    resumed.run(show_progress_bar=False)
+    assert resumed.step == 8
+    a, b = _params(straight), _params(resumed)
+    for n in a:
+        assert torch.equal(a[n], b[n]), n
+    assert straight.optimizer.state_dict()["state"].keys() == resumed.optimizer.state_dict()["state"].keys()
+    logs = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs if r["kind"] == "train"] == list(range(1, 9))
+
+
+def test_training_lowers_the_loss_and_schedule_warms_up_then_decays(tmp_path):
+    from geovec.train.trainer import Trainer
+
+    t = Trainer(_config(tmp_path, "c", max_steps=30, warmup_steps=5), model=TinyTextModel())
+    records = [t.train_step() for _ in range(30)]
+    lrs = [r["lr"] for r in records]
+    assert lrs[0] < lrs[2] < lrs[3] and lrs[-1] < lrs[10] < lrs[4]  # warmup then cosine decay
+    assert sum(r["loss"] for r in records[-5:]) < sum(r["loss"] for r in records[:5])
+    assert all(r["grad_norm"] >= 0 for r in records)
+
+
+def test_gradcache_step_matches_plain_step(tmp_path):
+    from geovec.train.trainer import Trainer
+
+    plain = Trainer(_config(tmp_path, "p", dropout=False), model=TinyTextModel())
+    cached = Trainer(_config(tmp_path, "g", dropout=False, chunk_size=2), model=TinyTextModel())
+    for _ in range(3):
+        rp, rc = plain.train_step(), cached.train_step()
+        assert abs(rp["loss"] - rc["loss"]) < 1e-5
+    for (n, a), (_, b) in zip(plain.params, cached.params):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
+def test_trainable_selection_and_temperature(tmp_path):
+    from geovec.train.trainer import Trainer
+
+    t = Trainer(_config(tmp_path, "t", trainable=["head."], learn_temperature=False, temperature=0.02),
+                model=TinyTextModel())
+    names = [n for n, _ in t.params]
+    assert names and all(n.startswith("head.") for n in names)
+    assert abs(float(t.model.logit_scale.exp()) - 50.0) < 1e-3
+    before = t.model.bag.weight.clone()
+    t.train_step()
+    assert torch.equal(before, t.model.bag.weight)
+    assert abs(float(t.model.logit_scale.exp()) - 50.0) < 1e-3
+
+
+def test_config_file_yaml_and_unknown_keys(tmp_path):
+    import pytest
+
+    p = tmp_path / "c.yaml"
+    p.write_text("batch_size: 7\ndata:\n  - {path: x.jsonl, weight: 2, hard_negatives: -1}\n")
+    cfg = TrainConfig.load(p)
+    assert cfg.batch_size == 7 and cfg.data[0].weight == 2 and cfg.data[0].hard_negatives == -1
+    p.write_text("batchsize: 7\n")
+    with pytest.raises(ValueError, match="batchsize"):
+        TrainConfig.load(p)
