@@ -21,7 +21,7 @@ def _main() -> None:
 
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.embed.cli", "geovec.models.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli",
+SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli",
                       "geovec.serve.cli")
 
 
