@@ -9,6 +9,9 @@ import os as _os
 
 _os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from installed packages; never reach for a hub
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Idle OpenMP threads sleep instead of spinning. Measured on a busy 2-core machine: encode went from 1 to 24
+# texts/s; on an idle machine the cost is within noise. Only takes effect if torch was not imported first.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from geovec.inputs import GeoVecInputError, Item  # noqa: E402
 from geovec.models import EmbeddingModel, GeoVecConfig, available_models, load_model  # noqa: E402

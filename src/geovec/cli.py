@@ -14,8 +14,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _main() -> None:
+    """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group
+
+
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.embed_cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
+SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli",
+                      "geovec.serve.cli")
 
 
 def _register_all() -> None:
@@ -23,8 +30,8 @@ def _register_all() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):  # the layer is absent
-                continue
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
+                continue  # the layer (or its package) is not there yet
             raise
         module.register(app)
 

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from geovec.inputs.errors import GeoVecInputError
-from geovec.inputs.raster import RasterImage, image_size
+from geovec.inputs.raster import IMAGE_SUFFIXES, RasterImage, image_size
 
 ALLOWED_KEYS = ("image", "text", "box", "boxes", "lat", "lon", "instruction")
 # Modalities in a sequence; ``order`` holds them in the order the user gave them.
@@ -76,6 +76,14 @@ class Item:
 
 def _is_image_like(x: Any) -> bool:
     return isinstance(x, (Image.Image, np.ndarray, RasterImage, Path))
+
+
+def _looks_like_image_path(text: str) -> bool:
+    """A plain string is text, unless it names an existing image file (``"scene.tif"``); use a dict
+    (``{"text": ...}`` / ``{"image": ...}``) or a :class:`pathlib.Path` to say which you mean."""
+    if len(text) > 4096 or "\n" in text or Path(text).suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    return Path(text).is_file()
 
 
 def _number(value: Any, name: str) -> float:
@@ -203,7 +211,10 @@ def parse_item(raw: Any, index: int | None = None) -> Item:
         elif isinstance(raw, str):
             if not raw.strip():
                 raise GeoVecInputError("empty item: the text is empty")
-            item = Item(text=raw, order=("text",))
+            if _looks_like_image_path(raw):
+                item = Item(image=raw, order=("image",))
+            else:
+                item = Item(text=raw, order=("text",))
         elif isinstance(raw, Path):
             _check_image_source(raw)
             item = Item(image=raw, order=("image",))

@@ -96,23 +96,28 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(to_uint8(array[..., :3]))
 
 
-def _georef(ds) -> GeoRef | None:
+def georef_from(crs, transform, width: int, height: int) -> GeoRef | None:
+    """Centre and footprint in WGS84 of a ``width x height`` pixel grid with an affine ``transform`` in ``crs``."""
     from rasterio.warp import transform as warp_transform
 
-    if ds.crs is None or ds.transform.is_identity:
+    if crs is None or transform.is_identity:
         return None
-    w, h = ds.width, ds.height
+    w, h = width, height
     corners_px = [(0, 0), (w, 0), (w, h), (0, h)]
-    xs, ys = zip(*[ds.transform * c for c in corners_px])
-    cx, cy = ds.transform * (w / 2.0, h / 2.0)
-    lons, lats = warp_transform(ds.crs, "EPSG:4326", list(xs) + [cx], list(ys) + [cy])
+    xs, ys = zip(*[transform @ c for c in corners_px])
+    cx, cy = transform @ (w / 2.0, h / 2.0)
+    lons, lats = warp_transform(crs, "EPSG:4326", list(xs) + [cx], list(ys) + [cy])
     ring = tuple((float(lo), float(la)) for lo, la in zip(lons[:4], lats[:4]))
     return GeoRef(
         centre_lat=float(lats[4]),
         centre_lon=float(lons[4]),
         footprint=ring + (ring[0],),
-        crs=ds.crs.to_string(),
+        crs=crs.to_string(),
     )
+
+
+def _georef(ds) -> GeoRef | None:
+    return georef_from(ds.crs, ds.transform, ds.width, ds.height)
 
 
 def read_georef(path: str | os.PathLike) -> GeoRef | None:
@@ -163,18 +168,8 @@ def read_tiff(
                 idx = _rgb_band_indexes(ds, bands)
                 win = Window(*window) if window else None
                 data = ds.read(idx, window=win)  # (C, H, W)
-                georef = None
-                if ds.crs is not None and not ds.transform.is_identity:
-                    if win is not None:
-                        from rasterio.io import MemoryFile
-
-                        profile = ds.profile.copy()
-                        profile.update(width=data.shape[2], height=data.shape[1], count=1,
-                                       transform=ds.window_transform(win), driver="GTiff")
-                        with MemoryFile() as mem, mem.open(**profile) as sub:
-                            georef = _georef(sub)
-                    else:
-                        georef = _georef(ds)
+                transform = ds.window_transform(win) if win is not None else ds.transform
+                georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1])
     except GeoVecInputError:
         raise
     except (RasterioIOError, OSError, ValueError) as e:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.inputs import GeoVecInputError, Item, parse_items
+from geovec.inputs import GeoVecInputError, Item, parse_item, parse_items
 from geovec.models.config import GeoVecConfig
 from geovec.models.instructions import check_task, document_instruction
 
@@ -97,6 +97,34 @@ class EmbeddingModel(nn.Module):
             resolved.append(it.with_instruction(instr))
         return self._encode_items(resolved, batch_size, show_progress_bar, normalize, num_workers)
 
+    def encode_partial(
+        self, items: Sequence[Any], instruction: str | None = None, batch_size: int = 32,
+        show_progress_bar: bool | None = None, normalize: bool = True, num_workers: int | None = None,
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """Like :meth:`encode`, but a bad item does not stop the others: returns ``(embeddings, errors)``
+        where ``errors`` maps item index -> message and those rows are NaN (never a silent zero vector).
+        For batch jobs (``geovec embed``, indexing) that must report bad files by name and keep going."""
+        errors: dict[int, str] = {}
+        good: list[Item] = []
+        positions: list[int] = []
+        for i, raw in enumerate(items):
+            try:
+                it = parse_item(raw, i)
+            except GeoVecInputError as e:
+                errors[i] = str(e)
+                continue
+            good.append(it.with_instruction(it.instruction or instruction))
+            positions.append(i)
+        out = np.full((len(items), self.embed_dim), np.nan, dtype=np.float32)
+        if good:
+            prep_errors: dict[int, GeoVecInputError] = {}
+            emb = self._encode_items(good, batch_size, show_progress_bar, normalize, num_workers, prep_errors)
+            for local, exc in prep_errors.items():
+                errors[positions[local]] = str(exc.at(positions[local]))
+            ok = [j for j in range(len(good)) if j not in prep_errors]
+            out[[positions[j] for j in ok]] = emb[ok]
+        return out, dict(sorted(errors.items()))
+
     def encode_query(self, items, task: str = "retrieval", instruction: str | None = None, **kwargs) -> np.ndarray:
         """Query side: the model's own instruction for ``task`` unless ``instruction`` overrides it."""
         return self.encode(items, instruction=instruction, task=check_task(task), side="query", **kwargs)
@@ -124,7 +152,10 @@ class EmbeddingModel(nn.Module):
         except GeoVecInputError as e:
             raise e.at(index) from None
 
-    def _encode_items(self, items: list[Item], batch_size, show_progress_bar, normalize, num_workers) -> np.ndarray:
+    def _encode_items(self, items: list[Item], batch_size, show_progress_bar, normalize, num_workers,
+                      errors: dict[int, GeoVecInputError] | None = None) -> np.ndarray:
+        """Batched, prefetching encode. With ``errors`` given, items whose preparation fails are recorded
+        there (index -> error) and left as NaN rows instead of raising."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         # batch similar items together (images first, then by text length) and restore the order at the end
@@ -151,17 +182,24 @@ class EmbeddingModel(nn.Module):
                 for b, batch in enumerate(batches):
                     current = pending
                     pending = submit(batches[b + 1]) if b + 1 < len(batches) else []  # overlap with forward
-                    try:
-                        prepared = [f.result() for f in current]
-                    except BaseException:
-                        for f in pending:
-                            f.cancel()
-                        raise
-                    with torch.inference_mode():
-                        emb = self.embed_prepared(prepared).float()
-                        if normalize:
-                            emb = F.normalize(emb, dim=-1)
-                    out[batch] = emb.cpu().numpy()
+                    prepared, kept = [], []
+                    for i, f in zip(batch, current):
+                        try:
+                            prepared.append(f.result())
+                            kept.append(i)
+                        except GeoVecInputError as e:
+                            if errors is None:
+                                for g in pending:
+                                    g.cancel()
+                                raise
+                            errors[i] = e
+                            out[i] = np.nan
+                    if prepared:
+                        with torch.inference_mode():
+                            emb = self.embed_prepared(prepared).float()
+                            if normalize:
+                                emb = F.normalize(emb, dim=-1)
+                        out[kept] = emb.cpu().numpy()
                     if progress is not None:
                         progress.update(len(batch))
                 if progress is not None:

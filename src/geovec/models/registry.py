@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -31,10 +32,22 @@ def _architecture(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def _smol_untrained() -> GeoVecConfig:
+    # SmolLM2-135M-Instruct as the single encoder: decoder LLM, so last-token pooling (left padding)
+    return GeoVecConfig(name="geovec-smol-untrained", backbone="smol", embed_dim=576, pooling="last")
+
+
+# names that build an architecture with pretrained towers and seed-0 new parts (no checkpoint directory)
+UNTRAINED: dict[str, Callable[[], GeoVecConfig]] = {
+    "geovec-compact-untrained": lambda: GeoVecConfig(name="geovec-compact-untrained"),
+    "geovec-smol-untrained": _smol_untrained,
+}
+
+
 def available_models() -> list[str]:
     """Names that :func:`load_model` resolves without a path."""
     bundled = sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / "config.json").exists())
-    return bundled + ["geovec-compact-untrained"]
+    return bundled + sorted(UNTRAINED)
 
 
 def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> EmbeddingModel:
@@ -48,7 +61,7 @@ def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> Embedd
 def resolve(name_or_path: str | Path | None) -> Path | None:
     """Checkpoint directory for a name or path (None for the untrained baseline)."""
     name_or_path = name_or_path or DEFAULT_MODEL
-    if str(name_or_path) == "geovec-compact-untrained":
+    if str(name_or_path) in UNTRAINED:
         return None
     path = Path(name_or_path)
     if (path / "config.json").exists():
@@ -67,7 +80,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     EmbeddingModel.set_num_threads(num_threads)
     directory = resolve(name_or_path)
     if directory is None:
-        model = build_untrained()
+        model = build_untrained(UNTRAINED[str(name_or_path)]())
     else:
         config = GeoVecConfig.from_json(directory / "config.json")
         model = _architecture(config.architecture).from_pretrained(directory)

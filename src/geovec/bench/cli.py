@@ -1,0 +1,68 @@
+"""``geovec bench``: run RSMEB suites or single tasks for a model and write results + a markdown table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def bench(
+    suite: Optional[str] = typer.Option(None, "--suite", help="rsmeb | rsmeb-dev"),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="comma-separated task names (instead of --suite)"),
+    model: str = typer.Option("geovec-compact", "--model",
+                              help="geovec model name or checkpoint dir; 'chance'; 'geovec-compact-untrained' "
+                                   "(frozen towers); or open_clip:<arch>:<pretrained>"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root",
+                                             help="datasets folder (default $GEOVEC_DATA_ROOT, else ../shared/data)"),
+    out: Path = typer.Option(Path("results/rsmeb"), "--out", help="results folder (<out>/<model>/<revision>/<task>.json)"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="embedding + built-task cache (default ~/.cache/geovec)"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    seed: int = typer.Option(0, "--seed", help="seed of constructed tasks (mosaics); keep 0 for comparable numbers"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="recompute tasks that already have a result"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the embedding cache"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
+    list_tasks: bool = typer.Option(False, "--list", help="list the tasks of the suite(s) and exit"),
+    compare: bool = typer.Option(False, "--compare", help="print a tasks x models table of everything under --out and exit"),
+) -> None:
+    """Benchmark an embedding model on RSMEB (one JSON per task + summary.md)."""
+    from geovec.bench.tasks import SUITES, default_data_root, get_task, tasks_in
+
+    if compare:
+        from geovec.bench.report import comparison_markdown
+
+        text = comparison_markdown(out)
+        (Path(out) / "comparison.md").write_text(text)
+        typer.echo(text)
+        return
+    if list_tasks:
+        for s in ([suite] if suite else SUITES):
+            typer.echo(f"{s}:")
+            for t in tasks_in(s):
+                typer.echo(f"  {t.name:32s} {t.meta_task:15s} {t.dataset} [{t.split}] "
+                           f"{'+'.join(t.query_modalities)} -> {'+'.join(t.candidate_modalities)} ({t.main_score})")
+        return
+    if bool(suite) == bool(tasks):
+        raise typer.BadParameter("give exactly one of --suite or --tasks")
+    try:
+        specs = tasks_in(suite) if suite else [get_task(t.strip()) for t in tasks.split(",") if t.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    root = data_root or default_data_root()
+    if root is None:
+        raise typer.BadParameter("no --data-root given, $GEOVEC_DATA_ROOT unset and no ../shared/data found")
+
+    from geovec.bench.cache import DEFAULT_CACHE_DIR
+    from geovec.bench.encoders import load_encoder
+    from geovec.bench.runner import RunConfig, result_dir, run_benchmark
+
+    encoder = load_encoder(model, batch_size=batch_size, num_threads=threads)
+    cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or DEFAULT_CACHE_DIR, seed=seed,
+                    overwrite=overwrite, use_cache=not no_cache)
+    run_benchmark(specs, encoder, cfg, log=typer.echo)
+    typer.echo(f"results: {result_dir(out, encoder)} (summary.md)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

@@ -1,0 +1,185 @@
+"""Scene-classification datasets in class-folder layouts: UCM, AID, PatternNet, RESISC45, WHU-RS19, Million-AID.
+
+Each is a :class:`ClassFolderDataset`: ``<root>/<base_dir>/<class>/<image>``; the folder name is the native
+class name. None of the first five has an official train/test split, so their split is ``"all"`` (the RSMEB
+zero-shot protocol evaluates on every image). Million-AID ships ``train``/``test`` folders with a three-level
+class hierarchy whose leaf folder is the class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from geovec.bench.datasets.base import BenchDataset, prompt_name
+
+
+class ClassFolderDataset(BenchDataset):
+    """``<root>/<base_dir>/<class>/<file>``; subclasses set the facts as class attributes.
+
+    Samples: ``{"image": Path, "label": int, "class_name": native name, "prompt_name": words for prompts}``.
+    ``classes`` (when known) lists the official classes; a release missing any of them is reported as partial.
+    """
+
+    base_dir: ClassVar[str] = ""
+    extensions: ClassVar[tuple[str, ...]] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+    classes: ClassVar[tuple[str, ...]] = ()
+    prompt_overrides: ClassVar[dict[str, str]] = {}
+
+    @property
+    def image_root(self) -> Path:
+        return self.root / self.base_dir
+
+    def _class_dirs(self) -> list[Path]:
+        return sorted(p for p in self.image_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def _images_in(self, folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in self.extensions)
+
+    def _verify(self) -> None:
+        if not self.image_root.is_dir():
+            raise self._missing(f"folder {self.base_dir or '.'} does not exist")
+        found = {d.name for d in self._class_dirs() if self._images_in(d)}
+        if not found:
+            raise self._missing(f"no class folders with images in {self.base_dir or '.'}")
+        missing = [c for c in self.classes if c not in found]
+        if missing:
+            raise self._missing(
+                f"partial release: {len(missing)} of {len(self.classes)} class folders missing or empty "
+                f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''})"
+            )
+
+    def _load(self) -> list[dict[str, Any]]:
+        dirs = [d for d in self._class_dirs() if self._images_in(d)]
+        self.class_names = [d.name for d in dirs]
+        self.prompt_names = [prompt_name(c, self.prompt_overrides) for c in self.class_names]
+        samples = []
+        for label, d in enumerate(dirs):
+            for path in self._images_in(d):
+                samples.append({"image": path, "label": label, "class_name": d.name,
+                                "prompt_name": self.prompt_names[label]})
+        return samples
+
+
+class UCMerced(ClassFolderDataset):
+    """UC Merced Land Use: 21 classes x 100 RGB images, 256x256 px, 0.3 m (USGS orthoimagery), TIFF.
+
+    Yang & Newsam, "Bag-of-visual-words and spatial extensions for land-use classification", ACM GIS 2010.
+    """
+
+    name = "UCM"
+    url = "http://weegee.vision.ucmerced.edu/datasets/landuse.html (UCMerced_LandUse.zip)"
+    layout = "<root>/UCMerced_LandUse/Images/<class>/<class>NN.tif (21 classes x 100)"
+    base_dir = "UCMerced_LandUse/Images"
+    classes = ("agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral",
+               "denseresidential", "forest", "freeway", "golfcourse", "harbor", "intersection",
+               "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
+               "sparseresidential", "storagetanks", "tenniscourt")
+    prompt_overrides = {"baseballdiamond": "baseball diamond", "denseresidential": "dense residential",
+                        "golfcourse": "golf course", "mediumresidential": "medium residential",
+                        "mobilehomepark": "mobile home park", "parkinglot": "parking lot",
+                        "sparseresidential": "sparse residential", "storagetanks": "storage tanks",
+                        "tenniscourt": "tennis court"}
+
+
+class AID(ClassFolderDataset):
+    """Aerial Image Dataset: 10,000 images in 30 classes, 600x600 px, 0.5-8 m (Google Earth), JPEG.
+
+    Xia et al., "AID: A benchmark data set for performance evaluation of aerial scene classification", TGRS 2017.
+    """
+
+    name = "AID"
+    url = "https://captain-whu.github.io/AID/ (AID.zip)"
+    layout = "<root>/AID/<ClassDir>/<class>_<n>.jpg (30 classes)"
+    base_dir = "AID"
+    classes = ("Airport", "BareLand", "BaseballField", "Beach", "Bridge", "Center", "Church", "Commercial",
+               "DenseResidential", "Desert", "Farmland", "Forest", "Industrial", "Meadow", "MediumResidential",
+               "Mountain", "Park", "Parking", "Playground", "Pond", "Port", "RailwayStation", "Resort", "River",
+               "School", "SparseResidential", "Square", "Stadium", "StorageTanks", "Viaduct")
+    prompt_overrides = {"BareLand": "bare land", "Center": "city center"}
+
+
+class PatternNet(ClassFolderDataset):
+    """PatternNet: 38 classes x 800 images, 256x256 px, 0.06-4.7 m (Google Earth / Maps API), JPEG.
+
+    Zhou et al., "PatternNet: A benchmark dataset for performance evaluation of remote sensing image
+    retrieval", ISPRS JPRS 2018.
+    """
+
+    name = "PatternNet"
+    url = "https://sites.google.com/view/zhouwx/dataset (PatternNet.zip)"
+    layout = "<root>/PatternNet/images/<class>/<class>NNN.jpg (38 classes x 800)"
+    base_dir = "PatternNet/images"
+    classes = ("airplane", "baseball_field", "basketball_court", "beach", "bridge", "cemetery", "chaparral",
+               "christmas_tree_farm", "closed_road", "coastal_mansion", "crosswalk", "dense_residential",
+               "ferry_terminal", "football_field", "forest", "freeway", "golf_course", "harbor", "intersection",
+               "mobile_home_park", "nursing_home", "oil_gas_field", "oil_well", "overpass", "parking_lot",
+               "parking_space", "railway", "river", "runway", "runway_marking", "shipping_yard", "solar_panel",
+               "sparse_residential", "storage_tank", "swimming_pool", "tennis_court", "transformer_station",
+               "wastewater_treatment_plant")
+
+
+class RESISC45(ClassFolderDataset):
+    """NWPU-RESISC45: 45 classes x 700 images, 256x256 px, 0.2-30 m (Google Earth), JPEG.
+
+    Cheng et al., "Remote sensing image scene classification: benchmark and state of the art", Proc. IEEE 2017.
+    """
+
+    name = "RESISC45"
+    url = "https://gcheng-nwpu.github.io/#Datasets (NWPU-RESISC45.rar)"
+    layout = "<root>/NWPU-RESISC45/<class>/<class>_NNN.jpg (45 classes x 700)"
+    base_dir = "NWPU-RESISC45"
+    classes = ("airplane", "airport", "baseball_diamond", "basketball_court", "beach", "bridge", "chaparral",
+               "church", "circular_farmland", "cloud", "commercial_area", "dense_residential", "desert", "forest",
+               "freeway", "golf_course", "ground_track_field", "harbor", "industrial_area", "intersection",
+               "island", "lake", "meadow", "medium_residential", "mobile_home_park", "mountain", "overpass",
+               "palace", "parking_lot", "railway", "railway_station", "rectangular_farmland", "river",
+               "roundabout", "runway", "sea_ice", "ship", "snowberg", "sparse_residential", "stadium",
+               "storage_tank", "tennis_court", "terrace", "thermal_power_station", "wetland")
+
+
+class WHURS19(ClassFolderDataset):
+    """WHU-RS19: 1,005 images in 19 classes, 600x600 px, up to 0.5 m (Google Earth), JPEG.
+
+    Xia et al., "Structural high-resolution satellite image indexing", ISPRS TC VII 2010.
+    """
+
+    name = "WHU-RS19"
+    url = "https://captain-whu.github.io/BED4RS/ (WHU-RS19.zip)"
+    layout = "<root>/WHU-RS19/<Class>/<class>_NN.jpg (19 classes)"
+    base_dir = "WHU-RS19"
+    classes = ("Airport", "Beach", "Bridge", "Commercial", "Desert", "Farmland", "Forest", "Industrial",
+               "Meadow", "Mountain", "Park", "Parking", "Pond", "Port", "Residential", "River", "Viaduct",
+               "footballField", "railwayStation")
+
+
+class MillionAID(ClassFolderDataset):
+    """Million-AID: ~1M images, 51 leaf scene classes in a 3-level hierarchy (8 / 28 / 51), 110-31,672 px.
+
+    Long et al., "On creating benchmark dataset for aerial image interpretation", JSTARS 2021. The leaf folder
+    is the class; ``hierarchy`` holds the folder path from the split root (L1/L2/L3).
+    """
+
+    name = "Million-AID"
+    url = "https://captain-whu.github.io/DiRS/ (Million-AID)"
+    layout = "<root>/Million-AID/{train,test}/<L1>/<L2>/<L3>/<id>.jpg (leaf folder = class, 51 leaves)"
+    base_dir = "Million-AID"
+    splits = ("test", "train")
+
+    @property
+    def image_root(self) -> Path:
+        return self.root / self.base_dir / self.split
+
+    def _class_dirs(self) -> list[Path]:
+        # a class is a leaf folder holding images, at any depth below the split folder
+        leaves = [p for p in self.image_root.rglob("*") if p.is_dir() and not any(c.is_dir() for c in p.iterdir())]
+        return sorted(leaves, key=lambda p: p.name)
+
+    def _load(self) -> list[dict[str, Any]]:
+        samples = super()._load()
+        for s in samples:
+            s["hierarchy"] = tuple(Path(s["image"]).parent.relative_to(self.image_root).parts)
+        return samples
+
+
+SCENE_DATASETS = {c.name: c for c in (UCMerced, AID, PatternNet, RESISC45, WHURS19, MillionAID)}

@@ -1,0 +1,192 @@
+"""The ``rsmeb-dev`` tasks: built deterministically from the real data in ``shared/data``, ``val`` split only.
+
+* RSICD image <-> text retrieval and scene classification on the 491 RSICD ``val`` images;
+* region tasks on mosaics of RSICD ``val`` images (:mod:`geovec.bench.mosaic`), rendered once and cached;
+* composed retrieval as mosaic edits: (mosaic, "the same scene with an added <class> region") -> the edited
+  mosaic, among edits of every mosaic with other classes;
+* geo tasks on the RSVQA LR/HR GeoTIFFs with ids divisible by 5 (the evaluation ids the data README suggests;
+  the rest is left for training), with their real footprint centres.
+
+Nothing here touches RSICD ``train`` images, so a model trained on ``train`` is evaluated on unseen images.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geovec.bench import builders
+from geovec.bench.datasets import RSICD, RSICDScenes, RSVQAHRImages, RSVQALRImages
+from geovec.bench.mosaic import Mosaic, add_region, build_mosaics, mosaics_fingerprint
+from geovec.bench.task_data import BuildContext, TaskData
+
+# mosaic settings of the dev suite (changing them changes the tasks: the cache key includes them)
+MOSAIC = dict(canvas_size=448, regions_per_mosaic=(3, 5), side_range=(96, 208))
+N_REGION_MOSAICS = 40
+N_COMPOSED_MOSAICS = 16
+COMPOSED_VARIANTS = 3
+
+GEO_TEXTS = {
+    "rsvqa_lr": "a Sentinel-2 satellite image at 10 m resolution",
+    "rsvqa_hr": "a high-resolution aerial orthophoto",
+}
+
+
+def rsicd_root(ctx: BuildContext) -> Path:
+    return ctx.data_root / "rsicd"
+
+
+def _scenes(ctx: BuildContext) -> RSICDScenes:
+    return RSICDScenes(rsicd_root(ctx), "val")
+
+
+def rsicd_retrieval(ctx: BuildContext) -> tuple[TaskData, TaskData]:
+    return builders.caption_retrieval_tasks(RSICD(rsicd_root(ctx), "val").samples)
+
+
+def rsicd_i2t(ctx: BuildContext) -> TaskData:
+    return rsicd_retrieval(ctx)[0]
+
+
+def rsicd_t2i(ctx: BuildContext) -> TaskData:
+    return rsicd_retrieval(ctx)[1]
+
+
+def rsicd_scenes(ctx: BuildContext) -> TaskData:
+    ds = _scenes(ctx)
+    return builders.classification_task(ds.samples, ds.prompt_names)
+
+
+# --- mosaics ------------------------------------------------------------------------------------------------
+def _render_cached(mosaics: list[Mosaic], ctx: BuildContext, name: str) -> list[Path]:
+    """Render each mosaic once to PNG under the cache dir; the folder is keyed by the mosaics' fingerprint."""
+    folder = ctx.cache_dir / "tasks" / f"{name}-{mosaics_fingerprint(mosaics)}"
+    manifest = folder / "mosaics.json"
+    paths = [folder / f"{m.id}.png" for m in mosaics]
+    if manifest.exists() and all(p.exists() for p in paths):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    for m, p in zip(mosaics, paths):
+        if not p.exists():
+            tmp = p.with_suffix(".tmp.png")
+            m.save(tmp)
+            tmp.replace(p)
+    manifest.write_text(json.dumps([m.to_dict() for m in mosaics], indent=1))
+    return paths
+
+
+def region_mosaics(ctx: BuildContext) -> tuple[list[Mosaic], list[Path]]:
+    mosaics = build_mosaics(_scenes(ctx).samples, N_REGION_MOSAICS, seed=ctx.seed, id_prefix="rsicd-val", **MOSAIC)
+    return mosaics, _render_cached(mosaics, ctx, "region-mosaics")
+
+
+def _regions(ctx: BuildContext) -> list[dict[str, Any]]:
+    """Every placed region as a sample dict: mosaic path, box, captions, class, mosaic id, and a referring
+    expression = one of the source image's captions chosen with the seed."""
+    mosaics, paths = region_mosaics(ctx)
+    rng = np.random.default_rng(ctx.seed + 1)
+    out = []
+    for m, p in zip(mosaics, paths):
+        for r in m.regions:
+            out.append({"image": p, "box": list(r.box), "captions": r.captions, "class_name": r.class_name,
+                        "expression": builders.pick(rng, r.captions), "image_id": m.id, "source": r.source})
+    return out
+
+
+def mosaic_region_caption(ctx: BuildContext) -> TaskData:
+    """(mosaic, box) -> captions, ranked among all RSICD val captions (the same pool as image -> text)."""
+    regions = _regions(ctx)
+    pool = [c for s in RSICD(rsicd_root(ctx), "val").samples for c in s["captions"]]
+    data = builders.region_caption_task(regions, caption_pool=pool, gold_captions=[r["captions"] for r in regions])
+    data.within_groups = None
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
+def mosaic_referring_expression(ctx: BuildContext) -> TaskData:
+    """(mosaic, expression) -> the right region among all regions; also within its own mosaic."""
+    data = builders.referring_expression_task(_regions(ctx))
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
+def mosaic_box_class(ctx: BuildContext) -> TaskData:
+    """(mosaic, box) -> the placed image's class among the 31 RSICD class names."""
+    names = _scenes(ctx).class_names
+    prompts = _scenes(ctx).prompt_names
+    regions = [{**r, "label": names.index(r["class_name"])} for r in _regions(ctx)]
+    data = builders.classification_task(regions, prompts, box_key="box")
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
+def mosaic_region_to_region(ctx: BuildContext) -> TaskData:
+    """(mosaic, box) -> the regions of the same class in the other mosaics (classes are distinct within a mosaic)."""
+    data = builders.region_to_region_task(_regions(ctx))
+    data.info.update(n_mosaics=N_REGION_MOSAICS, mosaic=MOSAIC, seed=ctx.seed)
+    return data
+
+
+def mosaic_composed(ctx: BuildContext) -> TaskData:
+    """(mosaic, "the same scene with an added <class> region") -> that edited mosaic.
+
+    Base mosaics (2-4 regions, one free slot) come from RSICD val images; each gets ``COMPOSED_VARIANTS`` edits
+    placing an unused val image of a class absent from the mosaic in the free slot. Candidates are all edits
+    of all mosaics, so the model must keep the scene (other mosaics' edits) and apply the change (the same
+    mosaic's other edits are hard negatives).
+    """
+    samples = _scenes(ctx).samples
+    bases = build_mosaics(samples, N_COMPOSED_MOSAICS, seed=ctx.seed + 7, free_slots=1, id_prefix="rsicd-val-edit",
+                          canvas_size=MOSAIC["canvas_size"], regions_per_mosaic=(2, 4), side_range=MOSAIC["side_range"])
+    rng = np.random.default_rng(ctx.seed + 8)
+    used = {r.source for m in bases for r in m.regions}
+    by_class: dict[str, list[dict]] = {}
+    for s in samples:
+        if str(s["image"]) not in used:
+            by_class.setdefault(s["class_name"], []).append(s)
+    edits: list[Mosaic] = []
+    queries_meta: list[tuple[int, str]] = []  # (base index, prompt name)
+    for b, m in enumerate(bases):
+        if not m.free_boxes:
+            continue
+        present = {r.class_name for r in m.regions}
+        options = sorted(c for c in by_class if c not in present and by_class[c])
+        chosen = [options[i] for i in rng.permutation(len(options))[:COMPOSED_VARIANTS]]
+        for c in chosen:
+            s = by_class[c].pop(int(rng.integers(len(by_class[c]))))
+            edits.append(add_region(m, s))
+            queries_meta.append((b, s["prompt_name"]))
+    base_paths = _render_cached(bases, ctx, "composed-bases")
+    edit_paths = _render_cached(edits, ctx, "composed-edits")
+    queries = [{"image": base_paths[b], "text": f"the same scene with an added {name} region"}
+               for b, name in queries_meta]
+    groups = [b for b, _ in queries_meta]
+    return TaskData(queries, [{"image": p} for p in edit_paths], [[i] for i in range(len(edits))],
+                    within_groups=(groups, groups),
+                    info={"n_base_mosaics": len(bases), "n_edits": len(edits), "variants": COMPOSED_VARIANTS,
+                          "seed": ctx.seed})
+
+
+# --- geo ----------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _places_cached(data_root: str) -> tuple[tuple[dict, ...], tuple[str, ...]]:
+    places, texts = [], []
+    for folder, cls in (("rsvqa_lr", RSVQALRImages), ("rsvqa_hr", RSVQAHRImages)):
+        for s in cls(Path(data_root) / folder, "eval").samples:
+            places.append(s)
+            texts.append(GEO_TEXTS[folder])
+    return tuple(places), tuple(texts)
+
+
+def geo_image_to_location(ctx: BuildContext) -> TaskData:
+    places, texts = _places_cached(str(ctx.data_root))
+    return builders.geo_tasks(places, texts)[0]
+
+
+def geo_text_location_to_image(ctx: BuildContext) -> TaskData:
+    places, texts = _places_cached(str(ctx.data_root))
+    return builders.geo_tasks(places, texts)[1]

@@ -1,0 +1,297 @@
+"""What the harness can benchmark: anything with the encode contract, plus the baselines.
+
+The contract (what :class:`BenchEncoder` needs from a model):
+
+* ``encode(items, batch_size=..., show_progress_bar=...) -> float array (N, D)`` where items are geovec
+  item dicts that carry their ``instruction``;
+* ``model_id`` and ``revision`` (strings; they key the embedding cache);
+* optionally ``query_instruction(task)`` and ``document_instruction(task, item)`` for the model's own named
+  instructions (else the geovec defaults are used).
+
+Baselines: :class:`ChanceEncoder` (seeded random vectors), the frozen towers (``geovec-compact-untrained``,
+a normal geovec model) and :class:`OpenCLIPAdapter` for open_clip-style dual encoders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from geovec.inputs import Item, parse_item
+from geovec.inputs.raster import read_image
+from geovec.models.instructions import DEFAULT_QUERY_INSTRUCTIONS, document_instruction
+
+
+class ImageFeatureMemo:
+    """Reuses vision feature maps of images seen earlier in the run (keyed by pixel content).
+
+    A benchmark embeds the same image many times: under each task kind's instruction (RSICD val images 3x) and
+    with each of its boxes (a mosaic once per region and side). The vision tower's output does not depend on
+    instruction, box or batch, so computing it once per distinct image gives the same embeddings for a
+    fraction of the work. Bounded to ``max_bytes`` (least recently used first out).
+    """
+
+    def __init__(self, compute: Callable[[list], list], max_bytes: int = 1 << 30):
+        self.compute = compute
+        self.max_bytes = max_bytes
+        self.store: OrderedDict[str, Any] = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(pixels) -> str:
+        arr = pixels.detach().cpu().contiguous().numpy()
+        return hashlib.sha1(arr.tobytes()).hexdigest() + str(arr.shape)
+
+    def __call__(self, pixels: list) -> list:
+        keys = [self.key(p) for p in pixels]
+        todo: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self.store:
+                todo.setdefault(k, i)
+        self.hits += len(keys) - len(todo)
+        self.misses += len(todo)
+        if todo:
+            for k, fmap in zip(todo, self.compute([pixels[i] for i in todo.values()])):
+                self.store[k] = fmap.detach()
+                self.bytes += fmap.numel() * fmap.element_size()
+        out = []
+        for k in keys:
+            self.store.move_to_end(k)
+            out.append(self.store[k])
+        while self.bytes > self.max_bytes and len(self.store) > len(set(keys)):
+            _, old = self.store.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size()
+        return out
+
+
+class BenchEncoder:
+    """Wraps a model with the encode contract; resolves instructions and times the model's forward passes.
+
+    ``reuse_image_features``: for models exposing ``vision_features(list of pixel tensors)`` (geovec's single
+    encoder), memoise it during this encoder's ``encode`` calls (:class:`ImageFeatureMemo`); the model object
+    is restored after each call, so the memo never outlives the benchmark or sees changed weights.
+    """
+
+    def __init__(self, model: Any, batch_size: int = 32, reuse_image_features: bool = True):
+        for attr in ("encode", "model_id", "revision"):
+            if not hasattr(model, attr):
+                raise TypeError(f"{type(model).__name__} lacks {attr!r}: a benchmarked model needs encode(), "
+                                "model_id and revision")
+        self.model = model
+        self.batch_size = batch_size
+        self.encode_seconds = 0.0
+        self._wrap_forward()
+        self.feature_memo: ImageFeatureMemo | None = None
+        if reuse_image_features and callable(getattr(model, "vision_features", None)):
+            self.feature_memo = ImageFeatureMemo(model.vision_features)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.model.model_id)
+
+    @property
+    def revision(self) -> str:
+        return str(self.model.revision)
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.model_id}@{self.revision}"
+
+    @property
+    def forward_seconds(self) -> float:
+        """Seconds spent in the model's forward passes so far (geovec models; 0 for others)."""
+        return float(getattr(self.model, "_bench_forward_seconds", 0.0))
+
+    def _wrap_forward(self) -> None:
+        # geovec models: time embed_prepared (the forward pass) apart from CPU-side preparation. The wrapper is
+        # installed once per model object and accumulates on the model, so several BenchEncoders can share it.
+        fwd = getattr(self.model, "embed_prepared", None)
+        if fwd is None or getattr(fwd, "_bench_timed", False):
+            return
+        model = self.model
+
+        def timed(prepared, _fwd=fwd):
+            t = time.perf_counter()
+            try:
+                return _fwd(prepared)
+            finally:
+                spent = time.perf_counter() - t
+                model._bench_forward_seconds = getattr(model, "_bench_forward_seconds", 0.0) + spent
+
+        timed._bench_timed = True  # type: ignore[attr-defined]
+        model.embed_prepared = timed
+
+    def instruction(self, side: str, kind: str, item: Item, override: str | None = None) -> str | None:
+        if override:
+            return override
+        if side == "query":
+            f = getattr(self.model, "query_instruction", None)
+            return f(kind) if f else DEFAULT_QUERY_INSTRUCTIONS[kind]
+        f = getattr(self.model, "document_instruction", None)
+        return f(kind, item) if f else document_instruction(item.order)
+
+    @contextmanager
+    def _memo_installed(self):
+        if self.feature_memo is None:
+            yield
+            return
+        self.model.vision_features = self.feature_memo  # instance attribute shadows the method
+        try:
+            yield
+        finally:
+            del self.model.vision_features
+
+    def encode(self, items: Sequence[dict]) -> np.ndarray:
+        t = time.perf_counter()
+        try:
+            with self._memo_installed():
+                out = self.model.encode(list(items), batch_size=self.batch_size, show_progress_bar=False)
+        finally:
+            self.encode_seconds += time.perf_counter() - t
+        out = np.asarray(out, dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != len(items):
+            raise ValueError(f"{self.model_id}.encode returned shape {out.shape} for {len(items)} items")
+        return out
+
+
+class ChanceEncoder:
+    """The chance baseline: a seeded random unit vector per distinct item (same item -> same vector), so
+    every metric sits at its chance level."""
+
+    def __init__(self, dim: int = 64, seed: int = 0):
+        self.dim, self.seed = dim, seed
+        self.model_id = "chance"
+        self.revision = f"seed{seed}-d{dim}"
+
+    def encode(self, items, batch_size: int = 32, show_progress_bar: bool | None = None, **_) -> np.ndarray:
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        for i, raw in enumerate(items):
+            key = parse_item(raw, i).content_key()
+            seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{key}".encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def clip_preprocess(image_size: int = 224) -> Callable[[Any], Any]:
+    """open_clip's eval transform without torchvision: resize shorter side (bicubic), centre crop, normalise."""
+    import torch
+    from PIL import Image
+
+    def preprocess(pil: "Image.Image"):
+        w, h = pil.size
+        s = image_size / min(w, h)
+        pil = pil.resize((max(image_size, round(w * s)), max(image_size, round(h * s))), Image.BICUBIC)
+        w, h = pil.size
+        left, top = (w - image_size) // 2, (h - image_size) // 2
+        pil = pil.crop((left, top, left + image_size, top + image_size))
+        x = torch.from_numpy(np.asarray(pil.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+        return (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+
+    return preprocess
+
+
+class OpenCLIPAdapter:
+    """Benchmark an open_clip-style dual encoder (``encode_image(B,3,H,W)``, ``encode_text(tokens)``).
+
+    How interleaved items map onto a dual encoder (the usual dual-encoder baselines of the field):
+
+    * image -> ``encode_image``; text -> ``encode_text`` (instructions are ignored: CLIP has none);
+    * image + box(es) -> the image cropped to the union of the boxes (region crop);
+    * location -> the text ``"latitude {lat:.4f}, longitude {lon:.4f}"``;
+    * several modalities -> the sum of their unit embeddings (score fusion), re-normalised.
+
+    ``tokenizer``: callable ``list[str] -> LongTensor``; ``preprocess``: callable ``PIL -> (3, H, W)`` tensor
+    (open_clip's own transform works; default :func:`clip_preprocess`).
+    """
+
+    def __init__(self, model, tokenizer, preprocess=None, model_id: str = "open_clip", revision: str = "unknown",
+                 device: str = "cpu"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess or clip_preprocess()
+        self.model_id, self.revision, self.device = model_id, revision, device
+
+    def _images(self, images: list) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        batch = torch.stack([self.preprocess(Image.fromarray(im)) for im in images]).to(self.device)
+        with torch.inference_mode():
+            return self.model.encode_image(batch).float().cpu().numpy()
+
+    def _texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.encode_text(self.tokenizer(texts).to(self.device)).float().cpu().numpy()
+
+    @staticmethod
+    def _unit(x: np.ndarray) -> np.ndarray:
+        return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+    def encode(self, items, batch_size: int = 32, show_progress_bar: bool | None = None, **_) -> np.ndarray:
+        parsed = [parse_item(raw, i) for i, raw in enumerate(items)]
+        parts: list[list[tuple[str, Any]]] = []
+        for it in parsed:
+            p: list[tuple[str, Any]] = []
+            if it.image is not None:
+                px = read_image(it.image).pixels
+                if it.boxes:
+                    x1 = int(min(b[0] for b in it.boxes)); y1 = int(min(b[1] for b in it.boxes))
+                    x2 = int(np.ceil(max(b[2] for b in it.boxes))); y2 = int(np.ceil(max(b[3] for b in it.boxes)))
+                    px = px[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+                p.append(("image", px))
+            if it.text is not None:
+                p.append(("text", it.text))
+            if it.lat is not None:
+                p.append(("text", f"latitude {it.lat:.4f}, longitude {it.lon:.4f}"))
+            parts.append(p)
+        flat_img = [(i, v) for i, p in enumerate(parts) for k, v in p if k == "image"]
+        flat_txt = [(i, v) for i, p in enumerate(parts) for k, v in p if k == "text"]
+        sums: dict[int, np.ndarray] = {}
+        for flat, fn in ((flat_img, self._images), (flat_txt, self._texts)):
+            for s in range(0, len(flat), batch_size):
+                chunk = flat[s : s + batch_size]
+                emb = self._unit(fn([v for _, v in chunk]))
+                for (i, _), e in zip(chunk, emb):
+                    sums[i] = sums[i] + e if i in sums else e.copy()
+        out = np.stack([sums[i] for i in range(len(parsed))]).astype(np.float32)
+        return self._unit(out)
+
+    @classmethod
+    def from_open_clip(cls, arch: str, pretrained: str, device: str = "cpu") -> "OpenCLIPAdapter":
+        """Load with the ``open_clip`` package (``pretrained`` = a local checkpoint path or open_clip tag;
+        nothing is downloaded unless open_clip itself does so)."""
+        try:
+            import open_clip
+        except ImportError as e:
+            raise ImportError("the open_clip adapter needs `pip install open_clip_torch`") from e
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device)
+        return cls(model, open_clip.get_tokenizer(arch), preprocess, model_id=f"open_clip:{arch}",
+                   revision=str(pretrained), device=device)
+
+
+def load_encoder(name_or_path: str | None, batch_size: int = 32, num_threads: int | None = None) -> BenchEncoder:
+    """``chance`` / ``chance:<dim>``, ``open_clip:<arch>:<pretrained>``, or any geovec model name or path."""
+    name = name_or_path or "geovec-compact"
+    if name == "chance" or name.startswith("chance:"):
+        dim = int(name.split(":", 1)[1]) if ":" in name else 64
+        return BenchEncoder(ChanceEncoder(dim=dim), batch_size)
+    if name.startswith("open_clip:"):
+        _, arch, pretrained = name.split(":", 2)
+        return BenchEncoder(OpenCLIPAdapter.from_open_clip(arch, pretrained), batch_size)
+    import geovec
+
+    return BenchEncoder(geovec.load_model(name, num_threads=num_threads), batch_size)

@@ -1,0 +1,180 @@
+"""The batch embedding job behind ``geovec embed``: records -> parquet, resumable, bad files reported by name.
+
+Work is written in shards to ``<out>.partial/`` as it completes; a rerun skips ids already in a shard, so an
+interrupted job loses at most one chunk. When everything is done the shards are merged into ``<out>`` and the
+partial folder is removed. Items that fail are retried on the next run (the user may have fixed the file).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.parquet as pq
+
+from geovec.embed.sources import Record, is_tiff
+from geovec.inputs.raster import GeoRef, read_georef
+
+METADATA_KEY = b"geovec"
+
+
+def schema(dim: int, metadata: dict | None = None) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
+        pa.field("lat", pa.float64()),
+        pa.field("lon", pa.float64()),
+        pa.field("footprint", pa.string()),  # WKT polygon, EPSG:4326, x = lon, y = lat
+        pa.field("model_id", pa.string()),
+    ]
+    meta = {METADATA_KEY: json.dumps(metadata).encode()} if metadata else None
+    return pa.schema(fields, metadata=meta)
+
+
+@dataclass
+class EmbedSummary:
+    total: int = 0
+    embedded: int = 0
+    skipped_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # id -> problem
+    out: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _place(record: Record, with_location: bool) -> tuple[object, GeoRef | None]:
+    """The item to embed and the georeference of its image (GeoTIFFs), optionally embedding the centre."""
+    item, georef = record.item, None
+    image = item.get("image") if isinstance(item, dict) else None
+    if is_tiff(image):
+        try:
+            georef = read_georef(image)
+        except Exception:  # unreadable file: the encoder reports it with the item's name
+            georef = None
+    if with_location and georef is not None:
+        base = dict(item)
+        if base.get("lat") is None:
+            base["lat"], base["lon"] = georef.centre_lat, georef.centre_lon
+        item = base
+    return item, georef
+
+
+class EmbedJob:
+    def __init__(self, model, out: str | Path, batch_size: int = 32, chunk_size: int = 256,
+                 instruction: str | None = None, with_location: bool = False):
+        self.model, self.out = model, Path(out)
+        self.batch_size, self.chunk_size = batch_size, chunk_size
+        self.instruction, self.with_location = instruction, with_location
+        self.partial = self.out.with_name(self.out.name + ".partial")
+        self.metadata = {
+            "model_id": model.model_id, "revision": model.revision, "dimension": model.embed_dim,
+            "normalized": True, "instruction": instruction, "with_location": with_location,
+        }
+
+    def _previous(self) -> list[Path]:
+        """Finished work from earlier runs: shards of an interrupted run and the output of a finished one."""
+        prev = sorted(self.partial.glob("shard-*.parquet"))
+        if self.out.exists():
+            prev.insert(0, self.out)
+        return prev
+
+    def _done_ids(self) -> set[str]:
+        done: set[str] = set()
+        for s in self._previous():
+            meta = pq.read_schema(s).metadata or {}
+            prev = json.loads(meta.get(METADATA_KEY, b"{}"))
+            if prev.get("model_id") != self.metadata["model_id"] or prev.get("revision") != self.metadata["revision"]:
+                raise RuntimeError(
+                    f"{self.partial} holds an unfinished job from model {prev.get('model_id')}@{prev.get('revision')}; "
+                    "remove it or use the same model"
+                )
+            done.update(pq.read_table(s, columns=["id"])["id"].to_pylist())
+        return done
+
+    def _write_shard(self, n: int, rows: list[dict]) -> None:
+        table = pa.Table.from_pylist(rows, schema=schema(self.model.embed_dim, self.metadata))
+        tmp = self.partial / f".shard-{n:06d}.tmp"
+        pq.write_table(table, tmp)
+        tmp.rename(self.partial / f"shard-{n:06d}.parquet")  # atomic: a crash never leaves half a shard
+
+    def run(self, records: Iterable[Record], progress: bool = True, resume: bool = True) -> EmbedSummary:
+        """Embed every record not already done; ``resume=False`` starts over."""
+        records = list(records)
+        summary = EmbedSummary(total=len(records), out=self.out)
+        if not resume:
+            shutil.rmtree(self.partial, ignore_errors=True)
+            self.out.unlink(missing_ok=True)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        done = self._done_ids()
+        n_shards = len(list(self.partial.glob("shard-*.parquet")))
+        todo = [r for r in records if r.id not in done]
+        summary.skipped_done = len(records) - len(todo)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(records), initial=summary.skipped_done, desc="embed", unit="item")
+        for start in range(0, len(todo), self.chunk_size):
+            chunk = todo[start : start + self.chunk_size]
+            runnable = []
+            for r in chunk:
+                if r.problem:
+                    summary.failed[r.id] = r.problem
+                else:
+                    runnable.append(r)
+            placed = [_place(r, self.with_location) for r in runnable]
+            rows = []
+            if runnable:
+                emb, errors = self.model.encode_partial(
+                    [p[0] for p in placed], instruction=self.instruction, batch_size=self.batch_size,
+                    show_progress_bar=False,
+                )
+                for j, (r, (item, georef)) in enumerate(zip(runnable, placed)):
+                    if j in errors:
+                        summary.failed[r.id] = errors[j].split(": ", 1)[-1]
+                        continue
+                    lat = lon = None
+                    if isinstance(item, dict) and item.get("lat") is not None:
+                        lat, lon = float(item["lat"]), float(item["lon"])
+                    elif georef is not None:
+                        lat, lon = georef.centre_lat, georef.centre_lon
+                    rows.append({
+                        "id": r.id, "source": r.source, "embedding": emb[j].tolist(), "lat": lat, "lon": lon,
+                        "footprint": georef.footprint_wkt() if georef else None, "model_id": self.model.model_id,
+                    })
+            if rows:
+                self._write_shard(n_shards, rows)
+                n_shards += 1
+                summary.embedded += len(rows)
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        self._merge(records)
+        return summary
+
+    def _merge(self, records: list[Record]) -> None:
+        sch = schema(self.model.embed_dim, self.metadata)
+        wanted = {r.id for r in records}
+        tables = [pq.read_table(s).cast(sch) for s in self._previous()]
+        table = pa.concat_tables(tables) if tables else sch.empty_table()
+        if len(table):  # rows in input order, whatever order the shards were written in
+            # rows of earlier runs for inputs no longer given are dropped
+            table = table.filter(pa.compute.is_in(table["id"], pa.array(sorted(wanted), pa.string())))
+            rank = {r.id: i for i, r in enumerate(records)}
+            order = np.argsort([rank.get(i, len(rank)) for i in table["id"].to_pylist()], kind="stable")
+            table = table.take(pa.array(order))
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.out.with_name(self.out.name + ".tmp")
+        pq.write_table(table.replace_schema_metadata(sch.metadata), tmp)
+        tmp.replace(self.out)
+        shutil.rmtree(self.partial)

@@ -1,0 +1,76 @@
+"""``GeoIndex``: the Python API over an index directory, with the same power as the command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from geovec.index.build import BuildSummary, build_index
+from geovec.index.chips import ChipSpec
+from geovec.index.search import SearchHit, SearchQuery, embed_query, hits_to_geojson, search_vector, check_model
+from geovec.index.store import ChipStore
+
+
+class GeoIndex:
+    """An index directory and the model its vectors came from (loaded by name on first use if not given)."""
+
+    def __init__(self, db: str | Path, model=None):
+        self.store = ChipStore(db)
+        self._model = model
+        if model is not None:
+            check_model(self.store, model)
+
+    @property
+    def model(self):
+        if self._model is None:
+            import geovec
+
+            self._model = geovec.load_model(self.store.info.model_id)
+            check_model(self.store, self._model)
+        return self._model
+
+    @property
+    def info(self):
+        return self.store.info
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    @classmethod
+    def build(cls, paths: Sequence[str | os.PathLike], db: str | Path, model, chip_size: int = 256,
+              overlap: int = 0, bands: Sequence[int] | None = None, **kwargs) -> "GeoIndex":
+        """Index ``paths`` into ``db`` (incremental: rerun to add new files) and open it."""
+        cls.last_summary: BuildSummary = build_index(
+            paths, db, model, ChipSpec(chip_size, overlap, tuple(bands) if bands else None), **kwargs)
+        return cls(db, model)
+
+    def add(self, paths: Sequence[str | os.PathLike], **kwargs) -> BuildSummary:
+        """Index more files with the chipping the index was built with."""
+        info = self.store.info
+        spec = ChipSpec(info.chip_size, info.chip_overlap, tuple(info.bands) if info.bands else None)
+        summary = build_index(paths, self.store.path, self.model, spec, task=info.task,
+                              with_location=info.with_location, **kwargs)
+        self.store = ChipStore(self.store.path)
+        return summary
+
+    def search(self, text: str | None = None, image: Any = None, box: Sequence[float] | None = None,
+               near: tuple[float, float] | None = None, within_km: float | None = None,
+               bbox: tuple[float, float, float, float] | None = None, k: int = 10, instruction: str | None = None,
+               exact: bool = False) -> list[SearchHit]:
+        """Chips most similar to the one interleaved query built from the given parts (see
+        :class:`~geovec.index.search.SearchQuery` for units); ``bbox`` / ``within_km`` pre-filter."""
+        return self.query(SearchQuery(text=text, image=image, box=box, near=near, within_km=within_km, bbox=bbox,
+                                      k=k, instruction=instruction, exact=exact))
+
+    def query(self, query: SearchQuery) -> list[SearchHit]:
+        return search_vector(self.store, embed_query(self.model, query), query)
+
+    def search_geojson(self, **kwargs) -> dict:
+        q = SearchQuery(**kwargs)
+        return hits_to_geojson(self.query(q), q)
+
+    def export_geoparquet(self, path: str | Path) -> Path:
+        from geovec.index.export import export_geoparquet
+
+        return export_geoparquet(self.store, path)

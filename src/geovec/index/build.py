@@ -1,0 +1,190 @@
+"""``geovec index build``: files -> chips -> embeddings -> LanceDB, in committed batches.
+
+Resumable by construction: every batch of chips is appended to the table as soon as it is embedded, and a
+run skips chip ids already in the table, so an interrupted build loses at most the batch in flight and never
+embeds a chip twice. Files that changed since they were indexed (size / mtime) are re-chipped; files that
+cannot be read are reported by name and skipped, the rest is indexed. Rerunning on a grown folder adds the
+new files only (incremental add).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans, read_chip
+from geovec.index.store import ANN_MIN_ROWS, ChipStore, IndexInfo, chip_rows
+from geovec.inputs import GeoVecInputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildSummary:
+    files: int = 0
+    chips_total: int = 0
+    chips_embedded: int = 0
+    chips_skipped_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # path -> problem
+    rows: int = 0
+    ann_index: bool = False
+    seconds: float = 0.0
+
+    @property
+    def chips_per_s(self) -> float:
+        return self.chips_embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def index_info(model, spec: ChipSpec, task: str = "retrieval", with_location: bool = False) -> IndexInfo:
+    """What the vectors of a build with ``model`` mean; the document instruction is the model's own."""
+    instruction = model.document_instruction(task, _probe_item(with_location))
+    return IndexInfo(model_id=model.model_id, revision=model.revision, dimension=int(model.embed_dim),
+                     task=task, instruction=instruction, with_location=with_location, chip_size=spec.size,
+                     chip_overlap=spec.overlap, bands=list(spec.bands) if spec.bands else None)
+
+
+def _probe_item(with_location: bool):
+    from geovec.inputs import parse_item
+
+    d = {"image": np.zeros((8, 8, 3), np.uint8)}
+    if with_location:
+        d.update(lat=0.0, lon=0.0)
+    return parse_item(d)
+
+
+def chip_item(chip: Chip, pixels: np.ndarray, with_location: bool) -> dict:
+    """The interleaved item embedded for a chip: its pixels, plus its centre when ``with_location``."""
+    item: dict = {"image": pixels}
+    if with_location and chip.centre_lat is not None:
+        item.update(lat=chip.centre_lat, lon=chip.centre_lon)
+    return item
+
+
+def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
+                read_threads: int = 2) -> tuple[np.ndarray, list[Chip], dict[str, str]]:
+    """Read and embed ``chips`` -> (vectors (M, D) float32, the M chips that succeeded, {chip id: problem}).
+
+    The single place both the local build and the Ray actors embed chips, so both give identical vectors.
+    """
+    def load(chip: Chip):
+        try:
+            return read_chip(chip).pixels, None
+        except GeoVecInputError as e:
+            return None, e.problem
+
+    with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
+        loaded = list(pool.map(load, chips))
+    ok = [(c, px) for c, (px, err) in zip(chips, loaded) if px is not None]
+    failed = {c.id: err for c, (px, err) in zip(chips, loaded) if px is None}
+    if not ok:
+        return np.zeros((0, info.dimension), np.float32), [], failed
+    items = [chip_item(c, px, info.with_location) for c, px in ok]
+    vectors = model.encode_document(items, task=info.task, batch_size=batch_size, show_progress_bar=False,
+                                    normalize=info.normalized)
+    return np.asarray(vectors, np.float32), [c for c, _ in ok], failed
+
+
+def plan_build(paths: Sequence[str | os.PathLike], store: ChipStore, spec: ChipSpec,
+               summary: BuildSummary) -> list[Chip]:
+    """Chips still to embed: new files, changed files (their old chips are dropped), unfinished files."""
+    files, missing = discover_files(paths)
+    for p, why in missing:
+        summary.failed[p] = why
+    summary.files = len(files)
+    done = store.ids()
+    sigs = store.file_signatures()
+    todo: list[Chip] = []
+    changed: list[str] = []
+    for f, chips, problem in iter_plans(files, spec):
+        if chips is None:
+            summary.failed[str(f)] = problem or "unreadable"
+            continue
+        summary.chips_total += len(chips)
+        old_sig = sigs.get(str(f))
+        if old_sig is not None and old_sig != chips[0].file_sig:
+            changed.append(str(f))
+            todo.extend(chips)
+            continue
+        for c in chips:
+            if c.id in done:
+                summary.chips_skipped_done += 1
+            else:
+                todo.append(c)
+    if changed:
+        log.info("re-indexing %d changed file(s)", len(changed))
+        store.delete_paths(changed)
+    return todo
+
+
+def build_index(
+    paths: Sequence[str | os.PathLike],
+    db: str | Path,
+    model,
+    spec: ChipSpec = ChipSpec(),
+    batch_size: int = 32,
+    commit_every: int = 256,
+    task: str = "retrieval",
+    with_location: bool = False,
+    progress: bool | None = None,
+    ann_min_rows: int = ANN_MIN_ROWS,
+    ray_address: str | None = None,
+    ray_options: dict | None = None,
+    on_commit: Callable[[int], None] | None = None,
+) -> BuildSummary:
+    """Index ``paths`` (files or folders) into the LanceDB directory ``db`` with ``model``.
+
+    ``commit_every`` chips are embedded and appended per step (the most an interruption can lose).
+    ``ray_address`` (``"auto"``, ``"local"`` or ``"ray://host:port"``) runs the embedding on a Ray cluster
+    (:mod:`geovec.index.ray_runner`); the vectors are the same as the local path's. ``ray_options`` go to
+    :func:`~geovec.index.ray_runner.embed_chips_ray` (``model_factory``: a picklable zero-argument callable
+    loading the model in each actor, default ``geovec.load_model(model.model_id)``; ``concurrency``).
+    """
+    import sys
+    import time
+
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    info = index_info(model, spec, task, with_location)
+    store = ChipStore.open_or_create(db, info)
+    summary = BuildSummary()
+    if ray_address is not None:
+        from geovec.index.ray_runner import ingest_shards
+
+        ingest_shards(store)  # shards a previous interrupted run wrote but did not ingest
+    todo = plan_build(paths, store, spec, summary)
+    if ray_address is not None and todo:
+        from geovec.index.ray_runner import embed_chips_ray, ingest_shards, model_factory_for
+
+        opts = dict(ray_options or {})
+        factory = opts.pop("model_factory", None) or model_factory_for(model)
+        embed_chips_ray(todo, factory, store.path / "_shards", info, address=ray_address, batch_size=batch_size,
+                        **opts)
+        ingested, failed = ingest_shards(store)
+        summary.chips_embedded += ingested
+        for cid, problem in failed.items():
+            summary.failed.setdefault(cid.split("#")[0], problem)
+    elif todo:
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=len(todo), desc="index", unit="chip", disable=not show)
+        for start in range(0, len(todo), commit_every):
+            batch = todo[start : start + commit_every]
+            vectors, ok, failed = embed_chips(model, batch, info, batch_size)
+            store.add(chip_rows(ok, vectors, info.model_id))
+            summary.chips_embedded += len(ok)
+            for cid, problem in failed.items():
+                summary.failed.setdefault(cid.split("#")[0], problem)
+            bar.update(len(batch))
+            if on_commit is not None:
+                on_commit(summary.chips_embedded)
+        bar.close()
+    summary.rows = len(store)
+    summary.ann_index = store.ensure_indices(min_rows=ann_min_rows)
+    summary.seconds = time.perf_counter() - t0
+    return summary

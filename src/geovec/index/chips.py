@@ -1,0 +1,229 @@
+"""Cutting images and GeoTIFFs of any size into chips, each with its pixel window and its place on Earth.
+
+Frames and units
+----------------
+* A chip's ``window`` is ``(col_off, row_off, width, height)`` in pixels of the source raster (row 0 at the top).
+* ``footprint`` is the chip outline as a closed ring of ``(lon, lat)`` WGS84 degrees (x = lon, y = lat),
+  computed from the raster's own CRS and geotransform. Each edge is densified before reprojection, so a chip
+  of a UTM scene is outlined by its true (slightly curved) shape in EPSG:4326, not by its four corners only.
+* ``centre_lat`` / ``centre_lon`` is the reprojected centre pixel of the window, not the mean of the corners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from geovec.inputs import GeoVecInputError
+from geovec.inputs.raster import IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, read_image, read_tiff
+
+Window = tuple[int, int, int, int]
+EDGE_POINTS = 8  # points per footprint edge before reprojection
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """How to cut: ``size`` and ``overlap`` in pixels, ``bands`` 1-based (None = RGB / first three)."""
+
+    size: int = 256
+    overlap: int = 0
+    bands: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.size < 8:
+            raise ValueError(f"chip size must be at least 8 pixels, got {self.size}")
+        if not 0 <= self.overlap < self.size:
+            raise ValueError(f"chip overlap must be in [0, size), got {self.overlap} for size {self.size}")
+
+    @property
+    def stride(self) -> int:
+        return self.size - self.overlap
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One window of one file, with where it lies on Earth (``None`` fields for plain images)."""
+
+    path: str
+    window: Window
+    bands: tuple[int, ...] | None
+    footprint: tuple[tuple[float, float], ...] | None
+    centre_lat: float | None
+    centre_lon: float | None
+    datetime: datetime | None
+    file_sig: str
+
+    @property
+    def id(self) -> str:
+        """Stable id: file path + window + bands (the unit of resumability)."""
+        c, r, w, h = self.window
+        b = "" if not self.bands else "|b" + ",".join(map(str, self.bands))
+        return f"{self.path}#{c},{r},{w},{h}{b}"
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """(min_lon, min_lat, max_lon, max_lat) of the footprint."""
+        if self.footprint is None:
+            return None
+        xs = [p[0] for p in self.footprint]
+        ys = [p[1] for p in self.footprint]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+
+def file_signature(path: str | os.PathLike) -> str:
+    """Size and modification time: a changed file is re-chipped by an incremental build."""
+    st = os.stat(path)
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def grid_offsets(length: int, size: int, stride: int) -> list[int]:
+    """Chip offsets along one axis covering ``[0, length)``: regular steps of ``stride``, and a last chip
+    flush with the far edge so no pixel is lost. A raster smaller than ``size`` gives one chip at 0."""
+    if length <= size:
+        return [0]
+    offsets = list(range(0, length - size + 1, stride))
+    if offsets[-1] + size < length:
+        offsets.append(length - size)
+    return offsets
+
+
+def grid_windows(width: int, height: int, spec: ChipSpec) -> list[Window]:
+    """All chip windows of a ``width`` x ``height`` raster, row-major."""
+    cols = grid_offsets(width, spec.size, spec.stride)
+    rows = grid_offsets(height, spec.size, spec.stride)
+    return [(c, r, min(spec.size, width - c), min(spec.size, height - r)) for r in rows for c in cols]
+
+
+def _ring_pixels(window: Window, n: int = EDGE_POINTS) -> np.ndarray:
+    """Closed, densified ring of pixel-corner coordinates (x=col, y=row): TL -> TR -> BR -> BL -> TL."""
+    c, r, w, h = window
+    t = np.linspace(0.0, 1.0, n, endpoint=False)
+    top = np.stack([c + t * w, np.full_like(t, r)], 1)
+    right = np.stack([np.full_like(t, c + w), r + t * h], 1)
+    bottom = np.stack([c + w - t * w, np.full_like(t, r + h)], 1)
+    left = np.stack([np.full_like(t, c), r + h - t * h], 1)
+    ring = np.concatenate([top, right, bottom, left])
+    return np.concatenate([ring, ring[:1]])
+
+
+def footprints(transform, crs, windows: Sequence[Window]) -> list[tuple[tuple, float, float]]:
+    """(footprint ring, centre_lat, centre_lon) for each window, all reprojected to EPSG:4326 in one call."""
+    from rasterio.warp import transform as warp_transform
+
+    rings = [_ring_pixels(w) for w in windows]
+    n = len(rings[0]) if rings else 0
+    px = np.concatenate(rings + [np.array([[c + w / 2.0, r + h / 2.0] for c, r, w, h in windows])]) if rings else np.zeros((0, 2))
+    xs, ys = transform @ (px[:, 0], px[:, 1])
+    lons, lats = warp_transform(crs, "EPSG:4326", np.asarray(xs).tolist(), np.asarray(ys).tolist())
+    lons, lats = np.asarray(lons), np.asarray(lats)
+    out = []
+    k = len(windows)
+    for i in range(k):
+        sl = slice(i * n, (i + 1) * n)
+        ring = tuple((float(a), float(b)) for a, b in zip(lons[sl], lats[sl]))
+        out.append((ring, float(lats[k * n + i]), float(lons[k * n + i])))
+    return out
+
+
+def _tiff_datetime(tags: dict) -> datetime | None:
+    for key in ("ACQUISITION_DATETIME", "ACQUISITIONDATETIME", "DATETIME", "TIFFTAG_DATETIME"):
+        value = tags.get(key)
+        if not value:
+            continue
+        for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(value.strip(), fmt)
+            except ValueError:
+                continue
+    return None
+
+
+def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
+    """Chips of one file, from its header only (no pixels read). Raises :class:`GeoVecInputError` for a file
+    that cannot be opened or lacks a requested band."""
+    path = str(Path(path).resolve())
+    sig = file_signature(path)
+    if Path(path).suffix.lower() in TIFF_SUFFIXES:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(path) as ds:
+                    if spec.bands:
+                        bad = [b for b in spec.bands if not 1 <= b <= ds.count]
+                        if bad:
+                            raise GeoVecInputError(f"band(s) {bad} requested but the raster has {ds.count} band(s)",
+                                                   source=path)
+                    windows = grid_windows(ds.width, ds.height, spec)
+                    when = _tiff_datetime(ds.tags())
+                    if ds.crs is not None and not ds.transform.is_identity:
+                        geo = footprints(ds.transform, ds.crs, windows)
+                    else:
+                        geo = [(None, None, None)] * len(windows)
+        except GeoVecInputError:
+            raise
+        except Exception as e:  # rasterio raises several unrelated types for corrupt files
+            raise GeoVecInputError(f"cannot read raster: {e}", source=path) from None
+        return [Chip(path, w, spec.bands, fp, lat, lon, when, sig) for w, (fp, lat, lon) in zip(windows, geo)]
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise GeoVecInputError(f"cannot decode image: {e}", source=path) from None
+    return [Chip(path, w, None, None, None, None, None, sig) for w in grid_windows(width, height, spec)]
+
+
+def read_chip(chip: Chip) -> RasterImage:
+    """The chip's pixels (uint8 RGB) with the georeference of its window. Raises :class:`GeoVecInputError`."""
+    if Path(chip.path).suffix.lower() in TIFF_SUFFIXES:
+        return read_tiff(chip.path, bands=chip.bands, window=chip.window)
+    full = read_image(chip.path)
+    c, r, w, h = chip.window
+    if c + w > full.width or r + h > full.height:
+        raise GeoVecInputError(f"window {chip.window} lies outside the {full.width}x{full.height} image", source=chip.path)
+    return RasterImage(np.ascontiguousarray(full.pixels[r : r + h, c : c + w]), None, chip.path)
+
+
+def discover_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files under ``paths`` (files, or folders searched recursively), sorted and de-duplicated.
+    Returns (files, problems) where problems are (path, reason) for paths that do not exist."""
+    files: dict[str, Path] = {}
+    problems: list[tuple[str, str]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                    files.setdefault(str(f.resolve()), f.resolve())
+        elif p.is_file():
+            files.setdefault(str(p.resolve()), p.resolve())
+        else:
+            problems.append((str(p), "does not exist"))
+    return [files[k] for k in sorted(files)], problems
+
+
+def chip_digest(chip_ids: Sequence[str]) -> str:
+    """Order-independent digest of a set of chip ids (used by tests and shard manifests)."""
+    h = hashlib.sha256()
+    for cid in sorted(chip_ids):
+        h.update(cid.encode() + b"\n")
+    return h.hexdigest()
+
+
+def iter_plans(files: Sequence[Path], spec: ChipSpec) -> Iterator[tuple[Path, list[Chip] | None, str | None]]:
+    """(file, chips, problem) per file; a file that cannot be opened gives (file, None, problem)."""
+    for f in files:
+        try:
+            yield f, plan_chips(f, spec), None
+        except GeoVecInputError as e:
+            yield f, None, e.problem

@@ -1,0 +1,139 @@
+"""``geovec index export --geoparquet FILE``: the index as GeoParquet 1.1, rows in Hilbert order.
+
+Columns: ``id``, ``geometry`` (WKB Polygon, the chip footprint in EPSG:4326, x = lon, y = lat), ``bbox``
+(the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``), ``embedding`` (fixed-size float32 list),
+``centre_lat`` / ``centre_lon``, ``datetime``, provenance (``source_path``, pixel window, bands,
+``model_id``, ``model_revision``). The footer carries the standard ``geo`` key and a ``geovec`` key naming
+the model id, revision, dimension, normalisation, metric and the instruction the chips were embedded with.
+Rows are sorted along a Hilbert curve over the chip centres, so row groups are spatially compact and
+bbox-filtered reads (DuckDB, GDAL, geopandas ``bbox=``) skip most of the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geovec.index.store import ChipStore
+
+GEOPARQUET_VERSION = "1.1.0"
+
+
+def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
+    """Hilbert curve distance of integer grid cells ``(x, y)`` in ``[0, 2**order)`` (vectorised xy2d)."""
+    x = np.asarray(x, np.int64).copy()
+    y = np.asarray(y, np.int64).copy()
+    d = np.zeros_like(x)
+    s = 1 << (order - 1)
+    n = 1 << order
+    while s > 0:
+        rx = ((x & s) > 0).astype(np.int64)
+        ry = ((y & s) > 0).astype(np.int64)
+        d += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant
+        flip = (ry == 0) & (rx == 1)
+        x = np.where(flip, n - 1 - x, x)
+        y = np.where(flip, n - 1 - y, y)
+        swap = ry == 0
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s >>= 1
+    return d
+
+
+def hilbert_order(lon: np.ndarray, lat: np.ndarray, order: int = 16) -> np.ndarray:
+    """Row permutation sorting points (degrees) along a Hilbert curve over their extent; rows without a
+    position go last, in their original order."""
+    lon = np.asarray(lon, np.float64)
+    lat = np.asarray(lat, np.float64)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    keys = np.full(lon.shape, np.iinfo(np.int64).max, np.int64)
+    if ok.any():
+        x0, x1 = lon[ok].min(), lon[ok].max()
+        y0, y1 = lat[ok].min(), lat[ok].max()
+        cells = (1 << order) - 1
+        gx = np.round((lon[ok] - x0) / max(x1 - x0, 1e-12) * cells)
+        gy = np.round((lat[ok] - y0) / max(y1 - y0, 1e-12) * cells)
+        keys[ok] = hilbert_index(gx, gy, order)
+    return np.argsort(keys, kind="stable")
+
+
+def _epsg4326_projjson() -> dict:
+    from pyproj import CRS
+
+    return CRS.from_epsg(4326).to_json_dict()
+
+
+def geo_metadata(table: pa.Table) -> dict:
+    """The GeoParquet 1.1 ``geo`` footer for the export's geometry column."""
+    b = table["bbox"].combine_chunks() if table.num_rows else None
+    bbox = None
+    if b is not None and b.null_count < len(b):
+        bbox = [pc.min(b.field("xmin")).as_py(), pc.min(b.field("ymin")).as_py(),
+                pc.max(b.field("xmax")).as_py(), pc.max(b.field("ymax")).as_py()]
+    col = {
+        "encoding": "WKB",
+        "geometry_types": ["Polygon"],
+        # EPSG:4326 as PROJJSON; GeoParquet stores WKB as (x, y) = (lon, lat) whatever the CRS axis order
+        "crs": _epsg4326_projjson(),
+        "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
+                              "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
+    }
+    if bbox:
+        col["bbox"] = bbox
+    return {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": {"geometry": col}}
+
+
+def export_table(store: ChipStore) -> pa.Table:
+    """The export rows (Hilbert-sorted) as an Arrow table, without the footer metadata."""
+    t = store.table.to_arrow()
+    order = hilbert_order(t["centre_lon"].to_numpy(zero_copy_only=False),
+                          t["centre_lat"].to_numpy(zero_copy_only=False))
+    t = t.take(pa.array(order))
+    flat = {c: t[c].combine_chunks() for c in ("min_lon", "min_lat", "max_lon", "max_lat")}
+    bbox = pa.StructArray.from_arrays([flat["min_lon"], flat["min_lat"], flat["max_lon"], flat["max_lat"]],
+                                      names=["xmin", "ymin", "xmax", "ymax"],
+                                      mask=pc.invert(pc.is_valid(flat["min_lon"])))
+    info = store.info
+    return pa.table({
+        "id": t["id"],
+        "geometry": t["footprint"],
+        "bbox": bbox,
+        "embedding": t["vector"],
+        "centre_lat": t["centre_lat"],
+        "centre_lon": t["centre_lon"],
+        "datetime": t["datetime"],
+        "source_path": t["path"],
+        "window_col": t["window_col"],
+        "window_row": t["window_row"],
+        "window_width": t["window_width"],
+        "window_height": t["window_height"],
+        "bands": t["bands"],
+        "model_id": t["model_id"],
+        "model_revision": pa.array([info.revision] * t.num_rows, pa.string()),
+    })
+
+
+def export_geoparquet(store: ChipStore, path: str | Path, row_group_size: int = 16_384) -> Path:
+    """Write the index at ``store`` to ``path`` as GeoParquet 1.1 (see module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = export_table(store)
+    info = store.info
+    geovec_meta = {"model_id": info.model_id, "revision": info.revision, "dimension": info.dimension,
+                   "normalized": info.normalized, "metric": info.metric, "task": info.task,
+                   "instruction": info.instruction, "with_location": info.with_location,
+                   "chip_size": info.chip_size, "chip_overlap": info.chip_overlap, "bands": info.bands,
+                   "embedding_column": "embedding", "row_order": "hilbert(centre_lon, centre_lat)"}
+    meta = dict(table.schema.metadata or {})
+    meta[b"geo"] = json.dumps(geo_metadata(table)).encode()
+    meta[b"geovec"] = json.dumps(geovec_meta).encode()
+    table = table.replace_schema_metadata(meta)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd", write_statistics=True)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,251 @@
+"""The geovec HTTP server (FastAPI): OpenAI-compatible ``POST /v1/embeddings`` extended with multimodal
+items, ``POST /search`` over an index, ``GET /healthz``, chip thumbnails, and the map page at ``/``."""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from geovec.inputs import GeoVecInputError
+from geovec.serve.items import Limits, to_item
+
+STATIC = Path(__file__).parent / "static"
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request, plus geovec's ``instruction`` / ``task`` / ``side`` extensions."""
+
+    input: Any
+    model: Optional[str] = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Optional[int] = None
+    user: Optional[str] = None
+    instruction: Optional[str] = None
+    task: Optional[Literal["classification", "retrieval", "composed", "vqa", "region", "geo"]] = None
+    side: Literal["query", "document"] = "query"
+    normalize: bool = True
+
+
+class Near(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class SearchRequest(BaseModel):
+    text: Optional[str] = None
+    image: Any = None
+    box: Optional[list[float]] = Field(None, min_length=4, max_length=4)
+    near: Optional[Near] = None
+    within_km: Optional[float] = Field(None, gt=0)
+    bbox: Optional[list[float]] = Field(None, min_length=4, max_length=4)
+    k: int = Field(10, ge=1)
+    instruction: Optional[str] = None
+    exact: bool = False
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send):
+        body = f'{{"detail":"request body larger than {self.max_bytes} bytes"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def input_error(e: GeoVecInputError, field_name: str = "input") -> JSONResponse:
+    loc = ["body", field_name] + ([e.index] if e.index is not None else [])
+    return JSONResponse(status_code=422, content={"detail": [
+        {"loc": loc, "msg": str(e), "type": "value_error", "item": e.index, "problem": e.problem}]})
+
+
+def create_app(db: str | Path | None = None, model=None, limits: Limits | None = None) -> FastAPI:
+    """The app for index ``db`` (optional: without it only ``/v1/embeddings`` and ``/healthz`` work).
+    ``model`` defaults to the index's model (or ``geovec.load_model()``)."""
+    limits = limits or Limits()
+    store = None
+    if db is not None:
+        from geovec.index.store import ChipStore
+
+        store = ChipStore(db)
+    if model is None:
+        import geovec
+
+        model = geovec.load_model(store.info.model_id if store else None)
+    if store is not None:
+        from geovec.index.search import check_model
+
+        check_model(store, model)
+    lock = threading.Lock()  # one forward at a time: the model's thread pool already uses the cores
+
+    app = FastAPI(title="geovec", version="0.1.0",
+                  description="Interleaved remote-sensing embeddings (image, text, boxes, lat/lon) and search.")
+    app.state.model, app.state.store, app.state.limits = model, store, limits
+
+    @app.exception_handler(GeoVecInputError)
+    async def _input_error(request: Request, e: GeoVecInputError):
+        return input_error(e)
+
+    @app.get("/healthz")
+    def healthz():
+        out = {"status": "ok", "model": model.model_id, "revision": model.revision, "dimension": int(model.embed_dim)}
+        if store is not None:
+            out.update(index=str(store.path), chips=len(store), ann_index=store.has_vector_index())
+        return out
+
+    @app.post("/v1/embeddings")
+    def embeddings(req: EmbeddingRequest):
+        if req.model not in (None, "", model.model_id, "geovec"):
+            raise HTTPException(404, f"model {req.model!r} is not served here; this server serves {model.model_id!r}")
+        if req.dimensions is not None and req.dimensions != model.embed_dim:
+            raise HTTPException(422, f"dimensions={req.dimensions} not supported: this model gives {model.embed_dim}")
+        raw = req.input
+        if isinstance(raw, (str, dict)):
+            raw = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
+            raw = [raw]  # a single token array: reported as an unsupported item
+        if not isinstance(raw, list) or not raw:
+            raise HTTPException(422, "input must be a string, an item object, or a non-empty list of them")
+        if len(raw) > limits.max_items:
+            raise HTTPException(413, f"{len(raw)} items in one request; this server takes at most {limits.max_items}")
+        items = [to_item(r, i, limits) for i, r in enumerate(raw)]
+        with lock:
+            vectors = model.encode(items, instruction=req.instruction, task=req.task, side=req.side,
+                                   normalize=req.normalize, show_progress_bar=False)
+        data = []
+        for i, v in enumerate(vectors):
+            emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode() if req.encoding_format == "base64"
+                   else [float(x) for x in v])
+            data.append({"object": "embedding", "index": i, "embedding": emb})
+        tokens = sum(len(str(r.get("text", "") if isinstance(r, dict) else r).split()) for r in raw)
+        return {"object": "list", "data": data, "model": model.model_id,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    def _store():
+        if store is None:
+            raise HTTPException(404, "this server has no index (start it with --db DIR)")
+        return store
+
+    @app.post("/search")
+    def search(req: SearchRequest):
+        from geovec.index.search import SearchQuery, embed_query, hits_to_geojson, search_vector
+
+        s = _store()
+        if req.k > limits.max_k:
+            raise HTTPException(422, f"k={req.k} is above this server's limit of {limits.max_k}")
+        image = None
+        if req.image is not None:
+            try:
+                image = to_item({"image": req.image}, 0, limits)["image"]
+            except GeoVecInputError as e:
+                return input_error(GeoVecInputError(e.problem), "image")
+        q = SearchQuery(text=req.text, image=image, box=req.box, near=(req.near.lat, req.near.lon) if req.near else None,
+                        within_km=req.within_km, bbox=tuple(req.bbox) if req.bbox else None, k=req.k,
+                        instruction=req.instruction, exact=req.exact)
+        try:
+            q.validate()
+            with lock:
+                vec = embed_query(model, q)
+        except GeoVecInputError as e:
+            return input_error(GeoVecInputError(e.problem), "query")
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        hits = search_vector(s, vec, q)
+        out = hits_to_geojson(hits, q)
+        for f in out["features"]:
+            f["properties"]["thumbnail"] = "/thumbnail?id=" + _quote(f["id"])
+        out["task"] = q.task
+        return out
+
+    @app.get("/thumbnail")
+    def thumbnail(id: str = Query(..., description="chip id from a search result"), size: int = Query(128, ge=16, le=512)):
+        from PIL import Image
+
+        from geovec.index.chips import read_chip
+        from geovec.index.ray_runner import _row_to_chip
+        from geovec.index.store import sql_str
+
+        s = _store()
+        rows = s.column("path", "window_col", "window_row", "window_width", "window_height", "bands", "file_sig",
+                        where="id = " + sql_str(id)).to_pylist()
+        if not rows:
+            raise HTTPException(404, "no chip with this id in the index")
+        r = rows[0]
+        chip = _row_to_chip({"path": r["path"], "window": [r["window_col"], r["window_row"], r["window_width"],
+                                                           r["window_height"]],
+                             "bands": [int(b) for b in r["bands"].split(",")] if r["bands"] else None,
+                             "file_sig": r["file_sig"]})
+        try:
+            pixels = read_chip(chip).pixels
+        except GeoVecInputError as e:
+            raise HTTPException(410, f"chip file is no longer readable: {e.problem}") from None
+        im = Image.fromarray(pixels)
+        im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+        return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/index/overview")
+    def overview(limit: int = Query(20000, ge=1, le=200000)):
+        """Extent and chip bboxes (min_lon, min_lat, max_lon, max_lat) for the map's background layer."""
+        s = _store()
+        t = s.column("min_lon", "min_lat", "max_lon", "max_lat", where="min_lon IS NOT NULL")
+        boxes = np.stack([t[c].to_numpy(zero_copy_only=False) for c in t.column_names], 1) if t.num_rows else np.zeros((0, 4))
+        extent = ([float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())]
+                  if len(boxes) else None)
+        step = max(1, int(np.ceil(len(boxes) / limit)))
+        return {"chips": len(s), "placed": int(len(boxes)), "extent": extent, "model": model.model_id,
+                "info": asdict(s.info), "boxes": np.round(boxes[::step], 6).tolist()}
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
+    return app
+
+
+def _quote(s: str) -> str:
+    from urllib.parse import quote
+
+    return quote(s, safe="")

@@ -1,0 +1,141 @@
+"""Writers for tiny datasets in exactly the official on-disk layouts (used by the loader and runner tests)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_image(path: Path, seed: int, size: int = 32) -> Path:
+    """A small real image file (JPEG/PNG/TIFF by suffix) with seeded content."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def write_class_folders(base: Path, files: dict[str, list[str]]) -> None:
+    """``base/<class>/<file>`` for each class -> file names."""
+    seed = 0
+    for cls, names in files.items():
+        for n in names:
+            write_image(base / cls / n, seed)
+            seed += 1
+
+
+def karpathy_json(entries: list[tuple[str, str, list[str]]], dataset: str) -> dict:
+    """entries: (filename, split, raw captions) -> the Karpathy schema used by RSICD/UCM/Sydney/RSITMD."""
+    images, sentid = [], 0
+    for imgid, (fn, split, caps) in enumerate(entries):
+        sents = []
+        for c in caps:
+            sents.append({"tokens": [t for t in c.lower().replace(".", " ").split()], "raw": c, "imgid": imgid,
+                          "sentid": sentid})
+            sentid += 1
+        images.append({"filename": fn, "imgid": imgid, "split": split,
+                       "sentids": [s["sentid"] for s in sents], "sentences": sents})
+    return {"images": images, "dataset": dataset}
+
+
+def write_caption_dataset(root: Path, image_dir: str, json_name: str | None, entries, precomp_dir: str | None = None,
+                          suffix_seed: int = 100) -> None:
+    for i, (fn, _split, _caps) in enumerate(entries):
+        write_image(root / image_dir / fn, suffix_seed + i)
+    if json_name:
+        (root / json_name).write_text(json.dumps(karpathy_json(entries, root.name)))
+    if precomp_dir:
+        d = root / precomp_dir
+        d.mkdir(parents=True, exist_ok=True)
+        for split in sorted({e[1] for e in entries}):
+            rows = [e for e in entries if e[1] == split]
+            (d / f"{split}_filename.txt").write_text("".join(f"{fn}\n" for fn, _, _ in rows))
+            (d / f"{split}_caps.txt").write_text("".join(f"{c}\n" for _, _, caps in rows for c in caps))
+
+
+def write_rsvqa(root: Path, prefix: str, image_dir: str, split: str) -> None:
+    """Two images (ids 3 and 7), an inactive placeholder image (id 5), questions incl. an inactive one."""
+    for i in (3, 7):
+        write_image(root / image_dir / f"{i}.tif", i)
+    questions = [
+        {"id": 0, "date_added": 1.0, "img_id": 3, "people_id": 0, "type": "presence",
+         "question": "Is there a building?", "answers_ids": [0], "active": True},
+        {"id": 1, "date_added": 1.0, "img_id": 3, "people_id": 0, "type": "count",
+         "question": "How many roads are there?", "answers_ids": [1], "active": True},
+        {"id": 2, "date_added": 1.0, "img_id": 5, "people_id": 0, "type": "presence",
+         "question": "Is there a farmland?", "answers_ids": [2], "active": False},
+        {"id": 3, "date_added": 1.0, "img_id": 7, "people_id": 0, "type": "presence",
+         "question": "Is there a water area?", "answers_ids": [3], "active": True},
+        {"id": 4, "date_added": 1.0, "img_id": 7, "people_id": 0, "type": "count",
+         "question": "How many buildings are there?", "answers_ids": [4], "active": True},
+    ]
+    answers = [{"id": i, "date_added": 1.0, "question_id": i, "people_id": 0, "answer": a,
+                "active": i != 2} for i, a in enumerate(["yes", "4", "no", "no", "12"])]
+    images = [{"id": 3, "date_added": 1.0, "people_id": 0, "questions_ids": [0, 1], "active": True},
+              {"id": 5, "date_added": 1.0, "people_id": 0, "questions_ids": [2], "active": False},
+              {"id": 7, "date_added": 1.0, "people_id": 0, "questions_ids": [3, 4], "active": True}]
+    for kind, rows in (("questions", questions), ("answers", answers), ("images", images)):
+        (root / f"{prefix}_split_{split}_{kind}.json").write_text(json.dumps({kind: rows}))
+
+
+DIOR_XML = """<annotation>
+  <filename>{fn}</filename>
+  <size><width>64</width><height>64</height><depth>3</depth></size>
+{objects}</annotation>
+"""
+DIOR_OBJ = """  <object>
+    <name>{name}</name>
+    <bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox>
+    <description>{desc}</description>
+  </object>
+"""
+
+
+def write_dior_rsvg(root: Path, images: dict[str, list[tuple[str, tuple, str]]], splits: dict[str, list[int]]) -> None:
+    """images: id -> [(class, box, description)]; xml written in the given id order (loader must sort)."""
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    for k, (img_id, objs) in enumerate(images.items()):
+        write_image(root / "JPEGImages" / f"{img_id}.jpg", k, size=64)
+        body = "".join(DIOR_OBJ.format(name=n, b=b, desc=d) for n, b, d in objs)
+        (root / "Annotations" / f"{img_id}.xml").write_text(DIOR_XML.format(fn=f"{img_id}.jpg", objects=body))
+    for split, idx in splits.items():
+        (root / f"{split}.txt").write_text("".join(f"{i}\n" for i in idx))
+
+
+def write_patterncom(root: Path, rows: dict[str, list[tuple[str, str, str]]]) -> None:
+    """rows: attribute -> [(filename, attribute column, value)]; images go to PatternNet/images/<class>/."""
+    from geovec.bench.datasets.patterncom import ATTRIBUTES, category_of
+
+    base = root / "PatternNet"
+    (base / "PatternCom").mkdir(parents=True, exist_ok=True)
+    seed = 0
+    for attr in ATTRIBUTES:
+        with open(base / "PatternCom" / f"{attr}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            for fn, a, v in rows.get(attr, []):
+                w.writerow([fn, a, v])
+                p = base / "images" / category_of(fn) / fn
+                if not p.exists():
+                    write_image(p, seed)
+                    seed += 1
+
+
+def write_geotiff(path: Path, lat: float, lon: float, size: int = 16, pixel_m: float = 10.0, seed: int = 0) -> Path:
+    """A GeoTIFF in EPSG:3857 whose footprint centre is (lat, lon)."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    half = size * pixel_m / 2
+    transform = from_origin(x - half, y + half, pixel_m, pixel_m)
+    data = np.random.default_rng(seed).integers(0, 256, (3, size, size), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8",
+                       crs="EPSG:3857", transform=transform) as ds:
+        ds.write(data)
+    return path

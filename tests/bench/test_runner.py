@@ -1,0 +1,155 @@
+"""Runner logic with fake models (the encode contract), fixtures in the official RSICD layout."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.bench.formats import write_caption_dataset
+
+from geovec.bench.cache import EmbeddingCache
+from geovec.bench.encoders import BenchEncoder, ChanceEncoder
+from geovec.bench.report import comparison_markdown, summary_markdown
+from geovec.bench.runner import RunConfig, result_dir, run_benchmark
+from geovec.bench.tasks import get_task
+
+ENTRIES = [(f"scene_{i}.jpg", "test", [f"caption {i} {w} ." for w in ("alpha", "beta", "gamma")]) for i in range(6)]
+
+
+class OracleModel:
+    """Embeds scene i's image and captions as the same one-hot vector: a perfect retrieval model.
+    Records every item it is asked to embed."""
+
+    model_id = "oracle"
+    revision = "r1"
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def _index(self, item: dict) -> int:
+        if "image" in item:
+            return int(Path(item["image"]).stem.split("_")[1])
+        return int(item["text"].split()[1])
+
+    def encode(self, items, batch_size=32, show_progress_bar=None):
+        self.calls.extend(items)
+        out = np.zeros((len(items), 8), dtype=np.float32)
+        for i, it in enumerate(items):
+            out[i, self._index(it)] = 1.0
+        return out
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "data"
+    write_caption_dataset(root / "rsicd", "RSICD_images", "dataset_rsicd.json", ENTRIES)
+    return root
+
+
+def _cfg(tmp_path, data_root, **kw):
+    return RunConfig(data_root=data_root, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False, **kw)
+
+
+SPECS = [get_task("RSICD-i2t"), get_task("RSICD-t2i"), get_task("UCM-captions-i2t")]
+
+
+def test_results_are_written_mteb_style(tmp_path, data_root):
+    enc = BenchEncoder(OracleModel())
+    recs = run_benchmark(SPECS, enc, _cfg(tmp_path, data_root), log=lambda *_: None)
+    folder = result_dir(tmp_path / "out", enc)
+    assert folder == tmp_path / "out" / "oracle" / "r1"
+    r = json.loads((folder / "RSICD-i2t.json").read_text())
+    assert r["status"] == "ok" and r["task_name"] == "RSICD-i2t" and r["dataset"] == "RSICD"
+    assert (r["model_name"], r["model_revision"]) == ("oracle", "r1")
+    s = r["scores"]["test"][0]
+    assert s["main_score"] == s["mR"] == 1.0 and s["hit@1"] == 1.0
+    assert s["recall@1"] == pytest.approx(1 / 3)  # 3 golds, one at rank 1
+    assert r["evaluation_time"] > 0 and r["n_queries"] == 6 and r["n_candidates"] == 18
+    assert r["task_metadata"]["query_modalities"] == ["image"]
+    assert recs[2]["status"] == "not run"
+
+
+def test_missing_data_is_reported_not_run_with_the_reason(tmp_path, data_root):
+    enc = BenchEncoder(OracleModel())
+    run_benchmark(SPECS, enc, _cfg(tmp_path, data_root), log=lambda *_: None)
+    r = json.loads((result_dir(tmp_path / "out", enc) / "UCM-captions-i2t.json").read_text())
+    assert r["status"] == "not run" and "scores" not in r
+    assert "imgs" in r["reason"] and "dataset.json" in r["reason"]
+    md = summary_markdown(result_dir(tmp_path / "out", enc))
+    assert "| UCM-captions-i2t |" in md and "not run" in md
+    assert "| cross-modal retrieval | 100.00 | 2/3 |" in md
+    assert "| RSICD | 100.00 |" in md  # mR over both directions
+
+
+def test_instructions_follow_the_task_kind_and_side(tmp_path, data_root):
+    model = OracleModel()
+    run_benchmark(SPECS[:1], BenchEncoder(model), _cfg(tmp_path, data_root), log=lambda *_: None)
+    q = [c for c in model.calls if "image" in c]
+    d = [c for c in model.calls if "text" in c]
+    assert {c["instruction"] for c in q} == {"Retrieve the remote sensing image or caption that matches this."}
+    assert {c["instruction"] for c in d} == {"Represent the given text."}
+
+
+def test_model_named_instructions_are_used_when_the_model_has_them(tmp_path, data_root):
+    model = OracleModel()
+    model.query_instruction = lambda task: f"Q[{task}]"
+    model.document_instruction = lambda task, item: f"D[{task}:{'+'.join(item.order)}]"
+    run_benchmark([get_task("RSICD-t2i")], BenchEncoder(model), _cfg(tmp_path, data_root), log=lambda *_: None)
+    assert {c["instruction"] for c in model.calls if "text" in c} == {"Q[retrieval]"}
+    assert {c["instruction"] for c in model.calls if "image" in c} == {"D[retrieval:image]"}
+
+
+def test_interrupted_run_resumes_and_cached_embeddings_cost_nothing(tmp_path, data_root):
+    model = OracleModel()
+    enc = BenchEncoder(model)
+    cfg = _cfg(tmp_path, data_root)
+    run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)
+    first = len(model.calls)
+    # 6 images x 2 instructions (query, document) + 18 captions x 2: each distinct input embedded once
+    assert first == 6 * 2 + 18 * 2
+    recs = run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)  # finished tasks are skipped
+    assert len(model.calls) == first and all(r.get("_skipped") for r in recs)
+    (result_dir(tmp_path / "out", enc) / "RSICD-t2i.json").unlink()  # as if interrupted before writing it
+    recs = run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)
+    assert len(model.calls) == first  # recomputed from cached embeddings only
+    assert recs[1]["timing"]["cache_misses"] == 0 and recs[1]["timing"]["cache_hits"] > 0
+    assert recs[1]["scores"]["test"][0]["main_score"] == 1.0
+
+
+def test_cache_keys_include_model_revision_and_instruction(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    a = cache.keys([{"text": "a runway", "instruction": "x"}, {"text": "a runway", "instruction": "y"},
+                    {"text": "a runway", "instruction": "x"}])
+    assert a[0] != a[1] and a[0] == a[2]
+    m1, m2 = OracleModel(), OracleModel()
+    m2.revision = "r2"
+    items = [{"text": "caption 1 a ."}]
+    cache.embed(BenchEncoder(m1), items, progress=False)
+    cache.embed(BenchEncoder(m1), items, progress=False)
+    cache.embed(BenchEncoder(m2), items, progress=False)
+    assert len(m1.calls) == 1 and len(m2.calls) == 1
+    cache.close()
+
+
+def test_chance_baseline_sits_at_chance(tmp_path):
+    # the chance encoder over the whole fixture: scores near chance, and identical items share a vector
+    enc = ChanceEncoder(dim=16, seed=3)
+    v = enc.encode([{"text": "same"}, {"text": "same"}, {"text": "other"}])
+    assert np.allclose(v[0], v[1]) and not np.allclose(v[0], v[2])
+    assert np.allclose(np.linalg.norm(v, axis=1), 1)
+    assert np.allclose(ChanceEncoder(dim=16, seed=3).encode([{"text": "same"}]), v[:1])
+
+
+def test_comparison_table_across_models(tmp_path, data_root):
+    cfg = _cfg(tmp_path, data_root)
+    run_benchmark(SPECS[:1], BenchEncoder(OracleModel()), cfg, log=lambda *_: None)
+    run_benchmark(SPECS[:1], BenchEncoder(ChanceEncoder()), cfg, log=lambda *_: None)
+    md = comparison_markdown(tmp_path / "out")
+    assert "oracle (r1)" in md and "chance (seed0-d64)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| RSICD-i2t"))
+    assert "100.00" in row
+
+
+def test_an_object_without_the_contract_is_refused():
+    with pytest.raises(TypeError, match="encode"):
+        BenchEncoder(object())
