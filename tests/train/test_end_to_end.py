@@ -23,6 +23,26 @@ def compact_untrained():
     return geovec.load_model("geovec-compact-untrained")
 
 
+def test_region_pooling_makes_box_items_stand_for_their_region(compact_untrained, tmp_path):
+    """region_pooling "regions" pools an (image, box) item over its region tokens only: two boxes on one image
+    then differ far more than under whole-sequence pooling, and the image alone is unchanged."""
+    m = compact_untrained
+    arr = np.random.default_rng(1).integers(0, 255, (224, 224, 3), dtype=np.uint8)
+    arr[:112] = (200, 40, 40)  # top half red, bottom half noise
+    items = [{"image": arr, "box": [0, 0, 100, 100]}, {"image": arr, "box": [120, 120, 224, 224]}, arr]
+    cos = lambda a, b: float(a @ b)
+    before = m.config.region_pooling
+    try:
+        m.config.region_pooling = "all"
+        a_all, b_all, img_all = m.encode(items)
+        m.config.region_pooling = "regions"
+        a_reg, b_reg, img_reg = m.encode(items)
+    finally:
+        m.config.region_pooling = before
+    assert cos(a_reg, b_reg) < cos(a_all, b_all) - 0.05
+    assert np.allclose(img_all, img_reg, atol=1e-6)  # items without boxes pool as before
+
+
 def _fixture(tmp_path):
     from geovec.train.converters import caption_examples
     from geovec.train.data import write_jsonl

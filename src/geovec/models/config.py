@@ -43,6 +43,7 @@ class GeoVecConfig:
     location_tokens: int = 1
     pooling: str = "mean"
     pool_instruction: bool = False  # mean pooling skips instruction tokens (INSTRUCTOR-style)
+    region_pooling: str = "all"  # "regions": mean pooling of an item with boxes skips its image tokens
     max_text_tokens: int = 96
     max_instruction_tokens: int = 32
     temperature: float = 0.05

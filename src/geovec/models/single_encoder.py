@@ -209,7 +209,11 @@ class SingleEncoderModel(EmbeddingModel):
                 n = t.shape[0]
                 embeds[b, pos : pos + n] = t
                 types[b, pos : pos + n] = typ
-                if cfg.pool_instruction or typ != TYPE_INSTRUCTION:
+                # region_pooling "regions": an item with boxes stands for the marked region (its region
+                # tokens, which attend to the whole image), so its image tokens are left out of the mean
+                skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
+                skip |= typ == TYPE_IMAGE and cfg.region_pooling == "regions" and any(t2 == TYPE_REGION for _, t2 in seg)
+                if not skip:
                     pool_mask[b, pos : pos + n] = 1.0
                 pos += n
             attn[b, start:pos] = 1
