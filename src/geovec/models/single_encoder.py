@@ -205,14 +205,17 @@ class SingleEncoderModel(EmbeddingModel):
         for b, seg in enumerate(seqs):
             start = T - lengths[b] if bb.padding_side == "left" else 0
             pos = start
-            for t, typ in seg:
+            region_item = cfg.region_pooling == "regions" and any(t2 == TYPE_REGION for _, t2 in seg)
+            for k, (t, typ) in enumerate(seg):
                 n = t.shape[0]
                 embeds[b, pos : pos + n] = t
                 types[b, pos : pos + n] = typ
-                # region_pooling "regions": an item with boxes stands for the marked region (its region
-                # tokens, which attend to the whole image), so its image tokens are left out of the mean
+                # region_pooling "regions": an item with boxes stands for the marked region, so the mean runs
+                # over its region tokens (which attend to the whole image) and its own text only, not over the
+                # image tokens or the sequence's wrapper tokens ([CLS]/[SEP]) that summarise the whole scene
+                wrapper = (k == 0 and bool(bb.prefix_ids)) or (k == len(seg) - 1 and bool(bb.suffix_ids))
                 skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
-                skip |= typ == TYPE_IMAGE and cfg.region_pooling == "regions" and any(t2 == TYPE_REGION for _, t2 in seg)
+                skip |= region_item and (typ == TYPE_IMAGE or wrapper)
                 if not skip:
                     pool_mask[b, pos : pos + n] = 1.0
                 pos += n
