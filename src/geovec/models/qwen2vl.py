@@ -39,6 +39,7 @@ from torch import nn
 
 from geovec.inputs import GeoVecInputError, Item, read_image
 from geovec.models.base import EmbeddingModel
+from geovec.models.checkpoint import load_trained, save_trained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
 
@@ -330,33 +331,14 @@ class Qwen2VLEmbedder(EmbeddingModel):
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
         """``config.json`` + ``model.safetensors`` with the trained parameters (adapter, location projector).
         The base model is not copied: ``backbone_path`` must stay reachable (see :meth:`export_merged`)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.to_json(directory / "config.json")
-        state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in self.trainable_state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt", "geovec": self.config.name})
-        return directory
+        return save_trained(self, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "Qwen2VLEmbedder":
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         config = GeoVecConfig.from_json(directory / "config.json")
         model = cls(config, base_dir=directory)
-        weights = directory / "model.safetensors"
-        if weights.exists():
-            state = load_file(str(weights))
-            own = dict(model.named_parameters())
-            unknown = sorted(set(state) - set(own))
-            missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
-            if unknown or missing:
-                raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
-            with torch.no_grad():
-                for n, t in state.items():
-                    own[n].copy_(t.to(own[n].dtype))
+        load_trained(model, directory, required=False)  # a fresh adapter config may come without weights
         model.eval()
         return model
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
+from geovec.models.checkpoint import load_trained, save_trained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
 from geovec.models.towers import LocationTower, Projector, RegionTokens, VisionTower
@@ -226,41 +227,17 @@ class SingleEncoderModel(EmbeddingModel):
         return pool(hidden, pool_mask if mode == "mean" else attn, mode)
 
     # --- checkpoints -----------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` holding the trained parameters only (the frozen
         pretrained towers are rebuilt from their packages on load)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config.to_json(directory / "config.json")
-        state = {n: t.to(dtype).contiguous().cpu() for n, t in self.trainable_state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt", "geovec": self.config.name})
-        return directory
+        return save_trained(self, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "SingleEncoderModel":
-        from safetensors.torch import load_file
-
         directory = Path(directory)
-        config = GeoVecConfig.from_json(directory / "config.json")
-        model = cls(config)
-        weights = directory / "model.safetensors"
-        if not weights.exists():
-            raise FileNotFoundError(f"{weights} is missing: a geovec checkpoint is config.json + model.safetensors")
-        state = load_file(str(weights))
-        own = dict(model.named_parameters())
-        unknown = sorted(set(state) - set(own))
-        missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
-        if unknown or missing:
-            raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
-        with torch.no_grad():
-            for n, t in state.items():
-                if own[n].shape != t.shape:
-                    raise ValueError(f"checkpoint {directory}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
-                own[n].copy_(t.to(own[n].dtype))
-        model.eval()
-        return model
+        model = cls(GeoVecConfig.from_json(directory / "config.json"))
+        load_trained(model, directory)
+        return model.eval()
 
     def parameter_counts(self) -> dict[str, int]:
         groups: dict[str, int] = {}

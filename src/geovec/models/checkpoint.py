@@ -1,0 +1,48 @@
+"""Checkpoints: ``config.json`` + ``model.safetensors`` holding only the trained parameters.
+
+Frozen pretrained parts (towers, base language models) are rebuilt from their packages or ``backbone_path``
+on load, so a checkpoint stays small. Shared by every architecture that has ``config``,
+``trainable_state_dict()`` and ``is_trainable_name(name)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.config.to_json(directory / "config.json")
+    state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in model.trainable_state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "geovec": model.config.name})
+    return directory
+
+
+def load_trained(model, directory: str | Path, required: bool = True) -> None:
+    """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.exists():
+        if required:
+            raise FileNotFoundError(f"{weights} is missing: a geovec checkpoint is config.json + {WEIGHTS_FILE}")
+        return
+    state = load_file(str(weights))
+    own = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(own))
+    missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
+    if unknown or missing:
+        raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
+    with torch.no_grad():
+        for n, t in state.items():
+            if own[n].shape != t.shape:
+                raise ValueError(f"checkpoint {directory}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
+            own[n].copy_(t.to(own[n].dtype))
