@@ -68,7 +68,7 @@ def test_location_sensitivity(model):
     amsterdam, utrecht, sydney, again = model.encode(
         [{"lat": 52.37, "lon": 4.90}, {"lat": 52.09, "lon": 5.12}, {"lat": -33.87, "lon": 151.21}, {"lat": 52.37, "lon": 4.90}])
     assert cos(amsterdam, again) > 0.9999
-    assert cos(amsterdam, sydney) < 0.999
+    assert cos(amsterdam, sydney) < 0.99  # trained r5: 0.973 (untrained architecture: 0.997)
     assert cos(amsterdam, utrecht) > cos(amsterdam, sydney)  # nearby places are closer than far ones
 
 
