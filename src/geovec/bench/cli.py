@@ -27,7 +27,8 @@ def bench(
     compare: bool = typer.Option(False, "--compare", help="print a tasks x models table of everything under --out and exit"),
 ) -> None:
     """Benchmark an embedding model on RSMEB (one JSON per task + summary.md)."""
-    from geovec.bench.tasks import SUITES, default_data_root, get_task, tasks_in
+    from geovec.bench.tasks import SUITES, get_task, tasks_in
+    from geovec.paths import default_data_root
 
     if compare:
         from geovec.bench.report import comparison_markdown

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Callable
 
 from geovec.bench import builders, dev
@@ -268,18 +267,3 @@ for spec in (
              "(sensor description, location) -> (image, location) among the 16 evaluation places"),
 ):
     register(spec)
-
-
-def default_data_root() -> Path | None:
-    """``$GEOVEC_DATA_ROOT``, else ``../shared/data`` next to the repository when it exists."""
-    import os
-
-    env = os.environ.get("GEOVEC_DATA_ROOT")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "data"
-        if (parent / "pyproject.toml").exists() and cand.is_dir():
-            return cand
-    return None

@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0),
     ) -> None:
         """Write the default TRAIN-split mixture (retrieval, classification, region, geo) as JSONL."""
-        from geovec.train.mixture import build_mixture, default_data_root
+        from geovec.paths import default_data_root
+        from geovec.train.mixture import build_mixture
 
         root = data_root or default_data_root()
         if root is None:
@@ -110,7 +111,7 @@ def _register_dev_eval(train_app: typer.Typer) -> None:
         from geovec.models.registry import load_model
         from geovec.train.dev_eval import DevEvaluator
         from geovec.train.feature_cache import FeatureCache
-        from geovec.train.mixture import default_data_root
+        from geovec.paths import default_data_root
         from geovec.train.trainer import TextStateCache
 
         root = data_root or default_data_root()

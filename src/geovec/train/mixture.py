@@ -11,21 +11,12 @@ The RSICD ``val`` carve-out and RSVQA ids divisible by 5 are never read here: th
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from geovec.train.converters import caption_examples, class_lists, classification_examples, karpathy_captions
 from geovec.train.data import write_jsonl
 from geovec.train.geo import geo_crops, geo_examples, is_train_scene, read_geo_index
 from geovec.train.mosaics import build_mosaics, region_examples
-
-
-def default_data_root() -> Path | None:
-    env = os.environ.get("GEOVEC_DATA_ROOT")
-    if env:
-        return Path(env)
-    guess = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-    return guess if guess.exists() else None
 
 
 def rsicd_split(data_root: str | Path, split: str) -> list[tuple[str, list[str], str]]:
