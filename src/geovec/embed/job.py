@@ -8,10 +8,11 @@ partial folder is removed. Items that fail are retried on the next run (the user
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,9 @@ from geovec.embed.sources import Record, is_tiff
 from geovec.inputs.raster import GeoRef, read_georef
 
 METADATA_KEY = b"geovec"
+# (items, instruction, batch_size) -> (embeddings with NaN rows for failures, {index: message})
+Encoder = Callable[[list, "str | None", int], "tuple[np.ndarray, dict[int, str]]"]
+_ITEM_PREFIX = re.compile(r"^item \d+(?: \([^)]*\))?: ")
 
 
 def schema(dim: int, metadata: dict | None = None) -> pa.Schema:
@@ -69,9 +73,13 @@ def _place(record: Record, with_location: bool) -> tuple[object, GeoRef | None]:
 
 
 class EmbedJob:
+    """``encode`` replaces the in-process ``model.encode_partial`` (e.g. by a Ray cluster, see
+    :func:`geovec.index.ray_runner.embed_records_with_ray`); everything else (ids, resume, rows) is the same."""
+
     def __init__(self, model, out: str | Path, batch_size: int = 32, chunk_size: int = 256,
-                 instruction: str | None = None, with_location: bool = False):
+                 instruction: str | None = None, with_location: bool = False, encode: Encoder | None = None):
         self.model, self.out = model, Path(out)
+        self.encode = encode or self._encode_here
         self.batch_size, self.chunk_size = batch_size, chunk_size
         self.instruction, self.with_location = instruction, with_location
         self.partial = self.out.with_name(self.out.name + ".partial")
@@ -79,6 +87,9 @@ class EmbedJob:
             "model_id": model.model_id, "revision": model.revision, "dimension": model.embed_dim,
             "normalized": True, "instruction": instruction, "with_location": with_location,
         }
+
+    def _encode_here(self, items: list, instruction: str | None, batch_size: int):
+        return self.model.encode_partial(items, instruction=instruction, batch_size=batch_size, show_progress_bar=False)
 
     def _previous(self) -> list[Path]:
         """Finished work from earlier runs: shards of an interrupted run and the output of a finished one."""
@@ -134,13 +145,10 @@ class EmbedJob:
             placed = [_place(r, self.with_location) for r in runnable]
             rows = []
             if runnable:
-                emb, errors = self.model.encode_partial(
-                    [p[0] for p in placed], instruction=self.instruction, batch_size=self.batch_size,
-                    show_progress_bar=False,
-                )
+                emb, errors = self.encode([p[0] for p in placed], self.instruction, self.batch_size)
                 for j, (r, (item, georef)) in enumerate(zip(runnable, placed)):
                     if j in errors:
-                        summary.failed[r.id] = errors[j].split(": ", 1)[-1]
+                        summary.failed[r.id] = _ITEM_PREFIX.sub("", errors[j])
                         continue
                     lat = lon = None
                     if isinstance(item, dict) and item.get("lat") is not None:

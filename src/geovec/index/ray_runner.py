@@ -216,69 +216,51 @@ def embed_items_ray(rows: Sequence[dict], model_factory: ModelFactory, out_dir: 
     return sorted(set(out_dir.glob("*.parquet")) - before)
 
 
+def ray_encoder(model_factory: ModelFactory, work_dir: str | Path, dim: int, address: str | None = "local",
+                concurrency: int = 2):
+    """An :data:`geovec.embed.job.Encoder` that embeds on Ray via :func:`embed_items_ray`: same rows, NaN and a
+    message for items that failed; its shards in ``work_dir`` are removed once read."""
+    import shutil
+
+    def encode(items: list, instruction: str | None, batch_size: int):
+        rows = [{"id": str(i), "item": _jsonable(it)} for i, it in enumerate(items)]
+        shards = embed_items_ray(rows, model_factory, work_dir, address=address, batch_size=batch_size,
+                                 concurrency=concurrency, instruction=instruction)
+        got = {row["id"]: row for s in shards for row in pq.read_table(s).to_pylist()}
+        shutil.rmtree(work_dir, ignore_errors=True)
+        emb = np.full((len(items), dim), np.nan, dtype=np.float32)
+        errors: dict[int, str] = {}
+        for i in range(len(items)):
+            row = got.get(str(i))
+            if row is None or row["error"]:
+                errors[i] = row["error"] if row else "lost by the Ray job"
+            else:
+                emb[i] = row["embedding"]
+        return emb, errors
+
+    return encode
+
+
 def embed_records_with_ray(records, out: str | Path, model: str | None = None, ray_address: str = "local",
                            batch_size: int = 32, instruction: str | None = None, task: str | None = None,
                            with_location: bool = False, concurrency: int = 2, resume: bool = True,
-                           model_factory: ModelFactory | None = None):
-    """``geovec embed --ray``: the :class:`geovec.embed.EmbedJob` output (same parquet, same resume rules),
-    with the embedding done by :func:`embed_items_ray` on Ray. ``model`` is a name or checkpoint path that
+                           model_factory: ModelFactory | None = None, chunk_size: int = 4096):
+    """``geovec embed --ray``: :class:`geovec.embed.EmbedJob` (same parquet, same resume rules) whose
+    embedding runs on Ray, ``chunk_size`` records per Ray job. ``model`` is a name or checkpoint path that
     every actor loads (or ``model_factory``, a picklable zero-argument callable, instead). Returns the job's
     ``EmbedSummary``."""
     import geovec
-    from geovec.embed.job import EmbedJob, EmbedSummary, _place
+    from geovec.embed.job import EmbedJob
 
     factory = model_factory or partial(geovec.load_model, model)
     m = factory()
     if task is not None:
         instruction = instruction or m.query_instruction(task)
-    job = EmbedJob(m, out, batch_size=batch_size, instruction=instruction, with_location=with_location)
-    records = list(records)
-    summary = EmbedSummary(total=len(records), out=job.out)
-    if not resume:
-        import shutil
-
-        shutil.rmtree(job.partial, ignore_errors=True)
-        job.out.unlink(missing_ok=True)
-    job.partial.mkdir(parents=True, exist_ok=True)
-    done = job._done_ids()
-    todo = [r for r in records if r.id not in done]
-    summary.skipped_done = len(records) - len(todo)
-    runnable = []
-    for r in todo:
-        if r.problem:
-            summary.failed[r.id] = r.problem
-        else:
-            runnable.append(r)
-    placed = {r.id: _place(r, with_location) for r in runnable}
-    if runnable:
-        shards = embed_items_ray([{"id": r.id, "item": _jsonable(placed[r.id][0])} for r in runnable],
-                                 factory, job.partial / "ray", address=ray_address,
-                                 batch_size=batch_size, concurrency=concurrency, instruction=instruction)
-        got = {row["id"]: row for s in shards for row in pq.read_table(s).to_pylist()}
-        rows = []
-        for r in runnable:
-            row = got.get(r.id)
-            if row is None or row["error"]:
-                summary.failed[r.id] = row["error"] if row else "lost by the Ray job"
-                continue
-            item, georef = placed[r.id]
-            lat = lon = None
-            if isinstance(item, dict) and item.get("lat") is not None:
-                lat, lon = float(item["lat"]), float(item["lon"])
-            elif georef is not None:
-                lat, lon = georef.centre_lat, georef.centre_lon
-            rows.append({"id": r.id, "source": r.source, "embedding": list(row["embedding"]), "lat": lat, "lon": lon,
-                         "footprint": georef.footprint_wkt() if georef else None, "model_id": m.model_id})
-        n = len(list(job.partial.glob("shard-*.parquet")))
-        for start in range(0, len(rows), job.chunk_size):
-            job._write_shard(n, rows[start : start + job.chunk_size])
-            n += 1
-        summary.embedded = len(rows)
-        import shutil
-
-        shutil.rmtree(job.partial / "ray", ignore_errors=True)
-    job._merge(records)
-    return summary
+    out = Path(out)
+    encode = ray_encoder(factory, out.with_name(out.name + ".partial") / "ray", m.embed_dim, ray_address, concurrency)
+    job = EmbedJob(m, out, batch_size=batch_size, chunk_size=chunk_size, instruction=instruction,
+                   with_location=with_location, encode=encode)
+    return job.run(records, resume=resume)
 
 
 def _jsonable(item):
