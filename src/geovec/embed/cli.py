@@ -61,7 +61,11 @@ def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_H
     typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
     typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
-    typer.echo(f"image size   longer side {cfg.image_min_size}-{cfg.image_max_size} px, {cfg.image_grid}x{cfg.image_grid} image tokens")
+    if cfg.architecture == "single-encoder":
+        typer.echo(f"image size   longer side {cfg.image_min_size}-{cfg.image_max_size} px, "
+                   f"{cfg.image_grid}x{cfg.image_grid} image tokens")
+    else:  # VLMs tokenize images natively (pixel caps in config.extra)
+        typer.echo(f"image size   native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px")
     typer.echo(f"pooling      {cfg.pooling}")
     counts = m.parameter_counts() if hasattr(m, "parameter_counts") else {}
     for k, v in counts.items():
