@@ -24,7 +24,8 @@ import torch
 
 from geovec.bench.encoders import load_encoder
 from geovec.bench.runner import RunConfig, run_benchmark, slug
-from geovec.bench.tasks import default_data_root, tasks_in
+from geovec.bench.tasks import tasks_in
+from geovec.paths import default_data_root
 
 
 def _load() -> list[float]:
