@@ -71,7 +71,7 @@ def main() -> None:
 
     # same-process baseline: 32 val images under the 3 instructions the dev suite uses, embedded by the model's
     # own encode (a tower pass per item) vs the harness encoder (image features reused, fresh memo)
-    from geovec.bench.datasets import RSICD
+    from geovec.data import RSICD
     from geovec.bench.encoders import BenchEncoder
 
     imgs = [s["image"] for s in RSICD(args.data_root / "rsicd", "val").samples[:32]]

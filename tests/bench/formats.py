@@ -108,7 +108,7 @@ def write_dior_rsvg(root: Path, images: dict[str, list[tuple[str, tuple, str]]],
 
 def write_patterncom(root: Path, rows: dict[str, list[tuple[str, str, str]]]) -> None:
     """rows: attribute -> [(filename, attribute column, value)]; images go to PatternNet/images/<class>/."""
-    from geovec.bench.datasets.patterncom import ATTRIBUTES, category_of
+    from geovec.data.patterncom import ATTRIBUTES, category_of
 
     base = root / "PatternNet"
     (base / "PatternCom").mkdir(parents=True, exist_ok=True)

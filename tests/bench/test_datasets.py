@@ -11,7 +11,7 @@ from tests.bench.formats import (
     write_rsvqa,
 )
 
-from geovec.bench.datasets import (
+from geovec.data import (
     AID,
     DIORRSVG,
     RESISC45,

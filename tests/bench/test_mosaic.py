@@ -3,7 +3,7 @@ import pytest
 from tests.bench.formats import write_image
 from PIL import Image
 
-from geovec.bench.mosaic import Mosaic, add_region, build_mosaics, place_box
+from geovec.data.mosaic import Mosaic, add_region, build_mosaics, place_box
 
 
 @pytest.fixture

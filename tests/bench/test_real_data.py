@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from geovec.bench.datasets import (
+from geovec.data import (
     RSICD,
     DatasetNotFoundError,
     RSICDScenes,

@@ -2,7 +2,7 @@ import pytest
 from tests.bench.formats import write_caption_dataset, write_dior_rsvg, write_patterncom, write_rsvqa
 
 from geovec.bench import builders
-from geovec.bench.datasets import DatasetNotFoundError
+from geovec.data import DatasetNotFoundError
 from geovec.bench.task_data import BuildContext
 from geovec.bench.tasks import META_TASKS, TASKS, get_task, tasks_in
 from geovec.models.instructions import TASKS as INSTRUCTION_KINDS

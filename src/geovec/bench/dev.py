@@ -1,7 +1,7 @@
 """The ``rsmeb-dev`` tasks: built deterministically from the real data in ``shared/data``, ``val`` split only.
 
 * RSICD image <-> text retrieval and scene classification on the 491 RSICD ``val`` images;
-* region tasks on mosaics of RSICD ``val`` images (:mod:`geovec.bench.mosaic`), rendered once and cached;
+* region tasks on mosaics of RSICD ``val`` images (:mod:`geovec.data.mosaic`), rendered once and cached;
 * composed retrieval as mosaic edits: (mosaic, "the same scene with an added <class> region") -> the edited
   mosaic, among edits of every mosaic with other classes;
 * geo tasks on the RSVQA LR/HR GeoTIFFs with ids divisible by 5 (the evaluation ids the data README suggests;
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from geovec.bench import builders
-from geovec.bench.datasets import RSICD, RSICDScenes, RSVQAHRImages, RSVQALRImages
-from geovec.bench.mosaic import Mosaic, add_region, build_mosaics, mosaics_fingerprint
+from geovec.data import RSICD, RSICDScenes, RSVQAHRImages, RSVQALRImages
+from geovec.data.mosaic import Mosaic, add_region, build_mosaics, mosaics_fingerprint
 from geovec.bench.task_data import BuildContext, TaskData
 
 # mosaic settings of the dev suite (changing them changes the tasks: the cache key includes them)

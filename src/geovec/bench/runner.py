@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from geovec.bench.cache import DEFAULT_CACHE_DIR, EmbeddingCache
-from geovec.bench.datasets import DatasetNotFoundError
+from geovec.data import DatasetNotFoundError
 from geovec.bench.encoders import BenchEncoder
 from geovec.bench.metrics import geo_errors, hit_at_k, rank_golds, summarize
 from geovec.bench.task_data import BuildContext, TaskData

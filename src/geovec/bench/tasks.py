@@ -13,7 +13,7 @@ from functools import partial
 from typing import Callable
 
 from geovec.bench import builders, dev
-from geovec.bench.datasets import (
+from geovec.data import (
     AID,
     DIORRSVG,
     RESISC45,

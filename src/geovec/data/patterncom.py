@@ -14,7 +14,7 @@ import csv
 import re
 from typing import Any
 
-from geovec.bench.datasets.base import BenchDataset
+from geovec.data.base import BenchDataset
 
 ATTRIBUTES = ("color", "context", "density", "existence", "quantity", "shape")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from geovec.bench.datasets.base import BenchDataset, prompt_name
+from geovec.data.base import BenchDataset, prompt_name
 
 DIOR_PROMPT_NAMES = {
     "baseballfield": "baseball field", "basketballcourt": "basketball court", "groundtrackfield": "ground track field",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from geovec.bench.datasets.base import BenchDataset
+from geovec.data.base import BenchDataset
 
 
 class RSVQA(BenchDataset):

@@ -5,7 +5,7 @@ tasks (region captioning, referring expressions, box -> class) can be built from
 image collection. The benchmark builds its dev mosaics from RSICD ``val`` images; training builds its own from
 ``train`` images with the same function::
 
-    from geovec.bench.mosaic import build_mosaics
+    from geovec.data.mosaic import build_mosaics
     mosaics = build_mosaics(samples, n_mosaics=1000, seed=0, canvas_size=448)
     pixels = mosaics[0].render()            # (H, W, 3) uint8
     for r in mosaics[0].regions:

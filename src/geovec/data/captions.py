@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geovec.bench.datasets.base import BenchDataset, prompt_name
+from geovec.data.base import BenchDataset, prompt_name
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from geovec.bench.datasets.base import BenchDataset
+from geovec.data.base import BenchDataset
 from geovec.inputs.raster import TIFF_SUFFIXES, read_georef
 
 

@@ -1,7 +1,8 @@
-"""Loaders for the official on-disk formats of the RSMEB datasets (torchgeo-shaped, never downloading)."""
+"""The data layer: readers of the official on-disk formats of remote-sensing datasets (torchgeo-shaped, never
+downloading), shared by the benchmark (``geovec.bench``) and training (``geovec.train``), and the mosaic builder."""
 
-from geovec.bench.datasets.base import BenchDataset, DatasetNotFoundError, prompt_name
-from geovec.bench.datasets.captions import (
+from geovec.data.base import BenchDataset, DatasetNotFoundError, prompt_name
+from geovec.data.captions import (
     CAPTION_DATASETS,
     RSICD,
     RSITMD,
@@ -10,11 +11,11 @@ from geovec.bench.datasets.captions import (
     SydneyCaptions,
     UCMCaptions,
 )
-from geovec.bench.datasets.dior_rsvg import DIORRSVG
-from geovec.bench.datasets.geotiff import GeoTiffFolder, RSVQAHRImages, RSVQALRImages
-from geovec.bench.datasets.patterncom import PatternCom
-from geovec.bench.datasets.rsvqa import RSVQAHR, RSVQALR
-from geovec.bench.datasets.scenes import (
+from geovec.data.dior_rsvg import DIORRSVG
+from geovec.data.geotiff import GeoTiffFolder, RSVQAHRImages, RSVQALRImages
+from geovec.data.patterncom import PatternCom
+from geovec.data.rsvqa import RSVQAHR, RSVQALR
+from geovec.data.scenes import (
     AID,
     RESISC45,
     SCENE_DATASETS,

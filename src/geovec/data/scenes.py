@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geovec.bench.datasets.base import BenchDataset, prompt_name
+from geovec.data.base import BenchDataset, prompt_name
 
 
 class ClassFolderDataset(BenchDataset):
