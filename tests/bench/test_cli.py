@@ -15,12 +15,12 @@ def test_bench_list():
 def test_bench_runs_tasks_with_the_chance_baseline(tmp_path):
     entries = [(f"s_{i}.jpg", "test", [f"caption {i} a .", f"caption {i} b ."]) for i in range(3)]
     write_caption_dataset(tmp_path / "data" / "rsicd", "RSICD_images", "dataset_rsicd.json", entries)
-    args = ["bench", "--tasks", "RSICD-i2t,RSICD-t2i,AID-scene", "--model", "chance", "--data-root",
+    args = ["bench", "--tasks", "RSICD-retrieval,AID-scene", "--model", "chance", "--data-root",
             str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     folder = tmp_path / "out" / "chance" / "seed0-d64"
-    assert json.loads((folder / "RSICD-t2i.json").read_text())["status"] == "ok"
+    assert json.loads((folder / "RSICD-retrieval.json").read_text())["status"] == "ok"
     assert json.loads((folder / "AID-scene.json").read_text())["status"] == "not run"
     assert "AID-scene: not run (AID not found" in r.output
     assert (folder / "summary.md").exists()

@@ -85,7 +85,7 @@ def test_adapter_is_benchmarked_by_the_same_harness(tmp_path, adapter):
     entries = [(f"s_{i}.jpg", "test", [f"caption {i} a .", f"caption {i} b ."]) for i in range(4)]
     write_caption_dataset(tmp_path / "data" / "rsicd", "RSICD_images", "dataset_rsicd.json", entries)
     cfg = RunConfig(data_root=tmp_path / "data", out_dir=tmp_path / "out", cache_dir=tmp_path / "c", progress=False)
-    recs = run_benchmark([get_task("RSICD-i2t")], BenchEncoder(adapter), cfg, log=lambda *_: None)
+    recs = run_benchmark([get_task("RSICD-retrieval")], BenchEncoder(adapter), cfg, log=lambda *_: None)
     s = recs[0]["scores"]["test"][0]
     assert recs[0]["status"] == "ok" and recs[0]["model_name"] == "fake-clip"
     assert 0 <= s["main_score"] <= 1 and s["chance_p@1"] == pytest.approx(2 / 8)

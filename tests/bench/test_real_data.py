@@ -87,7 +87,7 @@ def test_dev_mosaic_tasks_are_deterministic_and_cached(dev_ctx):
     assert a.queries == b.queries and a.candidates == b.candidates and a.gold == b.gold
     assert png.stat().st_mtime_ns == mtime  # rendered once, reused
     groups = a.within_groups[0]
-    assert len(set(groups)) == 40 and 3 <= np.mean([groups.count(g) for g in set(groups)]) <= 5
+    assert len(set(groups)) == 100 and len(groups) >= 300 and 3 <= np.mean([groups.count(g) for g in set(groups)]) <= 5
     # the expression is one of the region's own captions; the box lies on the 448 px canvas
     cap = get_task("dev-mosaic-region-caption").build(dev_ctx)
     for q, g in zip(cap.queries[:20], cap.gold[:20]):
@@ -98,7 +98,7 @@ def test_dev_mosaic_tasks_are_deterministic_and_cached(dev_ctx):
 
 def test_dev_box_class_and_region_to_region(dev_ctx):
     cls = get_task("dev-mosaic-box-class").build(dev_ctx)
-    assert len(cls.candidates) == 31 and len(cls.queries) == 164 and "box" in cls.queries[0]
+    assert len(cls.candidates) == 31 and len(cls.queries) >= 300 and "box" in cls.queries[0]
     rr = get_task("dev-mosaic-region-region").build(dev_ctx)
     groups = get_task("dev-mosaic-referring").build(dev_ctx).within_groups[0]
     for qi, golds in zip(rr.exclude, rr.gold):
@@ -107,20 +107,43 @@ def test_dev_box_class_and_region_to_region(dev_ctx):
 
 def test_dev_composed_edits(dev_ctx):
     d = get_task("dev-mosaic-composed").build(dev_ctx)
-    assert len(d.queries) == len(d.candidates) == 48
+    assert len(d.queries) == len(d.candidates) == 300
     assert all(q["text"].startswith("the same scene with an added ") for q in d.queries)
     groups = d.within_groups[0]
     assert all(groups.count(g) == 3 for g in set(groups))  # 3 edits per base mosaic
     assert len({q["text"] for q, g in zip(d.queries, groups) if g == groups[0]}) == 3
 
 
-def test_dev_geo_tasks(dev_ctx):
+def test_dev_geo_tasks_are_spatially_held_out(dev_ctx, shared_data):
+    from geovec.data.geo import find_scenes, geo_places, haversine_km, spatial_split
+
     d = get_task("dev-geo-image-location").build(dev_ctx)
-    assert len(d.queries) == len(d.candidates) == 16
-    assert d.candidates[0].keys() == {"lat", "lon"} and d.query_latlon.shape == (16, 2)
+    assert len(d.queries) >= 300  # chips of held-out scenes from all four georeferenced sources
+    assert set(d.info["datasets"]) == {"rsvqa_lr", "rsvqa_hr", "eurosat_ms", "satclip_s2"}
+    assert d.candidates[0].keys() == {"lat", "lon"} and len(d.candidates) == d.info["n_scenes"]
     t = get_task("dev-geo-text-location-image").build(dev_ctx)
-    assert t.queries[0]["text"] == "a Sentinel-2 satellite image at 10 m resolution"
-    assert t.candidates[0]["lat"] == t.queries[0]["lat"]
+    assert all(c.keys() == {"image"} for c in t.candidates)  # no location on the candidate side
+    assert {"lat", "lon", "text"} <= t.queries[0].keys()
+    assert any("of forest" in q["text"] for q in t.queries)  # EuroSAT texts name the class
+    # no training scene lies beside a held-out one
+    scenes = {s.scene: s for s in find_scenes(shared_data)}
+    split = spatial_split(list(scenes.values()))
+    ev = [scenes[k] for k, v in split.items() if v == "eval"]
+    tr = [scenes[k] for k, v in split.items() if v == "train"]
+    gaps = [haversine_km(a.lat, a.lon, b.lat, b.lon) - a.radius_km - b.radius_km for a in ev for b in tr]
+    assert min(gaps) >= 2.0
+    train = geo_places(shared_data, "train", cache_dir=dev_ctx.cache_dir)
+    assert not {p["scene"] for p in train} & {p["scene"] for p in geo_places(shared_data, "eval", cache_dir=dev_ctx.cache_dir)}
+
+
+def test_dev_nwpu_and_eurosat_chips_render_true_colour(dev_ctx, shared_data):
+    from PIL import Image
+
+    from geovec.data.geo import geo_places
+
+    chips = [p for p in geo_places(shared_data, "all", cache_dir=dev_ctx.cache_dir) if p["dataset"] == "eurosat_ms"]
+    px = np.asarray(Image.open(chips[0]["image"]))
+    assert px.shape == (64, 64, 3) and px.dtype == np.uint8 and 5 < px.mean() < 250
 
 
 def test_full_rsmeb_tasks_report_missing_official_releases(dev_ctx):

@@ -19,7 +19,7 @@ def test_default_model_through_the_harness(tmp_path, model):
                     {"test": [0, 1]})
     enc = BenchEncoder(model, batch_size=8)
     cfg = RunConfig(data_root=root, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
-    recs = run_benchmark([get_task("RSICD-i2t"), get_task("DIOR-RSVG-referring")], enc, cfg, log=lambda *_: None)
+    recs = run_benchmark([get_task("RSICD-retrieval"), get_task("DIOR-RSVG-referring")], enc, cfg, log=lambda *_: None)
     for r in recs:
         assert r["status"] == "ok", r.get("reason")
         s = r["scores"]["test"][0]

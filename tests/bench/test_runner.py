@@ -50,7 +50,7 @@ def _cfg(tmp_path, data_root, **kw):
     return RunConfig(data_root=data_root, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False, **kw)
 
 
-SPECS = [get_task("RSICD-i2t"), get_task("RSICD-t2i"), get_task("UCM-captions-i2t")]
+SPECS = [get_task("RSICD-retrieval"), get_task("AID-scene"), get_task("UCM-captions-retrieval")]
 
 
 def test_results_are_written_mteb_style(tmp_path, data_root):
@@ -58,62 +58,74 @@ def test_results_are_written_mteb_style(tmp_path, data_root):
     recs = run_benchmark(SPECS, enc, _cfg(tmp_path, data_root), log=lambda *_: None)
     folder = result_dir(tmp_path / "out", enc)
     assert folder == tmp_path / "out" / "oracle" / "r1"
-    r = json.loads((folder / "RSICD-i2t.json").read_text())
-    assert r["status"] == "ok" and r["task_name"] == "RSICD-i2t" and r["dataset"] == "RSICD"
+    r = json.loads((folder / "RSICD-retrieval.json").read_text())
+    assert r["status"] == "ok" and r["task_name"] == "RSICD-retrieval" and r["dataset"] == "RSICD"
     assert (r["model_name"], r["model_revision"]) == ("oracle", "r1")
+    # the fields MTEB's result files carry
+    for key in ("dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time", "kg_co2_emissions"):
+        assert key in r
+    assert len(r["dataset_revision"]) == 40 and r["protocol"].startswith("RemoteCLIP")
     s = r["scores"]["test"][0]
-    assert s["main_score"] == s["mR"] == 1.0 and s["hit@1"] == 1.0
-    assert s["recall@1"] == pytest.approx(1 / 3)  # 3 golds, one at rank 1
-    assert r["evaluation_time"] > 0 and r["n_queries"] == 6 and r["n_candidates"] == 18
-    assert r["task_metadata"]["query_modalities"] == ["image"]
-    assert recs[2]["status"] == "not run"
+    assert s["languages"] == ["eng-Latn"] and s["hf_subset"] == "default"
+    assert s["main_score"] == s["mR"] == 1.0 and s["i2t_hit@1"] == s["t2i_hit@1"] == 1.0
+    assert s["parts"]["i2t"]["recall@1"] == pytest.approx(1 / 3)  # 3 golds, one at rank 1
+    # 6 image queries + 18 caption-slot queries, each with an interval
+    assert r["evaluation_time"] > 0 and s["n_queries"] == r["n_queries"] == 6 + 18
+    assert s["ci95"] == [1.0, 1.0]
+    assert r["task_metadata"]["query_modalities"] == ["image", "text"]
+    assert recs[1]["status"] == "not run" and recs[2]["status"] == "not run"
+    per_query = json.loads((folder / "per_query" / "RSICD-retrieval.json").read_text())
+    assert len(per_query["values"]) == 24 and per_query["dataset_revision"] == r["dataset_revision"]
+    meta = json.loads((folder / "model_meta.json").read_text())
+    assert meta["name"] == "oracle" and meta["revision"] == "r1"
 
 
 def test_missing_data_is_reported_not_run_with_the_reason(tmp_path, data_root):
     enc = BenchEncoder(OracleModel())
     run_benchmark(SPECS, enc, _cfg(tmp_path, data_root), log=lambda *_: None)
-    r = json.loads((result_dir(tmp_path / "out", enc) / "UCM-captions-i2t.json").read_text())
+    r = json.loads((result_dir(tmp_path / "out", enc) / "UCM-captions-retrieval.json").read_text())
     assert r["status"] == "not run" and "scores" not in r
     assert "imgs" in r["reason"] and "dataset.json" in r["reason"]
     md = summary_markdown(result_dir(tmp_path / "out", enc))
-    assert "| UCM-captions-i2t |" in md and "not run" in md
-    assert "| cross-modal retrieval | 100.00 | 2/3 |" in md
-    assert "| RSICD | 100.00 |" in md  # mR over both directions
+    assert "| UCM-captions-retrieval |" in md and "not run" in md
+    assert "| cross-modal retrieval | 100.00 | 1/2 |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| cross-modal retrieval | RSICD-retrieval"))
+    assert "| 100.00 | 100.0-100.0 | 24 |" in row and "RemoteCLIP 35.26" in row
 
 
 def test_instructions_follow_the_task_kind_and_side(tmp_path, data_root):
     model = OracleModel()
     run_benchmark(SPECS[:1], BenchEncoder(model), _cfg(tmp_path, data_root), log=lambda *_: None)
-    q = [c for c in model.calls if "image" in c]
-    d = [c for c in model.calls if "text" in c]
-    assert {c["instruction"] for c in q} == {"Retrieve the remote sensing image or caption that matches this."}
-    assert {c["instruction"] for c in d} == {"Represent the given text."}
+    query = "Retrieve the remote sensing image or caption that matches this."
+    assert {c["instruction"] for c in model.calls if "image" in c} == {query, "Represent the given remote sensing image."}
+    assert {c["instruction"] for c in model.calls if "text" in c} == {query, "Represent the given text."}
 
 
 def test_model_named_instructions_are_used_when_the_model_has_them(tmp_path, data_root):
     model = OracleModel()
     model.query_instruction = lambda task: f"Q[{task}]"
     model.document_instruction = lambda task, item: f"D[{task}:{'+'.join(item.order)}]"
-    run_benchmark([get_task("RSICD-t2i")], BenchEncoder(model), _cfg(tmp_path, data_root), log=lambda *_: None)
-    assert {c["instruction"] for c in model.calls if "text" in c} == {"Q[retrieval]"}
-    assert {c["instruction"] for c in model.calls if "image" in c} == {"D[retrieval:image]"}
+    run_benchmark([get_task("RSICD-retrieval")], BenchEncoder(model), _cfg(tmp_path, data_root), log=lambda *_: None)
+    assert {c["instruction"] for c in model.calls if "text" in c} == {"Q[retrieval]", "D[retrieval:text]"}
+    assert {c["instruction"] for c in model.calls if "image" in c} == {"Q[retrieval]", "D[retrieval:image]"}
 
 
 def test_interrupted_run_resumes_and_cached_embeddings_cost_nothing(tmp_path, data_root):
     model = OracleModel()
     enc = BenchEncoder(model)
     cfg = _cfg(tmp_path, data_root)
-    run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)
+    run_benchmark(SPECS[:1], enc, cfg, log=lambda *_: None)
     first = len(model.calls)
-    # 6 images x 2 instructions (query, document) + 18 captions x 2: each distinct input embedded once
+    # 6 images x 2 instructions (query, document) + 18 distinct caption texts x 2: each distinct input embedded
+    # once, though caption slots appear as queries and candidates of both the slot and the distinct-caption parts
     assert first == 6 * 2 + 18 * 2
-    recs = run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)  # finished tasks are skipped
+    recs = run_benchmark(SPECS[:1], enc, cfg, log=lambda *_: None)  # finished tasks are skipped
     assert len(model.calls) == first and all(r.get("_skipped") for r in recs)
-    (result_dir(tmp_path / "out", enc) / "RSICD-t2i.json").unlink()  # as if interrupted before writing it
-    recs = run_benchmark(SPECS[:2], enc, cfg, log=lambda *_: None)
+    (result_dir(tmp_path / "out", enc) / "RSICD-retrieval.json").unlink()  # as if interrupted before writing it
+    recs = run_benchmark(SPECS[:1], enc, cfg, log=lambda *_: None)
     assert len(model.calls) == first  # recomputed from cached embeddings only
-    assert recs[1]["timing"]["cache_misses"] == 0 and recs[1]["timing"]["cache_hits"] > 0
-    assert recs[1]["scores"]["test"][0]["main_score"] == 1.0
+    assert recs[0]["timing"]["cache_misses"] == 0 and recs[0]["timing"]["cache_hits"] > 0
+    assert recs[0]["scores"]["test"][0]["main_score"] == 1.0
 
 
 def test_cache_keys_include_model_revision_and_instruction(tmp_path):
@@ -146,8 +158,23 @@ def test_comparison_table_across_models(tmp_path, data_root):
     run_benchmark(SPECS[:1], BenchEncoder(ChanceEncoder()), cfg, log=lambda *_: None)
     md = comparison_markdown(tmp_path / "out")
     assert "oracle (r1)" in md and "chance (seed0-d64)" in md
-    row = next(line for line in md.splitlines() if line.startswith("| RSICD-i2t"))
-    assert "100.00" in row
+    row = next(line for line in md.splitlines() if line.startswith("| RSICD-retrieval"))
+    assert "100.00 (100.0-100.0)" in row
+
+
+def test_paired_comparison_says_what_is_outside_the_noise(tmp_path, data_root):
+    from geovec.bench.report import paired_comparison, paired_markdown, resolve_model_dir
+
+    cfg = _cfg(tmp_path, data_root)
+    run_benchmark(SPECS[:1], BenchEncoder(OracleModel()), cfg, log=lambda *_: None)
+    run_benchmark(SPECS[:1], BenchEncoder(ChanceEncoder()), cfg, log=lambda *_: None)
+    a, b = resolve_model_dir(tmp_path / "out", "chance"), resolve_model_dir(tmp_path / "out", "oracle/r1")
+    row = paired_comparison(a, b)[0]
+    assert row["task"] == "RSICD-retrieval" and row["delta"] > 0 and row["verdict"] == "better"
+    assert paired_comparison(b, b)[0]["verdict"] == "no change"
+    assert "| RSICD-retrieval | mR |" in paired_markdown(a, b)
+    with pytest.raises(ValueError, match="no results for 'nope'"):
+        resolve_model_dir(tmp_path / "out", "nope")
 
 
 def test_an_object_without_the_contract_is_refused():

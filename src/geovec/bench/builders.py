@@ -7,32 +7,91 @@ VQA the answer vocabulary of the question's type, region and geo tasks every can
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any, Sequence
 
 import numpy as np
 
-from geovec.bench.task_data import TaskData
+from geovec.bench.task_data import MultiTaskData, TaskData
 
 CLASS_TEMPLATE = "a remote sensing image of {}."
 
 
+def _rs_transclip_templates() -> tuple[str, ...]:
+    """The 106 prompts RS-TransCLIP averages for its zero-shot numbers (github.com/elkhouryk/RS-TransCLIP,
+    ``run_featuregeneration.py --text_prompts``; prompt = ``f"{prompt} {class name}."``)."""
+    out = []
+    for kind in ("remote sensing image", "aerial image", "satellite image"):
+        a = "an" if kind[0] in "aeiou" else "a"
+        out += [f"{a} {kind} of many {{}}.", f"{a} {kind} of a {{}}.", f"{a} {kind} of the {{}}.",
+                f"{a} {kind} of the hard to see {{}}.", f"{a} {kind} of a hard to see {{}}."]
+        for adj in ("low resolution", "bad", "cropped", "bright", "dark", "close-up", "black and white",
+                    "jpeg corrupted", "blurry", "good"):
+            out += [f"a {adj} {kind} of the {{}}.", f"a {adj} {kind} of a {{}}."]
+        for size in ("large", "nice", "small", "weird", "cool"):
+            out += [f"{a} {kind} of the {size} {{}}.", f"{a} {kind} of a {size} {{}}."]
+    return ("a satellite photo of a {}.", *out)
+
+
+#: prompt-ensemble extra for classification: average the class embeddings over these templates
+ENSEMBLE_TEMPLATES = _rs_transclip_templates()
+
+
 def classification_task(samples: Sequence[dict], prompt_names: Sequence[str], template: str = CLASS_TEMPLATE,
                         box_key: str | None = None) -> TaskData:
-    """image (or image + box) -> class names as text; gold = the sample's ``label``."""
+    """image (or image + box) -> class names as text; gold = the sample's ``label``.
+
+    Main score: one template (``template``, default "a remote sensing image of {}."). ``info["templates"]``
+    lists the prompts of the prompt-ensemble extra (RS-TransCLIP's average of 106 prompts) and
+    ``info["class_names"]`` the names they are filled with.
+    """
     queries = [{"image": s["image"], "box": s[box_key]} if box_key else {"image": s["image"]} for s in samples]
     candidates = [{"text": template.format(n)} for n in prompt_names]
     return TaskData(queries, candidates, [[int(s["label"])] for s in samples],
-                    info={"n_classes": len(prompt_names), "template": template})
+                    info={"n_classes": len(prompt_names), "template": template, "class_names": list(prompt_names),
+                          "templates": list(ENSEMBLE_TEMPLATES),
+                          "templates_note": "prompt-ensemble extra (RS-TransCLIP's 106 prompts): a class's "
+                                            "candidate = mean of its normalised template embeddings"})
 
 
-def caption_retrieval_tasks(samples: Sequence[dict]) -> tuple[TaskData, TaskData]:
-    """(image -> captions, caption -> images) over the whole split.
+RETRIEVAL_PROTOCOL = "RemoteCLIP/GeoRSCLIP (AMFMN lineage): every caption slot is a query and a candidate"
 
-    A caption *text* is one candidate / one query: datasets repeat captions verbatim (RSICD fills its 5 slots
-    with copies, and one sentence can describe several images), and copies of a string embed identically, so
-    ranking them as separate candidates would decide hits by tie-breaking. Image -> text golds are the distinct
-    texts of the image's captions; text -> image golds are all images that have that caption.
+
+def caption_retrieval_task(samples: Sequence[dict]) -> MultiTaskData:
+    """Image-text retrieval over the whole split, the published protocol (RemoteCLIP, GeoRSCLIP, AMFMN code).
+
+    Every caption *slot* (``caption_slots``: 5 per image in RSICD, verbatim duplicates included) is its own
+    candidate for image -> text (golds: the image's slots) and its own query for text -> image (gold: its one
+    image). Main score: mR = mean of R@1/5/10 of both directions (``hit@k``: any gold in the top k), one figure per
+    dataset. Extras: the same on distinct caption strings (``*_distinct`` parts, see
+    :func:`distinct_caption_retrieval_tasks`).
+    """
+    samples = [s for s in samples if s.get("caption_slots", s.get("captions"))]
+    images = [{"image": s["image"]} for s in samples]
+    slots, owner, image_golds = [], [], []
+    for i, s in enumerate(samples):
+        golds = []
+        for c in s.get("caption_slots", s["captions"]):
+            golds.append(len(slots))
+            slots.append({"text": c if c.strip() else "."})
+            owner.append(i)
+        image_golds.append(golds)
+    n_distinct = len({c["text"] for c in slots})
+    info = {"protocol": RETRIEVAL_PROTOCOL, "n_images": len(images), "n_caption_slots": len(slots),
+            "n_distinct_captions": n_distinct}
+    i2t = TaskData(images, slots, image_golds, info=dict(info))
+    t2i = TaskData(slots, images, [[i] for i in owner], query_clusters=owner, info=dict(info))
+    d_i2t, d_t2i = distinct_caption_retrieval_tasks(samples)
+    return MultiTaskData({"i2t": i2t, "t2i": t2i, "i2t_distinct": d_i2t, "t2i_distinct": d_t2i},
+                         main_parts=("i2t", "t2i"), info=info)
+
+
+def distinct_caption_retrieval_tasks(samples: Sequence[dict]) -> tuple[TaskData, TaskData]:
+    """(image -> captions, caption -> images) over distinct caption *strings* (not the published protocol).
+
+    A caption text is one candidate / one query: image -> text golds are the distinct texts of the image's
+    captions; text -> image golds are all images that have that caption. Empty captions are dropped.
     """
     samples = [s for s in samples if s["captions"]]
     images = [{"image": s["image"]} for s in samples]
@@ -53,14 +112,21 @@ def caption_retrieval_tasks(samples: Sequence[dict]) -> tuple[TaskData, TaskData
                 golds.append(j)
         image_golds.append(sorted(golds))
     captions = [{"text": t} for t in text_index]
-    info = {"n_images": len(images), "n_captions": n_captions, "n_distinct_captions": len(captions)}
+    info = {"protocol": "distinct caption strings (geovec extra)", "n_images": len(images),
+            "n_captions": n_captions, "n_distinct_captions": len(captions)}
     i2t = TaskData(images, captions, image_golds, info=dict(info))
     t2i = TaskData(captions, images, owners, info=dict(info))
     return i2t, t2i
 
 
 def vqa_task(samples: Sequence[dict]) -> TaskData:
-    """(image, question) -> the answers seen for its question type; ranked within the type."""
+    """(image, question) -> the answers seen for its question type; ranked within the type.
+
+    ``samples``: RSVQA loader samples, whose ``answer`` is already normalised as the official code does.
+    ``query_labels`` = question type, so the runner's ``p@1_by_label`` is the per-type accuracy. RSVQA reports
+    the overall accuracy (OA, mean over all questions: the main ``p@1``) and the average accuracy (AA, mean of
+    the per-type accuracies); ``info["vqa_overall"]`` / ``info["vqa_average"]`` name the two aggregations.
+    """
     vocab: dict[tuple[str, str], int] = {}
     candidates, cand_type = [], []
     for s in sorted(samples, key=lambda s: (s["type"], s["answer"])):
@@ -72,8 +138,14 @@ def vqa_task(samples: Sequence[dict]) -> TaskData:
     queries = [{"image": s["image"], "text": s["question"]} for s in samples]
     gold = [[vocab[(s["type"], s["answer"])]] for s in samples]
     types = [s["type"] for s in samples]
+    info = {"answer_vocabulary": {t: cand_type.count(t) for t in sorted(set(cand_type))},
+            "question_types": {t: types.count(t) for t in sorted(set(types))},
+            "answer_normalisation": "official RSVQA VocabEncoder (geovec.data.rsvqa.normalize_answer)",
+            # RSVQA reports both (computeStats.py): OA = the main p@1; AA = mean of p@1_by_label
+            "vqa_overall": "mean over questions",
+            "vqa_average": "mean over query_labels"}
     return TaskData(queries, candidates, gold, query_groups=types, candidate_groups=cand_type, query_labels=types,
-                    info={"answer_vocabulary": {t: cand_type.count(t) for t in sorted(set(cand_type))}})
+                    info=info)
 
 
 def region_caption_task(regions: Sequence[dict], caption_pool: Sequence[str] | None = None,
@@ -116,44 +188,91 @@ def region_to_region_task(regions: Sequence[dict]) -> TaskData | None:
                     info={"n_regions": len(regions), "n_queries": len(keep)})
 
 
-def composed_patterncom_task(rows: Sequence[dict]) -> TaskData:
-    """PatternCom: (image, other value of the same attribute) -> images of the same category with that value.
+PATTERNCOM_PROTOCOL = ("rscir (Psomas et al. 2024): candidates = every PatternNet image; positives = images of the same "
+                       "attribute csv with the asked value and the query's class (rscir class merges); mAP per "
+                       "attribute, main score = mean of the six per-attribute mAPs")
 
-    Candidates are the distinct images of all csv files; for each row and each *other* value of its
-    (attribute file, category, attribute) group, one query whose golds are the rows with that value.
+
+def composed_patterncom_task(rows: Sequence[dict], pool: Sequence[Any]) -> TaskData:
+    """PatternCom, the rscir protocol (see :mod:`geovec.data.patterncom`): (image, another value of its
+    attribute) -> PatternNet images.
+
+    ``rows``: :class:`~geovec.data.PatternCom` samples (one per csv row); ``pool``: every PatternNet image (the
+    candidates). Per attribute csv, each row gives one query per *other* value of its group
+    (:func:`~geovec.data.patterncom.group_key`); its positives are the pool images whose (last) row in that csv
+    has the asked value and whose class maps to the query's (:func:`~geovec.data.patterncom.relevance_class`).
+    ``query_labels`` = attribute; the main score is the mean over attributes of the per-attribute mAP
+    (``info["main_score_aggregation"]``). rscir counts a (query, value) without any positive as AP 0; that only
+    happens when a file is listed twice in one csv with different values, and such queries are left out here
+    (counted in ``info["n_queries_without_positives"]``).
     """
-    images = list(dict.fromkeys(str(r["image"]) for r in rows))
-    img_index = {p: i for i, p in enumerate(images)}
-    groups: dict[tuple, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for r in rows:
-        groups[(r["attribute_file"], r["category"], r["attribute"])][r["value"]].add(img_index[str(r["image"])])
+    from geovec.data.patterncom import group_key, relevance_class
+
+    pool = list(dict.fromkeys(str(p) for p in pool))
+    by_basename: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pool):
+        by_basename[os.path.basename(p)].append(i)
     queries, gold, labels = [], [], []
+    n_empty: dict[str, int] = defaultdict(int)
+    per_attr: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        values = groups[(r["attribute_file"], r["category"], r["attribute"])]
-        for v in sorted(values):
-            if v == r["value"]:
-                continue
-            queries.append({"image": r["image"], "text": v})
-            gold.append(sorted(values[v]))
-            labels.append(r["attribute_file"])
-    return TaskData(queries, [{"image": p} for p in images], gold, query_labels=labels,
-                    info={"n_rows": len(rows), "n_images": len(images)})
+        per_attr[r["attribute_file"]].append(r)
+    for attr, attr_rows in per_attr.items():
+        last = {r["filename"]: r for r in attr_rows}  # rscir filename_to_index_map: the last row wins
+        positives: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for fn, r in last.items():
+            positives[(relevance_class(r["category"]), r["value"])].extend(by_basename.get(fn, []))
+        values: dict[str, set[str]] = defaultdict(set)
+        for r in attr_rows:
+            values[group_key(attr, r["attribute"], r["category"])].add(r["value"])
+        for r in attr_rows:
+            for v in sorted(values[group_key(attr, r["attribute"], r["category"])] - {r["value"]}):
+                g = sorted(set(positives.get((relevance_class(r["category"]), v), [])))
+                if not g:
+                    n_empty[attr] += 1
+                    continue
+                queries.append({"image": r["image"], "text": v.strip()})
+                gold.append(g)
+                labels.append(attr)
+    info = {"protocol": PATTERNCOM_PROTOCOL, "main_score_aggregation": "mean over query_labels",
+            "n_rows": len(rows), "n_candidates": len(pool),
+            "n_queries_per_attribute": {a: labels.count(a) for a in sorted(set(labels))},
+            "n_queries_without_positives": dict(n_empty)}
+    return TaskData(queries, [{"image": p} for p in pool], gold, query_labels=labels, info=info)
 
 
-def geo_tasks(places: Sequence[dict], texts: Sequence[str]) -> tuple[TaskData, TaskData]:
-    """On georeferenced images with footprint centres ``lat``/``lon``:
+def geo_tasks(places: Sequence[dict]) -> tuple[TaskData, TaskData]:
+    """On chips of held-out georeferenced scenes (:func:`geovec.data.geo.geo_places`):
 
-    * image -> location: every place's image against the locations of all places (P@1, distance errors);
-    * (text, location) -> (image, location): ``texts[i]`` describes place i's imagery.
+    * image -> location: each chip against the centres of all held-out scenes (gold: its own scene); distance
+      errors are measured from the chip's own centre to the top-1 place;
+    * (text, location) -> image: the chip's description and centre against every held-out chip *image* (no
+      location on the candidate side); golds = the chips of the same scene.
+
+    Chips of one scene are correlated, so they form one bootstrap cluster.
     """
-    latlon = np.array([[p["lat"], p["lon"]] for p in places], dtype=np.float64)
-    locs = [{"lat": float(p["lat"]), "lon": float(p["lon"])} for p in places]
-    img2loc = TaskData([{"image": p["image"]} for p in places], locs, [[i] for i in range(len(places))],
-                       query_latlon=latlon, candidate_latlon=latlon, info={"n_places": len(places)})
-    textloc = TaskData([{"text": t, **loc} for t, loc in zip(texts, locs)],
-                       [{"image": p["image"], **loc} for p, loc in zip(places, locs)],
-                       [[i] for i in range(len(places))], query_latlon=latlon, candidate_latlon=latlon,
-                       info={"n_places": len(places), "texts": sorted(set(texts))})
+    scenes = list(dict.fromkeys(p["scene"] for p in places))
+    index = {sc: i for i, sc in enumerate(scenes)}
+    first = {}
+    for p in places:
+        first.setdefault(p["scene"], p)
+    scene_latlon = np.array([[first[sc]["scene_lat"], first[sc]["scene_lon"]] for sc in scenes], dtype=np.float64)
+    chip_latlon = np.array([[p["lat"], p["lon"]] for p in places], dtype=np.float64)
+    clusters = [p["scene"] for p in places]
+    locs = [{"lat": float(a), "lon": float(b)} for a, b in scene_latlon]
+    info = {"protocol": GEO_PROTOCOL, "n_chips": len(places), "n_scenes": len(scenes),
+            "datasets": {d: sum(p["dataset"] == d for p in places) for d in sorted({p["dataset"] for p in places})}}
+    img2loc = TaskData([{"image": p["image"]} for p in places], locs, [[index[p["scene"]]] for p in places],
+                       query_latlon=chip_latlon, candidate_latlon=scene_latlon, query_clusters=clusters,
+                       query_labels=[p["dataset"] for p in places], info=dict(info))
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(places):
+        members[p["scene"]].append(i)
+    textloc = TaskData([{"text": p["text"], "lat": float(p["lat"]), "lon": float(p["lon"])} for p in places],
+                       [{"image": p["image"]} for p in places], [members[p["scene"]] for p in places],
+                       query_latlon=chip_latlon, candidate_latlon=chip_latlon, query_clusters=clusters,
+                       query_labels=[p["dataset"] for p in places],
+                       info=dict(info, texts=sorted({p["text"] for p in places})))
     return img2loc, textloc
 
 

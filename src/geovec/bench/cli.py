@@ -24,15 +24,31 @@ def bench(
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the embedding cache"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks of the suite(s) and exit"),
-    compare: bool = typer.Option(False, "--compare", help="print a tasks x models table of everything under --out and exit"),
+    compare: bool = typer.Option(False, "--compare",
+                                 help="with no RUNS: a tasks x models table of everything under --out; with two RUNS "
+                                      "A B: B - A per task with paired bootstrap intervals; then exit"),
+    max_queries: int = typer.Option(0, "--max-queries", min=0,
+                                    help="score a seeded subset of at most this many queries per ranking (quick look)"),
+    runs: Optional[list[str]] = typer.Argument(None, help="with --compare: two result folders or model[/revision] names under --out"),
 ) -> None:
     """Benchmark an embedding model on RSMEB (one JSON per task + summary.md)."""
     from geovec.bench.tasks import SUITES, get_task, tasks_in
     from geovec.paths import default_data_root
 
+    if runs and not compare:
+        raise typer.BadParameter("positional RUNS are only used with --compare")
     if compare:
-        from geovec.bench.report import comparison_markdown
+        from geovec.bench.report import comparison_markdown, paired_markdown, resolve_model_dir
 
+        if runs:
+            if len(runs) != 2:
+                raise typer.BadParameter("--compare takes two runs: A B")
+            try:
+                a, b = (resolve_model_dir(out, r) for r in runs)
+            except ValueError as e:
+                raise typer.BadParameter(str(e)) from None
+            typer.echo(paired_markdown(a, b))
+            return
         text = comparison_markdown(out)
         (Path(out) / "comparison.md").write_text(text)
         typer.echo(text)
@@ -60,7 +76,7 @@ def bench(
 
     encoder = load_encoder(model, batch_size=batch_size, num_threads=threads)
     cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or DEFAULT_CACHE_DIR, seed=seed,
-                    overwrite=overwrite, use_cache=not no_cache)
+                    overwrite=overwrite, use_cache=not no_cache, max_queries=max_queries)
     run_benchmark(specs, encoder, cfg, log=typer.echo)
     typer.echo(f"results: {result_dir(out, encoder)} (summary.md)")
 

@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from geovec.data.geo import haversine_km  # noqa: F401  (re-exported: bench code measures distances)
+
 KS = (1, 5, 10)
 
 
@@ -148,21 +150,128 @@ def summarize(ranking: Ranking, ks: Sequence[int] = KS) -> dict[str, float]:
     return out
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in km between points given in WGS84 degrees (sphere of radius 6371.0088 km)."""
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
 def geo_errors(ranking: Ranking, query_latlon: np.ndarray, candidate_latlon: np.ndarray,
-               thresholds_km: Sequence[float] = (1, 25, 200)) -> dict[str, float]:
+               thresholds_km: Sequence[float] | None = None) -> dict[str, float]:
     """Distance between each query's true place and its top-1 candidate's place: median error in km and the
     share of queries within each threshold. ``*_latlon`` are (N, 2) arrays of (lat, lon) degrees."""
     q = np.asarray(query_latlon, dtype=np.float64)
     c = np.asarray(candidate_latlon, dtype=np.float64)[ranking.top1]
     err = haversine_km(q[:, 0], q[:, 1], c[:, 0], c[:, 1])
     out = {"median_error_km": float(np.median(err)), "mean_error_km": float(np.mean(err))}
-    for t in thresholds_km:
+    for t in (GEO_THRESHOLDS_KM if thresholds_km is None else thresholds_km):
         out[f"within_{t:g}km"] = float(np.mean(err <= t))
     return out
+
+
+# --- per-query values of a main metric, bootstrap intervals, paired comparison ---------------------------------
+GEO_THRESHOLDS_KM = (1, 25, 200, 750, 2500)  # im2gps / GeoCLIP accuracy thresholds
+
+
+def per_query_values(ranking: Ranking, metric: str) -> np.ndarray:
+    """One value per query whose mean is ``metric`` (``p@1``, ``hit@k``, ``recall@k``, ``mR``, ``mrr``,
+    ``map``, ``ndcg@10``): the unit the bootstrap resamples."""
+    r = ranking.gold_ranks
+    if metric == "p@1":
+        return np.array([hit_at_k(x, 1) for x in r])
+    if metric == "mR":
+        return np.array([np.mean([hit_at_k(x, k) for k in KS]) for x in r])
+    if metric == "mrr":
+        return np.array([reciprocal_rank(x) for x in r])
+    if metric == "map":
+        return np.array([average_precision(x) for x in r])
+    if metric.startswith("hit@"):
+        k = int(metric[4:])
+        return np.array([hit_at_k(x, k) for x in r])
+    if metric.startswith("recall@"):
+        k = int(metric[7:])
+        return np.array([recall_at_k(x, k) for x in r])
+    if metric.startswith("ndcg@"):
+        k = int(metric[5:])
+        return np.array([ndcg_at_k(x, k) for x in r])
+    raise ValueError(f"no per-query form for metric {metric!r}")
+
+
+@dataclass
+class QueryScores:
+    """Per-query values of a task's main metric and how they aggregate.
+
+    The main score is the mean over ``groups`` of the mean value inside each group (one group: the plain mean;
+    groups = retrieval directions gives mR over both directions; groups = PatternCom attributes gives the mean of
+    per-attribute mAP). ``clusters`` (optional) are the resampling units inside a group: queries that share a
+    cluster (e.g. chips of one scene) are resampled together, so correlated queries do not shrink the interval.
+    """
+
+    values: np.ndarray
+    groups: np.ndarray
+    clusters: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.values = np.asarray(self.values, dtype=np.float64)
+        self.groups = np.asarray(self.groups).astype(str)
+        if self.clusters is not None:
+            self.clusters = np.asarray(self.clusters).astype(str)
+        if len(self.groups) != len(self.values) or (self.clusters is not None and len(self.clusters) != len(self.values)):
+            raise ValueError("values, groups and clusters must have one entry per query")
+
+    @property
+    def n(self) -> int:
+        return int(self.values.size)
+
+    def score(self) -> float:
+        return float(np.mean([self.values[self.groups == g].mean() for g in np.unique(self.groups)]))
+
+    def _units(self):
+        """Per group: per-unit value sums and query counts (a unit = a cluster, or a single query)."""
+        out = []
+        for g in np.unique(self.groups):
+            m = self.groups == g
+            v = self.values[m]
+            if self.clusters is None:
+                out.append((v, np.ones_like(v)))
+            else:
+                _, inv = np.unique(self.clusters[m], return_inverse=True)
+                out.append((np.bincount(inv, weights=v), np.bincount(inv).astype(np.float64)))
+        return out
+
+    def to_json(self) -> dict:
+        return {"values": [round(float(v), 6) for v in self.values], "groups": self.groups.tolist(),
+                "clusters": None if self.clusters is None else self.clusters.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "QueryScores":
+        return cls(np.asarray(d["values"]), np.asarray(d["groups"]), None if d.get("clusters") is None else np.asarray(d["clusters"]))
+
+
+def _bootstrap_draws(structure: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, len(sums), size=(n_boot, len(sums))) for sums, _ in structure]
+
+
+def _bootstrap_scores(structure, draws) -> np.ndarray:
+    per_group = [sums[idx].sum(1) / counts[idx].sum(1) for (sums, counts), idx in zip(structure, draws)]
+    return np.mean(per_group, axis=0)
+
+
+def bootstrap_ci(qs: QueryScores, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``qs.score()``: resample units with replacement inside each group."""
+    structure = qs._units()
+    boots = _bootstrap_scores(structure, _bootstrap_draws(structure, n_boot, seed))
+    a = (1 - level) / 2
+    return float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))
+
+
+def paired_bootstrap(a: QueryScores, b: QueryScores, n_boot: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> dict[str, float]:
+    """Difference ``b - a`` of two models scored on the *same* queries, with a paired bootstrap interval (the same
+    resampled queries for both models) and a two-sided p-value (share of resamples on the other side of 0)."""
+    if a.n != b.n or not np.array_equal(a.groups, b.groups) or (
+            (a.clusters is None) != (b.clusters is None)) or (a.clusters is not None and not np.array_equal(a.clusters, b.clusters)):
+        raise ValueError("paired comparison needs the same queries in the same order for both models")
+    sa, sb = a._units(), b._units()
+    draws = _bootstrap_draws(sa, n_boot, seed)
+    delta = _bootstrap_scores(sb, draws) - _bootstrap_scores(sa, draws)
+    q = (1 - level) / 2
+    lo, hi = float(np.quantile(delta, q)), float(np.quantile(delta, 1 - q))
+    p = float(min(1.0, 2 * min(np.mean(delta <= 0), np.mean(delta >= 0))))
+    return {"delta": b.score() - a.score(), "ci95": [lo, hi], "p_value": p,
+            "verdict": "better" if lo > 0 else "worse" if hi < 0 else "no change"}

@@ -35,6 +35,10 @@ class TaskData:
     ``exclude[q]``: a candidate index never ranked for query q (the query itself in region <-> region).
     ``query_labels``: per-query label for a per-label breakdown of P@1 (e.g. question type).
     ``query_latlon`` / ``candidate_latlon``: (N, 2) (lat, lon) degrees for distance metrics.
+    ``query_clusters``: per-query resampling unit of the bootstrap (queries of one cluster, e.g. the chips of one
+    scene, are correlated and resampled together).
+    ``info["main_score_aggregation"] == "mean over query_labels"``: the main score is the mean of the per-label
+    means (PatternCom: mean of per-attribute mAP) instead of the mean over queries.
     """
 
     queries: list[dict[str, Any]]
@@ -47,6 +51,7 @@ class TaskData:
     query_labels: Sequence[str] | None = None
     query_latlon: np.ndarray | None = None
     candidate_latlon: np.ndarray | None = None
+    query_clusters: Sequence | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -54,3 +59,49 @@ class TaskData:
             raise ValueError(f"{len(self.queries)} queries but {len(self.gold)} gold lists")
         if not self.queries or not self.candidates:
             raise ValueError("a task needs at least one query and one candidate")
+
+
+@dataclass
+class MultiTaskData:
+    """A task scored over several rankings, e.g. image -> text and text -> image of one retrieval dataset.
+
+    ``parts``: name -> :class:`TaskData`; ``main_parts``: the parts whose main metric makes the task's main score
+    (mean over those parts of each part's mean; the bootstrap resamples inside each part). Other parts are
+    reported as extras (e.g. the distinct-caption variant of retrieval).
+    """
+
+    parts: dict[str, TaskData]
+    main_parts: tuple[str, ...]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        missing = [p for p in self.main_parts if p not in self.parts]
+        if missing or not self.main_parts:
+            raise ValueError(f"main parts {missing or list(self.main_parts)} not among parts {list(self.parts)}")
+
+
+def _take(seq, idx):
+    if seq is None:
+        return None
+    if isinstance(seq, np.ndarray):
+        return seq[idx]
+    return [seq[i] for i in idx]
+
+
+def subsample_queries(data: "TaskData | MultiTaskData", max_queries: int, seed: int = 0) -> "TaskData | MultiTaskData":
+    """A seeded random subset of at most ``max_queries`` queries per ranking (all candidates kept), for quick
+    evaluations (e.g. during training); the interval of the result widens accordingly."""
+    if isinstance(data, MultiTaskData):
+        return MultiTaskData({k: subsample_queries(v, max_queries, seed) for k, v in data.parts.items()},
+                             data.main_parts, dict(data.info, max_queries=max_queries))
+    n = len(data.queries)
+    if max_queries <= 0 or n <= max_queries:
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False)).tolist()
+    within = None if data.within_groups is None else (_take(data.within_groups[0], idx), data.within_groups[1])
+    return TaskData(_take(data.queries, idx), data.candidates, _take(data.gold, idx),
+                    query_groups=_take(data.query_groups, idx), candidate_groups=data.candidate_groups,
+                    within_groups=within, exclude=_take(data.exclude, idx), query_labels=_take(data.query_labels, idx),
+                    query_latlon=_take(data.query_latlon, idx), candidate_latlon=data.candidate_latlon,
+                    query_clusters=_take(data.query_clusters, idx),
+                    info=dict(data.info, max_queries=max_queries, n_queries_full=n))

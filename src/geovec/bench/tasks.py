@@ -25,6 +25,7 @@ from geovec.data import (
     RSVQALRImages,
     WHURS19,
     MillionAID,
+    NWPURESISC12,
     PatternCom,
     PatternNet,
     UCMCaptions,
@@ -60,6 +61,8 @@ class TaskSpec:
     query_instruction: str | None = None  # overrides the model's named instruction
     candidate_instruction: str | None = None
     reference: str = ""  # published anchors from the spec
+    protocol: str = ""  # the protocol the main score follows (published or ours), shown in results
+    reference_note: str = ""  # how our protocol/data differ from the anchors' (shown beside them)
 
     @property
     def query_kind(self) -> str:
@@ -76,7 +79,8 @@ class TaskSpec:
             "query_modalities": list(self.query_modalities), "candidate_modalities": list(self.candidate_modalities),
             "main_score": self.main_score, "query_task": self.query_kind, "candidate_task": self.candidate_kind,
             "query_instruction": self.query_instruction, "candidate_instruction": self.candidate_instruction,
-            "description": self.description, "reference": self.reference,
+            "description": self.description, "reference": self.reference, "protocol": self.protocol,
+            "reference_note": self.reference_note,
         }
 
 
@@ -116,7 +120,7 @@ _SCENES = [  # (task, loader, split, reference)
     ("UCM", UCMerced, "all", "VLM2GeoVec 90.24"),
     ("PatternNet", PatternNet, "all", "VLM2GeoVec 79.76; CLIP B/32 59.6, GeoRSCLIP 75.8, RemoteCLIP 55.9"),
     ("RESISC45", RESISC45, "all", "CLIP B/32 60.7, GeoRSCLIP 68.8, RemoteCLIP 68.1"),
-    ("MillionAID", MillionAID, "test", "VLM2GeoVec 64.82"),
+    ("MillionAID", MillionAID, "train", "VLM2GeoVec 64.82"),
     ("WHU-RS19", WHURS19, "all", ""),
 ]
 for _name, _cls, _split, _ref in _SCENES:
@@ -133,23 +137,22 @@ class _Captions:
     cls: type
     folder: str
 
-    def build(self, direction: int, ctx: BuildContext) -> TaskData:
-        return builders.caption_retrieval_tasks(self.cls(ctx.data_root / self.folder, "test").samples)[direction]
+    def build(self, ctx: BuildContext) -> TaskData:
+        return builders.caption_retrieval_task(self.cls(ctx.data_root / self.folder, "test").samples)
 
 
 for _name, _cls, _folder, _ref in (
     ("RSICD", RSICD, "rsicd", "mR: CLIP B/32 15.74, GeoRSCLIP 26.06, RemoteCLIP 35.26"),
     ("RSITMD", RSITMD, "rsitmd", "mR: GeoRSCLIP 35.33, RemoteCLIP 49.38"),
-    ("UCM-captions", UCMCaptions, "ucm_captions", "VLM2GeoVec mR 52.76"),
+    ("UCM-captions", UCMCaptions, "ucm_captions", "VLM2GeoVec mean of R@1/5/10 52.76"),
 ):
-    src = _Captions(_cls, _folder)
-    for _dir, (_q, _c) in enumerate(((("image",), ("text",)), (("text",), ("image",)))):
-        register(TaskSpec(
-            name=f"{_name}-{'i2t' if _dir == 0 else 't2i'}", suite="rsmeb", meta_task="retrieval", dataset=_cls.name,
-            split="test", query_modalities=_q, candidate_modalities=_c, main_score="mR",
-            build=partial(src.build, _dir),
-            description=f"{_cls.name} test {'image -> captions' if _dir == 0 else 'caption -> images'}, whole split "
-                        f"as candidates (data under <data-root>/{_folder})", reference=_ref))
+    register(TaskSpec(
+        name=f"{_name}-retrieval", suite="rsmeb", meta_task="retrieval", dataset=_cls.name, split="test",
+        query_modalities=("image", "text"), candidate_modalities=("text", "image"), main_score="mR",
+        build=_Captions(_cls, _folder).build, protocol=builders.RETRIEVAL_PROTOCOL,
+        description=f"{_cls.name} test image -> captions and caption -> images, whole split as candidates, every "
+                    f"caption slot a query and a candidate; mR = mean of R@1/5/10 of both directions "
+                    f"(data under <data-root>/{_folder})", reference=_ref))
 
 
 def _patterncom(ctx: BuildContext) -> TaskData:
@@ -163,20 +166,23 @@ register(TaskSpec(
     description="image + another value of one attribute -> PatternNet images of that category with that value"))
 
 
-def _vqa(cls, folder: str, ctx: BuildContext) -> TaskData:
-    return builders.vqa_task(cls(ctx.data_root / folder, "test").samples)
+def _vqa(cls, folder: str, split: str, ctx: BuildContext) -> TaskData:
+    return builders.vqa_task(cls(ctx.data_root / folder, split).samples)
 
 
-register(TaskSpec(
-    name="RSVQA-LR", suite="rsmeb", meta_task="vqa", dataset="RSVQA-LR", split="test",
-    query_modalities=("image", "text"), candidate_modalities=("text",), main_score="p@1",
-    build=partial(_vqa, RSVQALR, "rsvqa_lr"), candidate_task="vqa",
-    description="(image, question) -> answer vocabulary of the question type", reference="VLM2GeoVec presence 89.78"))
-register(TaskSpec(
-    name="RSVQA-HR", suite="rsmeb", meta_task="vqa", dataset="RSVQA-HR", split="test",
-    query_modalities=("image", "text"), candidate_modalities=("text",), main_score="p@1",
-    build=partial(_vqa, RSVQAHR, "rsvqa_hr"), candidate_task="vqa",
-    description="(image, question) -> answer vocabulary of the question type", reference="VLM2GeoVec presence 69.47"))
+_VQA_DESC = ("(image, question) -> answer vocabulary of the question type; answers normalised as the official "
+             "RSVQA code does (LR counts and areas binned); p@1 = overall accuracy (mean over questions), "
+             "p@1_by_label = per question type")
+for _name, _cls, _folder, _split, _desc, _ref in (
+    ("RSVQA-LR", RSVQALR, "rsvqa_lr", "test", "", "VLM2GeoVec presence 89.78"),
+    ("RSVQA-HR", RSVQAHR, "rsvqa_hr", "test", "", "VLM2GeoVec presence 69.47"),
+    ("RSVQA-HR-phili", RSVQAHR, "rsvqa_hr", "test_phili", " (HRBEN's second test set: Philadelphia tiles)", ""),
+):
+    register(TaskSpec(
+        name=_name, suite="rsmeb", meta_task="vqa", dataset=_cls.name, split=_split,
+        query_modalities=("image", "text"), candidate_modalities=("text",), main_score="p@1",
+        build=partial(_vqa, _cls, _folder, _split), candidate_task="vqa", description=_VQA_DESC + _desc,
+        reference=_ref))
 
 
 def _dior(ctx: BuildContext) -> list[dict]:
@@ -204,51 +210,65 @@ for _name, _fn, _q, _c, _ck, _desc, _ref in (
 ):
     register(TaskSpec(name=_name, suite="rsmeb", meta_task="region", dataset="DIOR-RSVG", split="test",
                       query_modalities=_q, candidate_modalities=_c, main_score="p@1", build=_fn,
-                      candidate_task=_ck, description=_desc + " (data under <data-root>/DIOR_RSVG)", reference=_ref))
+                      candidate_task=_ck, description=_desc + " (data under <data-root>/DIOR_RSVG)", reference=_ref,
+                      query_task="referring" if _name.endswith("-referring") else ""))
 
 
-def _geo_places(ctx: BuildContext, complete: dict[str, int]) -> tuple[list[dict], list[str]]:
-    places, texts = [], []
+def _geo_places(ctx: BuildContext, complete: dict[str, int]) -> list[dict]:
+    from geovec.data.geo import SOURCES, geo_places
+
     for folder, cls in (("rsvqa_lr", RSVQALRImages), ("rsvqa_hr", RSVQAHRImages)):
         ds = cls(ctx.data_root / folder, "all")
         if len(ds) < complete[folder]:
             raise ds._missing(f"partial release: {len(ds)} of {complete[folder]} GeoTIFFs")
-        ds = cls(ctx.data_root / folder, "eval")
-        places += ds.samples
-        texts += [dev.GEO_TEXTS[folder]] * len(ds)
-    return places, texts
+    sources = [s for s in SOURCES if s.dataset in complete]
+    return geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=ctx.seed, sources=sources)
 
 
 RSVQA_IMAGE_COUNTS = {"rsvqa_lr": 772, "rsvqa_hr": 10659}
 
 register(TaskSpec(
-    name="Geo-image-location", suite="rsmeb", meta_task="geo", dataset="RSVQA-LR+HR GeoTIFFs", split="eval (id % 5 == 0)",
-    query_modalities=("image",), candidate_modalities=("location",), main_score="p@1",
-    build=lambda ctx: builders.geo_tasks(*_geo_places(ctx, RSVQA_IMAGE_COUNTS))[0],
-    description="image -> its footprint centre among all evaluation locations; median error km, share within 25 km",
-    reference="VLM2GeoVec semantic geo-localization P@1 17.8 (different data)"))
+    name="Geo-image-location", suite="rsmeb", meta_task="geo", dataset="RSVQA-LR+HR GeoTIFFs",
+    split="spatially held-out", query_modalities=("image",), candidate_modalities=("location",), main_score="p@1",
+    build=lambda ctx: builders.geo_tasks(_geo_places(ctx, RSVQA_IMAGE_COUNTS))[0], protocol=builders.GEO_PROTOCOL,
+    description="chip -> its scene's centre among all held-out scene centres; accuracy within 1/25/200/750/2500 km",
+    reference="VLM2GeoVec semantic geo-localization P@1 17.8", reference_note="different data and candidate pool"))
 register(TaskSpec(
     name="Geo-text-location-image", suite="rsmeb", meta_task="geo", dataset="RSVQA-LR+HR GeoTIFFs",
-    split="eval (id % 5 == 0)", query_modalities=("text", "location"), candidate_modalities=("image", "location"),
-    main_score="p@1", build=lambda ctx: builders.geo_tasks(*_geo_places(ctx, RSVQA_IMAGE_COUNTS))[1],
-    description="(sensor description, location) -> (image, location) among all evaluation places"))
+    split="spatially held-out", query_modalities=("text", "location"), candidate_modalities=("image",),
+    main_score="p@1", build=lambda ctx: builders.geo_tasks(_geo_places(ctx, RSVQA_IMAGE_COUNTS))[1],
+    protocol=builders.GEO_PROTOCOL,
+    description="(description, chip centre) -> chip images of that scene among all held-out chips (no location "
+                "on the candidate side)"))
 
 
 # --- rsmeb-dev: built from shared/data ------------------------------------------------------------------------------
+def _dev_nwpu_resisc12(ctx: BuildContext) -> TaskData:
+    ds = NWPURESISC12(ctx.data_root / "nwpu_resisc12", "all")
+    return builders.classification_task(ds.samples, ds.prompt_names)
+
+
 for spec in (
-    TaskSpec("dev-RSICD-i2t", "rsmeb-dev", "retrieval", "RSICD", "val", ("image",), ("text",), "mR", dev.rsicd_i2t,
-             "RSICD val: image -> all val captions (5 gold)"),
-    TaskSpec("dev-RSICD-t2i", "rsmeb-dev", "retrieval", "RSICD", "val", ("text",), ("image",), "mR", dev.rsicd_t2i,
-             "RSICD val: caption -> all val images"),
+    TaskSpec("dev-RSICD-retrieval", "rsmeb-dev", "retrieval", "RSICD", "val", ("image", "text"), ("text", "image"),
+             "mR", dev.rsicd_retrieval,
+             "RSICD val: image -> all 2,455 val caption slots (5 gold) and caption slot -> all 491 val images; "
+             "mR = mean of R@1/5/10 of both directions", protocol=builders.RETRIEVAL_PROTOCOL,
+             reference="RSICD test mR: CLIP B/32 15.74, GeoRSCLIP 26.06, RemoteCLIP 35.26",
+             reference_note="anchors are on the official RSICD test split (1,093 images); this is a 491-image carve-out "
+                            "of AMFMN train, a smaller pool, so scores run higher than on test"),
     TaskSpec("dev-RSICD-scene", "rsmeb-dev", "classification", "RSICD-scenes", "val", ("image",), ("text",), "p@1",
              dev.rsicd_scenes, "RSICD val image -> 31 class names (classes/<Class>.txt)"),
+    TaskSpec("dev-NWPU-RESISC12-scene", "rsmeb-dev", "classification", "NWPU-RESISC12", "all (zero-shot)", ("image",),
+             ("text",), "p@1", _dev_nwpu_resisc12,
+             "NWPU-RESISC12 (shared/data/nwpu_resisc12, 12 RESISC45 classes x 100) image -> 12 class names; never "
+             "trained on: zero-shot on imagery and class names the model has not seen", candidate_task="classification"),
     TaskSpec("dev-mosaic-region-caption", "rsmeb-dev", "region", "RSICD val mosaics", "val", ("image", "box"),
              ("text",), "p@1", dev.mosaic_region_caption,
              "(mosaic, box) -> captions of the placed image among all RSICD val captions", candidate_task="retrieval"),
     TaskSpec("dev-mosaic-referring", "rsmeb-dev", "region", "RSICD val mosaics", "val", ("image", "text"),
              ("image", "box"), "p@1", dev.mosaic_referring_expression,
              "(mosaic, one caption of a placed image) -> that region among all regions of all mosaics; "
-             "within_group = among the regions of its own mosaic"),
+             "within_group = among the regions of its own mosaic (the effective chance)", query_task="referring"),
     TaskSpec("dev-mosaic-box-class", "rsmeb-dev", "region", "RSICD val mosaics", "val", ("image", "box"), ("text",),
              "p@1", dev.mosaic_box_class, "(mosaic, box) -> the placed image's class among the 31 class names",
              candidate_task="classification"),
@@ -259,11 +279,14 @@ for spec in (
              ("image",), "p@1", dev.mosaic_composed,
              "(mosaic, 'the same scene with an added <class> region') -> the edited mosaic among all edits",
              candidate_task="retrieval"),
-    TaskSpec("dev-geo-image-location", "rsmeb-dev", "geo", "RSVQA-LR+HR GeoTIFFs", "eval (id % 5 == 0)", ("image",),
-             ("location",), "p@1", dev.geo_image_to_location,
-             "image -> footprint centre among the 16 evaluation locations (11 LR + 5 HR)"),
-    TaskSpec("dev-geo-text-location-image", "rsmeb-dev", "geo", "RSVQA-LR+HR GeoTIFFs", "eval (id % 5 == 0)",
-             ("text", "location"), ("image", "location"), "p@1", dev.geo_text_location_to_image,
-             "(sensor description, location) -> (image, location) among the 16 evaluation places"),
+    TaskSpec("dev-geo-image-location", "rsmeb-dev", "geo", "RSVQA-LR/HR + EuroSAT-MS + SatCLIP-S2 chips",
+             "spatially held-out", ("image",), ("location",), "p@1", dev.geo_image_to_location,
+             "chip -> its scene's centre among all held-out scene centres (80 scenes, 536 chips); accuracy within "
+             "1/25/200/750/2500 km", protocol=builders.GEO_PROTOCOL,
+             reference="VLM2GeoVec semantic geo-localization P@1 17.8", reference_note="different data and candidate pool"),
+    TaskSpec("dev-geo-text-location-image", "rsmeb-dev", "geo", "RSVQA-LR/HR + EuroSAT-MS + SatCLIP-S2 chips",
+             "spatially held-out", ("text", "location"), ("image",), "p@1", dev.geo_text_location_to_image,
+             "(description, chip centre) -> the chips of that scene among all held-out chip images (no location on "
+             "the candidate side)", protocol=builders.GEO_PROTOCOL),
 ):
     register(spec)

@@ -9,8 +9,10 @@ Two official on-disk forms, both supported by :class:`CaptionDataset`:
   caption line instead; both are read.
 
 The json is used when present, else the precomp files. Samples: ``{"image": Path, "filename", "imgid",
-"captions": [str, ...]}``. Empty captions (RSICD has three whose ``raw`` is ``" ."``) are dropped: they
-cannot be retrieved and would only add noise to the candidate pool.
+"captions": [str, ...], "caption_slots": [str, ...]}``. ``caption_slots`` are the image's caption slots as
+released (5 for RSICD, verbatim duplicates and empty captions included): the published retrieval protocol ranks
+every slot. ``captions`` drops empty captions (RSICD has three whose ``raw`` is ``" ."``), for training and
+for tasks that use captions as descriptions.
 
 :class:`RSICDScenes` reads the RSICD scene-class lists ``classes/<Class>.txt`` (one filename per line).
 """
@@ -109,7 +111,7 @@ class CaptionDataset(BenchDataset):
             caps = [clean_caption(s["raw"]) for s in entry.get("sentences", [])]
             out.append({"image": self.data_root / self.image_dir / entry["filename"], "filename": entry["filename"],
                         "imgid": entry.get("imgid", len(out)),
-                        "captions": [c for c in caps if not _is_empty_caption(c)]})
+                        "captions": [c for c in caps if not _is_empty_caption(c)], "caption_slots": caps})
         return out
 
     def _load_precomp(self) -> list[dict[str, Any]]:
@@ -134,7 +136,8 @@ class CaptionDataset(BenchDataset):
                 "expected a fixed number (5) of consecutive captions per image"
             )
         return [{"image": self.data_root / self.image_dir / f, "filename": f, "imgid": i,
-                 "captions": [c for c in cs if not _is_empty_caption(c)]} for i, (f, cs) in enumerate(groups)]
+                 "captions": [c for c in cs if not _is_empty_caption(c)], "caption_slots": list(cs)}
+                for i, (f, cs) in enumerate(groups)]
 
 
 class RSICD(CaptionDataset):

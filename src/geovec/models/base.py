@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_item, parse_items
 from geovec.models.config import GeoVecConfig
-from geovec.models.instructions import check_task, document_instruction
+from geovec.models.instructions import DEFAULT_QUERY_INSTRUCTIONS, check_task, document_instruction
 
 
 class EmbeddingModel(nn.Module):
@@ -61,7 +61,10 @@ class EmbeddingModel(nn.Module):
 
     # --- instructions ---------------------------------------------------------------------------------------
     def query_instruction(self, task: str) -> str:
-        return self.config.query_instructions[check_task(task)]
+        """The model's named query instruction for ``task`` (configs written before a task kind existed fall back
+        to the default for that kind)."""
+        task = check_task(task)
+        return self.config.query_instructions.get(task) or DEFAULT_QUERY_INSTRUCTIONS[task]
 
     def document_instruction(self, task: str, item: Item) -> str:
         check_task(task)

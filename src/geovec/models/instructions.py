@@ -6,7 +6,7 @@ modalities, as the RSMEB protocol prescribes.
 
 from __future__ import annotations
 
-TASKS = ("classification", "retrieval", "composed", "vqa", "region", "geo")
+TASKS = ("classification", "retrieval", "composed", "vqa", "region", "referring", "geo")
 
 DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
     "classification": "Identify the scene category of this remote sensing image.",
@@ -14,6 +14,8 @@ DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
     "composed": "Retrieve the remote sensing image that shows this image with the described change.",
     "vqa": "Answer the question about this remote sensing image.",
     "region": "Represent the marked region of this remote sensing image.",
+    # an image + a referring expression: no region is marked on the query side
+    "referring": "Find the region of this remote sensing image that the text describes.",
     "geo": "Find the place on Earth that matches this.",
 }
 
