@@ -241,6 +241,10 @@ def composed_patterncom_task(rows: Sequence[dict], pool: Sequence[Any]) -> TaskD
     return TaskData(queries, [{"image": p} for p in pool], gold, query_labels=labels, info=info)
 
 
+GEO_PROTOCOL = ("spatially held-out scenes (geovec.data.geo.spatial_split: 10 km blocks, a third held out, no training "
+                "scene within 2 km); P@1 plus accuracy within 1/25/200/750/2500 km of the top-1 place (im2gps, GeoCLIP)")
+
+
 def geo_tasks(places: Sequence[dict]) -> tuple[TaskData, TaskData]:
     """On chips of held-out georeferenced scenes (:func:`geovec.data.geo.geo_places`):
 
