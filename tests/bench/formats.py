@@ -106,22 +106,67 @@ def write_dior_rsvg(root: Path, images: dict[str, list[tuple[str, tuple, str]]],
         (root / f"{split}.txt").write_text("".join(f"{i}\n" for i in idx))
 
 
-def write_patterncom(root: Path, rows: dict[str, list[tuple[str, str, str]]]) -> None:
-    """rows: attribute -> [(filename, attribute column, value)]; images go to PatternNet/images/<class>/."""
-    from geovec.data.patterncom import ATTRIBUTES, category_of
+def patternnet_class_dir(filename: str) -> str:
+    """The PatternNet class folder of a file name (``denseresidential001.jpg`` -> ``dense_residential``)."""
+    from geovec.data.patterncom import category_of
+    from geovec.data.scenes import PatternNet
+
+    return next((c for c in PatternNet.classes if c.replace("_", "") == category_of(filename)), category_of(filename))
+
+
+def write_patterncom(root: Path, rows: dict[str, list[tuple[str, str, str]]], header: bool = False) -> list[Path]:
+    """rscir's layout: ``PatternNet/PatternCom/<attribute>.csv`` (headerless ``filename,attribute,value`` rows; with
+    ``header=True`` a header line is written first, which the official files do not have) and
+    ``PatternNet/images/<class>/<file>`` holding the csv images plus one image ``<class>900.jpg`` in every
+    PatternNet class folder, so the pool is a whole (tiny) PatternNet release. Returns the image paths."""
+    from geovec.data.patterncom import ATTRIBUTES
+    from geovec.data.scenes import PatternNet
 
     base = root / "PatternNet"
     (base / "PatternCom").mkdir(parents=True, exist_ok=True)
-    seed = 0
+    names = [fn for attr in ATTRIBUTES for fn, _a, _v in rows.get(attr, [])]
+    names += [f"{c.replace('_', '')}900.jpg" for c in PatternNet.classes]
+    paths = []
+    for k, fn in enumerate(dict.fromkeys(names)):
+        paths.append(write_image(base / "images" / patternnet_class_dir(fn) / fn, k, size=8))
     for attr in ATTRIBUTES:
         with open(base / "PatternCom" / f"{attr}.csv", "w", newline="") as f:
             w = csv.writer(f)
+            if header:
+                w.writerow(["filename", "attribute", "value"])
             for fn, a, v in rows.get(attr, []):
                 w.writerow([fn, a, v])
-                p = base / "images" / category_of(fn) / fn
-                if not p.exists():
-                    write_image(p, seed)
-                    seed += 1
+    return paths
+
+
+def write_rsvqa_official(root: Path, prefix: str, image_dir: str,
+                         splits: dict[str, list[tuple[int, list[tuple[str, str, str]]]]]) -> None:
+    """Split files built the way RSVQA's ``AutomaticDB/Splits.py`` builds them: one id space shared by all splits
+    (id = list position), every other split's image / question / answer a placeholder ``{"id", "active": false}``.
+    ``splits``: split -> [(image id, [(type, question, answer), ...])]; question and answer ids are assigned in
+    image order. Images are written to ``image_dir/<id>.tif``."""
+    images, questions, answers = {}, [], []
+    for split, imgs in splits.items():
+        for img_id, qas in imgs:
+            qids = []
+            for qtype, question, answer in qas:
+                qid = len(questions)
+                questions.append({"id": qid, "date_added": 1.0, "img_id": img_id, "people_id": 0, "type": qtype,
+                                  "question": question, "answers_ids": [qid], "active": True})
+                answers.append({"id": qid, "date_added": 1.0, "question_id": qid, "people_id": 0, "answer": answer,
+                                "active": True})
+                qids.append(qid)
+            images[img_id] = (split, {"id": img_id, "date_added": 1.0, "people_id": 0, "questions_ids": qids,
+                                      "active": True})
+            write_image(root / image_dir / f"{img_id}.tif", img_id, size=8)
+    q_split = {q["id"]: images[q["img_id"]][0] for q in questions}
+    for split in splits:
+        imgs = [images[i][1] if i in images and images[i][0] == split else {"id": i, "active": False}
+                for i in range(max(images) + 1)]
+        qs = [q if q_split[q["id"]] == split else {"id": q["id"], "active": False} for q in questions]
+        ans = [a if q_split[a["id"]] == split else {"id": a["id"], "active": False} for a in answers]
+        for kind, rows in (("questions", qs), ("answers", ans), ("images", imgs)):
+            (root / f"{prefix}_split_{split}_{kind}.json").write_text(json.dumps({kind: rows}))
 
 
 def write_geotiff(path: Path, lat: float, lon: float, size: int = 16, pixel_m: float = 10.0, seed: int = 0) -> Path:

@@ -9,6 +9,7 @@ from tests.bench.formats import (
     write_image,
     write_patterncom,
     write_rsvqa,
+    write_rsvqa_official,
 )
 
 from geovec.data import (
@@ -23,6 +24,7 @@ from geovec.data import (
     DatasetNotFoundError,
     GeoTiffFolder,
     MillionAID,
+    NWPURESISC12,
     PatternCom,
     PatternNet,
     RSICDScenes,
@@ -31,6 +33,8 @@ from geovec.data import (
     UCMerced,
     prompt_name,
 )
+from geovec.data.classnames import CLASS_NAMES
+from geovec.data.rsvqa import normalize_answer
 
 
 # --- class folders ---------------------------------------------------------------------------------------------
@@ -68,8 +72,29 @@ def test_prompt_names():
     assert prompt_name("DenseResidential") == "dense residential"
     assert prompt_name("baseball_field") == "baseball field"
     assert prompt_name("railwayStation") == "railway station"
-    ucm = {c: [f"{c}00.tif"] for c in UCMerced.classes}
-    assert "storage tanks" in UCMerced.prompt_overrides.values() and len(ucm) == 21
+    # the shared table: readable where the native name is not
+    assert prompt_name("Center") == "city center" and prompt_name("storagetanks") == "storage tanks"
+    assert prompt_name("ground_track_field") == "ground track field" and prompt_name("RailwayStation") == "railway station"
+    assert (prompt_name("AnnualCrop"), prompt_name("HerbaceousVegetation"), prompt_name("SeaLake")) == (
+        "annual crop", "herbaceous vegetation", "sea or lake")
+    assert prompt_name("playfields") == "playfields" and prompt_name("oil_gas_field") == "oil and gas field"
+    assert prompt_name("Center", {"Center": "downtown"}) == "downtown"  # overrides still win
+    assert prompt_name("vehicle") == "vehicle"  # outside the table: split into words
+
+
+@pytest.mark.parametrize("cls", [UCMerced, AID, PatternNet, RESISC45, WHURS19, NWPURESISC12])
+def test_class_table_covers_every_official_class(cls):
+    table = CLASS_NAMES[cls.name]
+    assert set(table) == set(cls.classes)
+    assert [prompt_name(c) for c in cls.classes] == [table[c] for c in cls.classes]
+    assert all(n == n.lower() and "_" not in n for n in table.values())
+
+
+def test_class_table_sizes():
+    sizes = {k: len(v) for k, v in CLASS_NAMES.items()}
+    assert sizes == {"AID": 30, "UCM": 21, "PatternNet": 38, "RESISC45": 45, "NWPU-RESISC12": 12, "WHU-RS19": 19,
+                     "Million-AID": 51, "RSICD": 31, "EuroSAT": 10}
+    assert {k: v for k, v in CLASS_NAMES["RSICD"].items() if k != "playfields"} == CLASS_NAMES["AID"]
 
 
 def test_missing_dataset_names_layout_and_source(tmp_path):
@@ -97,12 +122,34 @@ def test_million_aid_leaf_folder_is_the_class(tmp_path):
     write_image(base / "test" / "agriculture_land" / "arable_land" / "paddy_field" / "P0002.jpg", 1)
     write_image(base / "test" / "public_service_land" / "leisure_land" / "golf_course" / "P0003.jpg", 2)
     write_image(base / "train" / "transportation_land" / "airport_area" / "runway" / "P0004.jpg", 3)
+    write_image(base / "train" / "water_area" / "beach" / "P0005.jpg", 4)  # a leaf at the second level
     ds = MillionAID(tmp_path, "test")
     assert ds.class_names == ["dry_field", "golf_course", "paddy_field"]
     golf = next(s for s in ds if s["class_name"] == "golf_course")
     assert golf["hierarchy"] == ("public_service_land", "leisure_land", "golf_course")
     assert golf["prompt_name"] == "golf course"
-    assert len(MillionAID(tmp_path, "train")) == 1
+    train = MillionAID(tmp_path)  # the labelled split of the public release is the default
+    assert train.split == "train" and train.class_names == ["beach", "runway"]
+    assert next(s for s in train if s["class_name"] == "beach")["hierarchy"] == ("water_area", "beach")
+
+
+def test_nwpu_resisc12_fixture(tmp_path):
+    write_class_folders(tmp_path, {c: [f"{c}_{i:03d}.jpg" for i in (1, 2)] for c in NWPURESISC12.classes})
+    ds = NWPURESISC12(tmp_path)
+    assert ds.split == "all" and len(ds) == 24 and ds.class_names == list(NWPURESISC12.classes)
+    assert ds.prompt_names[ds.class_names.index("commercial_area")] == "commercial area"
+    (tmp_path / "wetland" / "wetland_001.jpg").unlink()
+    (tmp_path / "wetland" / "wetland_002.jpg").unlink()
+    with pytest.raises(DatasetNotFoundError, match="partial release: 1 of 12"):
+        NWPURESISC12(tmp_path)
+
+
+@pytest.mark.shared_data
+def test_nwpu_resisc12_real(shared_data):
+    ds = NWPURESISC12(shared_data / "nwpu_resisc12")
+    assert len(ds) == 1200 and len(ds.class_names) == 12
+    assert all(sum(s["label"] == k for s in ds.samples) == 100 for k in range(12))
+    assert ds[0]["image"].name == "beach_001.jpg"
 
 
 # --- captions ----------------------------------------------------------------------------------------------------
@@ -183,8 +230,54 @@ def test_rsvqa_skips_inactive_placeholders(tmp_path, cls, prefix, image_dir):
     ds = cls(tmp_path, "test")
     assert [s["question_id"] for s in ds] == [0, 1, 3, 4]  # question 2 (inactive, on inactive image 5) skipped
     s = ds[1]
-    assert (s["type"], s["question"], s["answer"]) == ("count", "How many roads are there?", "4")
+    assert (s["type"], s["question"], s["answer_raw"]) == ("count", "How many roads are there?", "4")
+    assert s["answer"] == ("between 0 and 10" if prefix == "LR" else "4")  # LR counts binned, HR counts kept
     assert s["image"] == tmp_path / image_dir / "3.tif"
+
+
+@pytest.mark.parametrize("raw, lr", [
+    ("0", "0"), ("1", "between 0 and 10"), ("10", "between 0 and 10"), ("11", "between 10 and 100"),
+    ("100", "between 10 and 100"), ("101", "between 100 and 1000"), ("1000", "between 100 and 1000"),
+    ("1001", "more than 1000"), ("98765", "more than 1000"),
+])
+def test_rsvqa_lr_count_bins_at_the_boundaries(raw, lr):
+    # VocabEncoder(range_numbers=True): 0 kept, then (0, 10], (10, 100], (100, 1000], > 1000
+    assert normalize_answer(raw, "count", "LR") == lr
+    assert normalize_answer(raw, "count", "HR") == raw  # HR: range_numbers=False, counts stay numbers
+
+
+@pytest.mark.parametrize("raw, hr", [
+    ("0m2", "0m2"), ("1m2", "between 0m2 and 10m2"), ("10m2", "between 0m2 and 10m2"),
+    ("11m2", "between 10m2 and 100m2"), ("100m2", "between 10m2 and 100m2"), ("101m2", "between 100m2 and 1000m2"),
+    ("1000m2", "between 100m2 and 1000m2"), ("1001m2", "more than 1000m2"), ("123456m2", "more than 1000m2"),
+])
+def test_rsvqa_hr_area_bins_at_the_boundaries(raw, hr):
+    assert normalize_answer(raw, "area", "HR") == hr
+
+
+def test_rsvqa_yes_no_and_tokens():
+    assert [normalize_answer(a, None, "LR") for a in ("yes", "No", "rural", "Urban.", "no?")] == [
+        "yes", "no", "rural", "urban", "no"]
+    with pytest.raises(ValueError):
+        normalize_answer("yes", None, "MR")
+
+
+def test_rsvqa_official_split_files(tmp_path):
+    # the layout of AutomaticDB/Splits.py: one id space, the other splits' rows are {"id", "active": false}
+    write_rsvqa_official(tmp_path, "USGS", "Data", {
+        "test": [(0, [("count", "How many buildings are there?", "57"), ("area", "What is the area covered by "
+                      "residential buildings?", "1000m2")]),
+                 (2, [("presence", "Is there a road?", "yes")])],
+        "test_phili": [(1, [("area", "What is the area covered by roads?", "1001m2"), ("comp", "Are there more "
+                            "roads than buildings?", "no")])],
+    })
+    test = RSVQAHR(tmp_path, "test")
+    assert [(s["image_id"], s["question_id"], s["type"], s["answer"], s["answer_raw"]) for s in test] == [
+        (0, 0, "count", "57", "57"), (0, 1, "area", "between 100m2 and 1000m2", "1000m2"),
+        (2, 2, "presence", "yes", "yes")]
+    phili = RSVQAHR(tmp_path, "test_phili")
+    assert [(s["question_id"], s["answer"]) for s in phili] == [(3, "more than 1000m2"), (4, "no")]
+    assert phili[0]["image"] == tmp_path / "Data" / "1.tif"
 
 
 def test_rsvqa_missing_split_files(tmp_path):
@@ -219,21 +312,52 @@ def test_dior_rsvg_index_beyond_annotations(tmp_path):
 
 
 # --- PatternCom ------------------------------------------------------------------------------------------------------
-def test_patterncom_reads_headerless_rows(tmp_path):
+def test_patterncom_reads_headerless_rows_and_the_whole_patternnet_pool(tmp_path):
     write_patterncom(tmp_path, {
-        "color": [("swimming_pool001.jpg", "swimming_pool", "blue"), ("swimming_pool002.jpg", "swimming_pool", "green")],
-        "quantity": [("tennis_court010.jpg", "tennis_court", "two")],
+        "color": [("swimmingpool001.jpg", "color", "blue"), ("swimmingpool002.jpg", "color", "green")],
+        "density": [("denseresidential001.jpg", "density", "high")],
     })
     ds = PatternCom(tmp_path)
-    assert len(ds) == 3
+    assert len(ds) == 3  # no row taken for a header
     s = ds[0]
-    assert (s["category"], s["attribute_file"], s["value"]) == ("swimming_pool", "color", "blue")
-    assert s["image"] == tmp_path / "PatternNet" / "images" / "swimming_pool" / "swimming_pool001.jpg"
+    assert (s["category"], s["attribute_file"], s["attribute"], s["value"]) == ("swimmingpool", "color", "color", "blue")
+    assert s["image"] == tmp_path / "PatternNet" / "images" / "swimming_pool" / "swimmingpool001.jpg"
+    assert ds[2]["image"].parent.name == "dense_residential"
+    # candidates: every PatternNet image (here 3 csv images + one in each of the 38 class folders)
+    assert len(ds.pool) == 41 and {p.parent.name for p in ds.pool} == set(PatternNet.classes)
+
+
+def test_patterncom_csv_with_a_header_is_not_the_official_format(tmp_path):
+    write_patterncom(tmp_path, {"color": [("swimmingpool001.jpg", "color", "blue")]}, header=True)
+    with pytest.raises(DatasetNotFoundError, match="e.g. filename"):
+        PatternCom(tmp_path)
+
+
+def test_patterncom_class_keys():
+    from geovec.data.patterncom import category_of, group_key, relevance_class
+
+    assert category_of("denseresidential123.jpg") == category_of("dense_residential123.jpg") == "denseresidential"
+    assert relevance_class("sparseresidential") == relevance_class("denseresidential") == "residential"
+    assert relevance_class("bridge") == relevance_class("overpass") == "roadpass"
+    # grouping merges only per attribute (rscir fix_query_attributelabels) ...
+    assert group_key("density", "density", "sparseresidential") == "densityresidential"
+    assert group_key("existence", "existence", "harbor") == group_key("existence", "existence", "ferryterminal")
+    # ... while relevance merges for every attribute (class_mapping)
+    assert group_key("color", "color", "bridge") != group_key("color", "color", "overpass")
 
 
 def test_patterncom_missing_csv(tmp_path):
     (tmp_path / "PatternNet" / "images").mkdir(parents=True)
     with pytest.raises(DatasetNotFoundError, match="color.csv"):
+        PatternCom(tmp_path)
+
+
+def test_patterncom_needs_the_whole_patternnet(tmp_path):
+    write_patterncom(tmp_path, {"color": [("swimmingpool001.jpg", "color", "blue")]})
+    import shutil
+
+    shutil.rmtree(tmp_path / "PatternNet" / "images" / "oil_well")
+    with pytest.raises(DatasetNotFoundError, match="partial release: 1 of 38"):
         PatternCom(tmp_path)
 
 

@@ -156,14 +156,16 @@ for _name, _cls, _folder, _ref in (
 
 
 def _patterncom(ctx: BuildContext) -> TaskData:
-    return builders.composed_patterncom_task(PatternCom(ctx.data_root).samples)
+    ds = PatternCom(ctx.data_root)
+    return builders.composed_patterncom_task(ds.samples, ds.pool)
 
 
 register(TaskSpec(
     name="PatternCom-composed", suite="rsmeb", meta_task="composed", dataset="PatternCom", split="test",
     query_modalities=("image", "text"), candidate_modalities=("image",), main_score="map", build=_patterncom,
-    candidate_task="retrieval",
-    description="image + another value of one attribute -> PatternNet images of that category with that value"))
+    candidate_task="retrieval", protocol=builders.PATTERNCOM_PROTOCOL,
+    description="image + another value of one attribute -> PatternNet images of the query's class (rscir merges) "
+                "with that value, among all PatternNet images; main score = mean over the six attributes of their mAP"))
 
 
 def _vqa(cls, folder: str, split: str, ctx: BuildContext) -> TaskData:

@@ -22,6 +22,7 @@ from geovec.data.scenes import (
     WHURS19,
     ClassFolderDataset,
     MillionAID,
+    NWPURESISC12,
     PatternNet,
     UCMerced,
 )
@@ -29,6 +30,6 @@ from geovec.data.scenes import (
 __all__ = [
     "AID", "CAPTION_DATASETS", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "SCENE_DATASETS",
     "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
-    "MillionAID", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages", "SydneyCaptions",
-    "UCMCaptions", "UCMerced", "prompt_name",
+    "MillionAID", "NWPURESISC12", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
+    "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]

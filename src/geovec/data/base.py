@@ -9,9 +9,10 @@ official release comes from.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
+
+from geovec.data.classnames import readable_name
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -29,12 +30,13 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def prompt_name(native: str, overrides: dict[str, str] | None = None) -> str:
-    """A class name fit for a text prompt: ``DenseResidential`` / ``dense_residential`` -> ``dense residential``."""
+    """A class name fit for a text prompt, from the shared table :data:`geovec.data.classnames.CLASS_NAMES`
+    (``Center`` -> ``city center``, ``storagetanks`` -> ``storage tanks``, ``SeaLake`` -> ``sea or lake``);
+    names outside it are split into words (``DenseResidential`` / ``dense_residential`` -> ``dense residential``).
+    ``overrides`` (native -> name) take precedence."""
     if overrides and native in overrides:
         return overrides[native]
-    s = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", native)  # CamelCase
-    s = re.sub(r"[_\-]+", " ", s)
-    return re.sub(r"\s+", " ", s).strip().lower()
+    return readable_name(native)
 
 
 class BenchDataset:

@@ -207,7 +207,6 @@ class RSICDScenes(BenchDataset):
     url = RSICD.url + "; class lists: github.com/Jbarata98/remote-sensing-image-captioning (data/classification/classes_rsicd)"
     layout = "<root>/classes/<Class>.txt + the RSICD layout (" + RSICD.layout + ")"
     splits = ("val", "train", "test")
-    prompt_overrides = {"BareLand": "bare land", "Center": "city center"}
 
     def _verify(self) -> None:
         if not (self.root / "classes").is_dir() or not any((self.root / "classes").glob("*.txt")):
@@ -221,7 +220,7 @@ class RSICDScenes(BenchDataset):
                 if line.strip():
                     file_class[line.strip()] = lst.stem
         self.class_names = sorted(set(file_class.values()))
-        self.prompt_names = [prompt_name(c, self.prompt_overrides) for c in self.class_names]
+        self.prompt_names = [prompt_name(c) for c in self.class_names]
         index = {c: i for i, c in enumerate(self.class_names)}
         out, unlisted = [], []
         for s in self._captions.samples:

@@ -1,9 +1,11 @@
-"""Scene-classification datasets in class-folder layouts: UCM, AID, PatternNet, RESISC45, WHU-RS19, Million-AID.
+"""Scene-classification datasets in class-folder layouts: UCM, AID, PatternNet, RESISC45, WHU-RS19, Million-AID,
+and the NWPU-RESISC12 subset of ``shared/data``.
 
 Each is a :class:`ClassFolderDataset`: ``<root>/<base_dir>/<class>/<image>``; the folder name is the native
-class name. None of the first five has an official train/test split, so their split is ``"all"`` (the RSMEB
-zero-shot protocol evaluates on every image). Million-AID ships ``train``/``test`` folders with a three-level
-class hierarchy whose leaf folder is the class.
+class name, its prompt name comes from the shared table :mod:`geovec.data.classnames`. None of the first five
+has an official train/test split, so their split is ``"all"`` (the RSMEB zero-shot protocol evaluates on every
+image). Million-AID ships ``train``/``test`` folders with a class hierarchy whose leaf folder is the class; only
+``train`` is labelled in the public release.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ class ClassFolderDataset(BenchDataset):
     base_dir: ClassVar[str] = ""
     extensions: ClassVar[tuple[str, ...]] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
     classes: ClassVar[tuple[str, ...]] = ()
-    prompt_overrides: ClassVar[dict[str, str]] = {}
 
     @property
     def image_root(self) -> Path:
@@ -52,7 +53,7 @@ class ClassFolderDataset(BenchDataset):
     def _load(self) -> list[dict[str, Any]]:
         dirs = [d for d in self._class_dirs() if self._images_in(d)]
         self.class_names = [d.name for d in dirs]
-        self.prompt_names = [prompt_name(c, self.prompt_overrides) for c in self.class_names]
+        self.prompt_names = [prompt_name(c) for c in self.class_names]
         samples = []
         for label, d in enumerate(dirs):
             for path in self._images_in(d):
@@ -75,11 +76,6 @@ class UCMerced(ClassFolderDataset):
                "denseresidential", "forest", "freeway", "golfcourse", "harbor", "intersection",
                "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
                "sparseresidential", "storagetanks", "tenniscourt")
-    prompt_overrides = {"baseballdiamond": "baseball diamond", "denseresidential": "dense residential",
-                        "golfcourse": "golf course", "mediumresidential": "medium residential",
-                        "mobilehomepark": "mobile home park", "parkinglot": "parking lot",
-                        "sparseresidential": "sparse residential", "storagetanks": "storage tanks",
-                        "tenniscourt": "tennis court"}
 
 
 class AID(ClassFolderDataset):
@@ -96,7 +92,6 @@ class AID(ClassFolderDataset):
                "DenseResidential", "Desert", "Farmland", "Forest", "Industrial", "Meadow", "MediumResidential",
                "Mountain", "Park", "Parking", "Playground", "Pond", "Port", "RailwayStation", "Resort", "River",
                "School", "SparseResidential", "Square", "Stadium", "StorageTanks", "Viaduct")
-    prompt_overrides = {"BareLand": "bare land", "Center": "city center"}
 
 
 class PatternNet(ClassFolderDataset):
@@ -157,14 +152,17 @@ class MillionAID(ClassFolderDataset):
     """Million-AID: ~1M images, 51 leaf scene classes in a 3-level hierarchy (8 / 28 / 51), 110-31,672 px.
 
     Long et al., "On creating benchmark dataset for aerial image interpretation", JSTARS 2021. The leaf folder
-    is the class; ``hierarchy`` holds the folder path from the split root (L1/L2/L3).
+    is the class (some leaves sit at the second level, e.g. ``water_area/beach``); ``hierarchy`` holds the folder
+    path from the split root (L1/L2[/L3]). The public release labels only ``train`` (10,000 images in class
+    folders); the ~990K ``test`` images come without labels (those are kept for the official evaluation server),
+    so ``train`` is the default split and the one RSMEB evaluates (zero-shot: nothing is trained on it).
     """
 
     name = "Million-AID"
     url = "https://captain-whu.github.io/DiRS/ (Million-AID)"
-    layout = "<root>/Million-AID/{train,test}/<L1>/<L2>/<L3>/<id>.jpg (leaf folder = class, 51 leaves)"
+    layout = "<root>/Million-AID/{train,test}/<L1>/<L2>[/<L3>]/<id>.jpg (leaf folder = class, 51 leaves)"
     base_dir = "Million-AID"
-    splits = ("test", "train")
+    splits = ("train", "test")
 
     @property
     def image_root(self) -> Path:
@@ -182,4 +180,20 @@ class MillionAID(ClassFolderDataset):
         return samples
 
 
-SCENE_DATASETS = {c.name: c for c in (UCMerced, AID, PatternNet, RESISC45, WHURS19, MillionAID)}
+class NWPURESISC12(ClassFolderDataset):
+    """NWPU-RESISC12: 12 NWPU-RESISC45 classes in the RESISC45 layout, ``<root>/<class>/<class>_NNN.jpg``.
+
+    The ``shared/data/nwpu_resisc12`` zero-shot dev set (12 x 100, 256x256 JPEG, original bytes; never trained
+    on). Two folders are merged classes, not RESISC45 names: ``farmland`` (rectangular + circular farmland) and
+    ``residential`` (dense + medium + sparse residential). No split: ``"all"``.
+    """
+
+    name = "NWPU-RESISC12"
+    url = "shared/data/nwpu_resisc12 (from github.com/leewssam/NPU-RESISC45-Classification, NWPU-RESISC12/)"
+    layout = "<root>/<class>/<class>_NNN.jpg (12 classes)"
+    base_dir = ""
+    classes = ("beach", "commercial_area", "desert", "farmland", "forest", "industrial_area", "island", "lake",
+               "mountain", "residential", "river", "wetland")
+
+
+SCENE_DATASETS = {c.name: c for c in (UCMerced, AID, PatternNet, RESISC45, WHURS19, MillionAID, NWPURESISC12)}
