@@ -1,135 +1,150 @@
-"""Converters and pair generators on small fixtures written in the official on-disk formats."""
+"""Converters and pair generators on small fixtures written in the official on-disk formats.
+
+The datasets are read by ``geovec.data`` (the benchmark's readers): these tests check what training makes of
+their samples, and that the readers' rules (train split only, empty captions, placeholder rows, prompt names)
+carry over to the training examples."""
 
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
+from tests.bench.formats import write_caption_dataset, write_class_folders, write_dior_rsvg, write_image, write_rsvqa
 
-from geovec.train.converters import (caption_examples, class_folders, class_lists, classification_examples,
-                                     dior_rsvg_examples, dior_rsvg_objects, friendly_class_name, karpathy_captions,
-                                     precomp_captions, rsvqa_examples)
+from geovec.data import DIORRSVG, RSICD, RSICDScenes, RSVQALR, DatasetNotFoundError, UCMerced
+from geovec.data.mosaic import Mosaic, build_mosaics
+from geovec.train.converters import (caption_examples, class_folders, class_prompts, classification_examples,
+                                     dior_rsvg_examples, karpathy_captions, precomp_captions, referring_examples,
+                                     rsvqa_examples, vqa_examples)
+from geovec.train.data import read_jsonl
 from geovec.train.geo import geo_crops, geo_examples, is_train_scene, read_geo_index
-from geovec.train.mosaics import build_mosaics, place_boxes, region_examples
+from geovec.train.mixture import build_mixture, rsicd_split
+from geovec.train.mosaics import region_examples, train_mosaics
+
+from .fixtures import CLASSES, rsicd_entries, write_dev_data
+
+ENTRIES = [("a.jpg", "train", ["many planes .", " ."]), ("b.jpg", "val", ["a river ."])]
 
 
-def _img(path, color=(10, 20, 30), size=(64, 64)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-    return path
-
-
-def test_karpathy_json_train_split_only_and_both_directions(tmp_path):
-    for n in ("a.jpg", "b.jpg"):
-        _img(tmp_path / "RSICD_images" / n)
-    sent = lambda raw, i: {"tokens": raw.split(), "raw": raw, "imgid": i, "sentid": i}
-    meta = {"images": [
-        {"filename": "a.jpg", "imgid": 0, "split": "train", "sentids": [0, 1],
-         "sentences": [sent("many planes .", 0), sent(" .", 0)]},
-        {"filename": "b.jpg", "imgid": 1, "split": "val", "sentids": [2], "sentences": [sent("a river .", 1)]},
-    ], "dataset": "rsicd"}
-    (tmp_path / "dataset_rsicd.json").write_text(json.dumps(meta))
-    pairs = karpathy_captions(tmp_path / "dataset_rsicd.json", tmp_path / "RSICD_images", "train")
-    assert [p for p, _ in pairs] == [str(tmp_path / "RSICD_images" / "a.jpg")]  # never the val image
-    ex = list(caption_examples(pairs))
-    assert len(ex) == 2  # image->caption, caption->image; the empty " ." caption is dropped
+def test_captions_come_from_the_loader_train_split_only_and_both_directions(tmp_path):
+    write_caption_dataset(tmp_path, "RSICD_images", "dataset_rsicd.json", ENTRIES)
+    ex = list(caption_examples(RSICD(tmp_path, "train").samples))
+    assert len(ex) == 2  # image->caption, caption->image; the empty " ." caption is dropped by the loader
+    assert ex[0].query == {"image": str(tmp_path / "RSICD_images" / "a.jpg")}  # never the val image
     assert ex[0].positives == [{"text": "many planes ."}] and ex[1].positives[0]["image"].endswith("a.jpg")
     assert ex[0].group == ex[1].group
+    # (path, captions) pairs still work for your own data
+    assert [e.to_json() for e in caption_examples([(str(tmp_path / "RSICD_images" / "a.jpg"), ["many planes ."])])] \
+        == [e.to_json() for e in ex]
 
 
-def test_precomp_files(tmp_path):
-    (tmp_path / "train_filename.txt").write_text("1.tif\n2.tif\n")
-    (tmp_path / "train_caps.txt").write_text("\n".join(f"cap {i}" for i in range(10)) + "\n")
-    pairs = precomp_captions(tmp_path, tmp_path / "imgs", "train")
-    assert pairs[1] == (str(tmp_path / "imgs" / "2.tif"), [f"cap {i}" for i in range(5, 10)])
-    (tmp_path / "train_caps.txt").write_text("only one\n")
-    with pytest.raises(ValueError, match="caption lines"):
-        precomp_captions(tmp_path, tmp_path / "imgs", "train")
+def test_own_caption_files_are_read_by_the_same_loader(tmp_path):
+    write_caption_dataset(tmp_path / "own", "pics", "captions.json", ENTRIES, precomp_dir="precomp")
+    pairs = karpathy_captions(tmp_path / "own" / "captions.json", tmp_path / "own" / "pics", "train")
+    assert pairs == [(str(tmp_path / "own" / "pics" / "a.jpg"), ["many planes ."])]
+    assert precomp_captions(tmp_path / "own" / "precomp", tmp_path / "own" / "pics", "val") == \
+        [(str(tmp_path / "own" / "pics" / "b.jpg"), ["a river ."])]
+    (tmp_path / "own" / "precomp" / "train_caps.txt").write_text("one\ntwo\nthree\n")  # 3 lines for 1 image: fine
+    assert precomp_captions(tmp_path / "own" / "precomp", tmp_path / "own" / "pics", "train")[0][1] == ["one", "two", "three"]
+    (tmp_path / "own" / "precomp" / "val_filename.txt").write_text("b.jpg\na.jpg\n")
+    (tmp_path / "own" / "precomp" / "val_caps.txt").write_text("one\ntwo\nthree\n")
+    with pytest.raises(DatasetNotFoundError, match="caption lines"):
+        precomp_captions(tmp_path / "own" / "precomp", tmp_path / "own" / "pics", "val")
+    with pytest.raises(DatasetNotFoundError, match="missing"):  # a listed image that is not there is reported
+        (tmp_path / "own" / "pics" / "a.jpg").unlink()
+        karpathy_captions(tmp_path / "own" / "captions.json", tmp_path / "own" / "pics", "train")
 
 
-def test_class_folders_lists_and_friendly_names(tmp_path):
-    _img(tmp_path / "UCMerced_LandUse" / "Images" / "denseresidential" / "denseresidential00.tif")
-    _img(tmp_path / "UCMerced_LandUse" / "Images" / "storage_tanks" / "storage_tanks01.tif")
-    pairs = class_folders(tmp_path / "UCMerced_LandUse" / "Images")
-    assert [c for _, c in pairs] == ["denseresidential", "storage_tanks"]
-    assert friendly_class_name("DenseResidential") == "dense residential"
-    assert friendly_class_name("storage_tanks") == "storage tanks"
-    (tmp_path / "classes").mkdir()
-    (tmp_path / "classes" / "Airport.txt").write_text("airport_1.jpg\nairport_2.jpg\n")
-    (tmp_path / "classes" / "Beach.txt").write_text("beach_1.jpg\n")
-    lst = class_lists(tmp_path / "classes", tmp_path / "imgs", keep={"airport_1.jpg", "beach_1.jpg"})
-    assert [(p.split("/")[-1], c) for p, c in lst] == [("airport_1.jpg", "Airport"), ("beach_1.jpg", "Beach")]
-    ex = list(classification_examples(lst))
-    assert ex[0].positives[0] == {"text": "airport"} and ex[0].negatives == [{"text": "beach"}]
+def test_classification_uses_the_loaders_prompt_names(tmp_path):
+    write_class_folders(tmp_path / "UCMerced_LandUse" / "Images",
+                        {c: [f"{c}00.tif"] for c in UCMerced.classes})
+    ex = list(classification_examples(UCMerced(tmp_path).samples))
+    dense = next(e for e in ex if "denseresidential" in e.query["image"])
+    assert dense.positives == [{"text": "dense residential"}, {"text": "a remote sensing image of dense residential."}]
+    assert len(dense.negatives) == 20 and {"text": "storage tanks"} in dense.negatives
+    assert class_prompts("storage_tanks") == ["storage tanks", "a remote sensing image of storage tanks."]
+    # your own folders (nested ones: the leaf folder is the class)
+    write_class_folders(tmp_path / "own" / "a", {"DenseResidential": ["x.png"]})
+    write_class_folders(tmp_path / "own" / "b" / "deeper", {"storage-tanks": ["y.png"]})
+    pairs = class_folders(tmp_path / "own")
+    assert [c for _, c in pairs] == ["DenseResidential", "storage-tanks"]
+    ex = list(classification_examples(pairs))
+    assert ex[0].positives[0] == {"text": "dense residential"} and ex[0].negatives == [{"text": "storage tanks"}]
 
 
-def test_rsvqa_triplets_skip_placeholders_and_filter_images(tmp_path):
-    q = {"questions": [
-        {"id": 0, "img_id": 1, "type": "presence", "question": "Is there a road?", "answers_ids": [0], "active": True},
-        {"id": 1, "img_id": 1, "type": "presence", "question": "x", "answers_ids": [1], "active": False},
-        {"id": 2, "img_id": 5, "type": "count", "question": "How many buildings?", "answers_ids": [2], "active": True},
-    ]}
-    a = {"answers": [{"id": 0, "question_id": 0, "answer": "yes", "active": True},
-                     {"id": 1, "question_id": 1, "answer": "", "active": False},
-                     {"id": 2, "question_id": 2, "answer": "3", "active": True}]}
-    im = {"images": [{"id": 1, "questions_ids": [0, 1], "active": True}, {"id": 5, "questions_ids": [2], "active": True}]}
-    for kind, d in (("questions", q), ("answers", a), ("images", im)):
-        (tmp_path / f"LR_split_train_{kind}.json").write_text(json.dumps(d))
-    ex = list(rsvqa_examples(tmp_path, "train", keep_image=lambda i: i % 5 != 0))
-    assert len(ex) == 1
-    assert ex[0].task == "vqa" and ex[0].query["text"] == "Is there a road?" and ex[0].positives == [{"text": "yes"}]
-    assert ex[0].query["image"].endswith("Images_LR/1.tif")
+def test_rsicd_scenes_train_split_with_class_overrides(tmp_path):
+    root = write_dev_data(tmp_path, geo=False)
+    scenes = RSICDScenes(root / "rsicd", "train").samples
+    ex = list(classification_examples(scenes))
+    train_names = {fn for fn, split, _ in rsicd_entries() if split == "train"}
+    assert sorted(e.query["image"].split("/")[-1] for e in ex) == sorted(train_names)
+    center = next(e for e in ex if "center_" in e.query["image"])
+    assert center.positives[0] == {"text": "city center"}  # RSICDScenes' override, not the bare folder name
+    assert sorted(p.split("/")[-1] for p, _, _ in rsicd_split(root, "train")) == sorted(train_names)
 
 
-def _dior_xml(objects):
-    objs = "".join(
-        f"<object><name>{n}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>"
-        f"<ymax>{b[3]}</ymax></bndbox><description>{d}</description></object>" for n, b, d in objects)
-    return f"<annotation><filename>{{}}</filename><size><width>800</width><height>800</height></size>{objs}</annotation>"
+def test_rsvqa_placeholders_skipped_and_images_filtered(tmp_path):
+    write_rsvqa(tmp_path, "LR", "Images_LR", "train")
+    ex = list(rsvqa_examples(tmp_path, "train", keep_image=lambda i: i != 7))
+    assert [e.query["text"] for e in ex] == ["Is there a building?", "How many roads are there?"]
+    assert ex[0].task == "vqa" and ex[0].positives == [{"text": "yes"}] and ex[0].query["image"].endswith("Images_LR/3.tif")
+    assert len(list(vqa_examples(RSVQALR(tmp_path, "train").samples))) == 4  # the inactive question is not there
 
 
-def test_dior_rsvg_split_lists_global_object_indices(tmp_path):
-    (tmp_path / "Annotations").mkdir()
-    (tmp_path / "Annotations" / "00002.xml").write_text(_dior_xml([("ship", (1, 2, 30, 40), "the ship on the left")]).format("00002.jpg"))
-    (tmp_path / "Annotations" / "00001.xml").write_text(_dior_xml([
-        ("airplane", (10, 10, 50, 50), "the large airplane"), ("vehicle", (60, 60, 70, 75), "a small car")]).format("00001.jpg"))
-    objs = dior_rsvg_objects(tmp_path)
-    assert [o["description"] for o in objs] == ["the large airplane", "a small car", "the ship on the left"]  # sorted files
-    (tmp_path / "train.txt").write_text("1\n")
+def test_dior_rsvg_examples_from_the_loader(tmp_path):
+    write_dior_rsvg(tmp_path, {
+        "00002": [("ship", (1, 2, 30, 40), "the ship on the left")],
+        "00001": [("airplane", (10, 10, 50, 50), "the large airplane"), ("vehicle", (52, 52, 60, 63), "a small car"),
+                  ("vehicle", (2, 52, 9, 60), "a car in the corner")],
+    }, {"train": [0, 1, 3], "test": [2]})
     ex = list(dior_rsvg_examples(tmp_path, "train"))
-    assert ex[0].query == {"image": str(tmp_path / "JPEGImages" / "00001.jpg"), "box": [60.0, 60.0, 70.0, 75.0]}
-    assert ex[0].positives == [{"text": "a small car"}] and ex[0].negatives == [{"text": "the large airplane"}]
-    assert ex[1].query["text"] == "a small car" and ex[1].positives == [ex[0].query]
-    assert ex[1].negatives == [{"image": ex[0].query["image"], "box": [10.0, 10.0, 50.0, 50.0]}]
+    assert len(ex) == 6
+    img1 = str(tmp_path / "JPEGImages" / "00001.jpg")
+    assert ex[2].query == {"image": img1, "box": [52.0, 52.0, 60.0, 63.0]}
+    assert ex[2].positives == [{"text": "a small car"}]
+    # negatives: the image's other objects of the same split only (object 2 is a test expression)
+    assert ex[2].negatives == [{"text": "the large airplane"}]
+    assert ex[3].query["text"] == "a small car" and ex[3].positives == [ex[2].query]
+    assert ex[3].negatives == [{"image": img1, "box": [10.0, 10.0, 50.0, 50.0]}]
+    assert [e.to_json() for e in referring_examples(DIORRSVG(tmp_path, "train").samples)] == [e.to_json() for e in ex]
 
 
-def test_mosaics_place_real_pixels_without_overlap(tmp_path):
-    colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
-    imgs = [(str(_img(tmp_path / f"src{i}.png", c)), [f"caption {i}", f"other {i}"], "Airport") for i, c in enumerate(colors)]
-    mos = build_mosaics(imgs, tmp_path / "m", 3, seed=0, canvas=256, per_mosaic=(2, 3), side=(40, 100))
-    again = build_mosaics(imgs, tmp_path / "m2", 3, seed=0, canvas=256, per_mosaic=(2, 3), side=(40, 100))
-    assert [[r.box for r in m.regions] for m in mos] == [[r.box for r in m.regions] for m in again]  # seeded
-    for m in mos:
-        arr = np.asarray(Image.open(m.path))
-        assert arr.shape == (256, 256, 3) and 2 <= len(m.regions) <= 3
-        for r in m.regions:
-            x1, y1, x2, y2 = r.box
-            src_color = colors[int(r.source[-5])]
-            assert (arr[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2] == src_color).all()
-        for a in m.regions:
-            for b in m.regions:
-                if a is not b:
-                    assert a.box[2] <= b.box[0] or b.box[2] <= a.box[0] or a.box[3] <= b.box[1] or b.box[3] <= a.box[1]
-    ex = list(region_examples(mos[:1]))
+def test_training_mosaics_are_the_data_layers_from_train_images(tmp_path):
+    root = write_dev_data(tmp_path / "data", geo=False)
+    samples = RSICDScenes(root / "rsicd", "train").samples
+    mos, paths = train_mosaics(samples, tmp_path / "m", 3, seed=5, canvas_size=256, side_range=(40, 100))
+    same = build_mosaics(samples, 3, seed=5, canvas_size=256, side_range=(40, 100), id_prefix="train")
+    assert all(isinstance(m, Mosaic) for m in mos) and [m.to_dict() for m in mos] == [m.to_dict() for m in same]
+    train_files = {str(s["image"]) for s in samples}
+    for m, p in zip(mos, paths):
+        assert np.array_equal(np.asarray(Image.open(p)), m.render())  # the saved PNG is the builder's render
+        assert {r.source for r in m.regions} <= train_files and len({r.class_name for r in m.regions}) == len(m.regions)
+    manifest = json.loads((tmp_path / "m" / "mosaics.json").read_text())
+    assert [d["path"] for d in manifest] == paths and Mosaic.from_dict(manifest[0]).regions == mos[0].regions
+    ex = list(region_examples(mos[:1], paths[:1]))
     n = len(mos[0].regions)
     assert len(ex) == n * (1 + 2 + 1)  # box->captions, 2 x caption->box, box->class
     refexp = [e for e in ex if "text" in e.query]
     assert all(len(e.negatives) == n - 1 and "box" in e.positives[0] for e in refexp)
+    cls = [e for e in ex if e.group.endswith(":class")]
+    assert {e.positives[0]["text"] for e in cls} <= {"airport", "beach", "city center", "forest", "port", "river"}
 
 
-def test_place_boxes_respects_canvas():
-    boxes = place_boxes(np.random.default_rng(1), 100, 4, 20, 40)
-    assert all(0 <= b[0] < b[2] <= 100 and 0 <= b[1] < b[3] <= 100 for b in boxes)
+def test_build_mixture_reads_the_train_split_only(tmp_path):
+    pytest.importorskip("rasterio")
+    root = write_dev_data(tmp_path / "data")
+    manifest = build_mixture(root, tmp_path / "mix", mosaics=4, crops_per_scene=1, seed=0)
+    val = {str(s["image"]) for s in RSICD(root / "rsicd", "val").samples}
+    used = set()
+    for task, path in manifest["files"].items():
+        for e in read_jsonl(path):
+            for it in [e.query, *e.positives, *e.negatives]:
+                if "image" in it:
+                    used.add(it["image"])
+    assert used and not used & val
+    mosaics = json.loads((tmp_path / "mix" / "mosaics" / "mosaics.json").read_text())
+    assert len(mosaics) == 4 and all(r["source"] not in val for m in mosaics for r in m["regions"])
+    assert not [p for p in used if "/rsvqa_" in p and p.endswith(("/0.tif", "/5.tif"))]  # geo eval ids
 
 
 def test_geo_pairs_from_geotiffs_with_real_georef(tmp_path):

@@ -97,40 +97,44 @@ def _register_dev_eval(train_app: typer.Typer) -> None:
     def dev_eval(
         model: str = typer.Option("geovec-compact", help="Model name or checkpoint directory."),
         data_root: Optional[Path] = typer.Option(None, help="../shared/data layout (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
-        work_dir: Path = typer.Option(Path("runs/dev"), help="Where val mosaics and crops are written."),
-        feature_cache: Optional[Path] = typer.Option(None, help="Frozen vision feature cache folder."),
+        work_dir: Path = typer.Option(Path("runs/dev"), help="Where the results (results/) and rendered dev mosaics go."),
+        task: Optional[List[str]] = typer.Option(None, "--task", help="rsmeb-dev task or suite name (repeat, or comma-separated); default: the whole rsmeb-dev suite."),
+        max_queries: int = typer.Option(0, help="Score a seeded subset of this many queries per task (0 = all)."),
+        seed: int = typer.Option(0, help="Seed of the dev tasks' constructions and of the query subset."),
+        feature_cache: Optional[Path] = typer.Option(None, help="Frozen vision feature cache folder (filled with the dev images)."),
         text_cache: Optional[Path] = typer.Option(None, help="File of pooled text states shared between models whose text path is frozen."),
-        limit: int = typer.Option(0, help="Only the first N val images (0 = all 491)."),
-        mosaics: int = typer.Option(40, help="Val mosaics for the region scores."),
         out: Optional[Path] = typer.Option(None, help="Write the scores as JSON here."),
     ) -> None:
-        """Quick dev scores (RSICD val retrieval and classes, val-mosaic regions, held-out geo scenes) of a model."""
+        """Dev scores of a model: the rsmeb-dev tasks of ``geovec bench`` through its runner, with the training
+        feature and text caches (main score and 95% interval per task, fractions)."""
         import json
         import time
 
         from geovec.models.registry import load_model
+        from geovec.paths import default_data_root
         from geovec.train.dev_eval import DevEvaluator
         from geovec.train.feature_cache import FeatureCache
-        from geovec.paths import default_data_root
         from geovec.train.trainer import TextStateCache
 
         root = data_root or default_data_root()
         if root is None:
             raise typer.BadParameter("no data root: pass --data-root or set GEOVEC_DATA_ROOT")
+        names = [n.strip() for t in (task or []) for n in t.split(",") if n.strip()]
         m = load_model(model)
         m.apply_trainable([])  # evaluation only: lets the text-state cache apply where the text path is frozen
         cache = FeatureCache(feature_cache, m) if feature_cache else None
-        ev = DevEvaluator(root, work_dir, cache, limit=limit, mosaics=mosaics)
         tc = None
         if text_cache and TextStateCache.applies(m) and not bool(m.type_embed.weight.abs().sum()):
             tc = TextStateCache(m, text_cache)
-            ev.embed_fn = tc.embed
+        ev = DevEvaluator(root, work_dir, cache, tasks=names or None, max_queries=max_queries, seed=seed,
+                          embed_fn=tc.embed if tc is not None else None, log=lambda line: typer.echo(line, err=True))
         t = time.time()
         scores = ev(m)
         if tc is not None:
             tc.save()
-        record = {"model": str(model), "revision": m.revision, "eval_s": round(time.time() - t, 1),
-                  "val_images": len(ev.val), "mosaics": len(ev.mosaics), **scores}
+        record = {"model": str(model), "revision": ev.last_revision, "eval_s": round(time.time() - t, 1),
+                  "results": str(work_dir / "results"), "max_queries": max_queries or None, "seed": seed,
+                  "not_run": [r["task_name"] for r in ev.records if r.get("status") != "ok"], **scores}
         typer.echo(json.dumps(record, indent=1))
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)

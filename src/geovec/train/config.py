@@ -29,6 +29,8 @@ class TrainConfig:
     ``batch_size``: queries per step per process (the contrastive batch is this times the number of
     processes); ``chunk_size``: GradCache chunk (0 = no GradCache). ``hard_negatives``: explicit negatives
     per query taken from the data (-1 all). ``positives_per_query``: 0 = all listed positives.
+    Dev evaluation (``eval_every``, ``eval_data_root``) runs the ``rsmeb-dev`` tasks of ``geovec bench`` through
+    its runner (:class:`geovec.train.dev_eval.DevEvaluator`); ``eval_tasks`` picks some by name.
     """
 
     base_model: str = "geovec-compact-untrained"
@@ -58,8 +60,10 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0  # dev evaluation every N steps (0 = only at the end); needs a data root
     eval_data_root: str | None = None
-    eval_limit: int = 0  # dev retrieval on the first N val images only (0 = all)
-    eval_mosaics: int = 40  # val mosaics for the dev region scores
+    eval_tasks: list[str] | None = None  # rsmeb-dev task (or suite) names to run; None = the whole rsmeb-dev suite
+    eval_max_queries: int = 0  # subsample each dev task's queries to this many (seeded; 0 = all)
+    eval_limit: int = 0  # deprecated: read as eval_max_queries when that is 0
+    eval_mosaics: int | None = None  # deprecated, ignored: the rsmeb-dev suite fixes its mosaics
     num_threads: int | None = None
     revision: str | None = None  # written into the saved model's config.json
     text_cache: bool = True  # reuse pooled states of text-only inputs while their encoder path is frozen

@@ -1,156 +1,163 @@
-"""Converters from the official dataset formats to training examples (:class:`~geovec.train.data.Example`).
+"""Training examples (:class:`~geovec.train.data.Example`) from dataset samples.
 
-Every converter takes the dataset's ``root`` and a ``split`` and yields examples whose image paths are
-absolute, so the written JSONL can live anywhere. Never convert an evaluation split into training data.
+Datasets are read by the data layer, :mod:`geovec.data`, the readers the benchmark uses too, so whatever is
+fixed in a reader (a layout, empty captions, placeholder rows, a class name) is fixed for training as well.
+This module only turns their samples into query/positive/negative examples::
+
+    from geovec.data import DIORRSVG, RSICD, RSICDScenes, RSVQALR, UCMerced
+    caption_examples(RSICD(root, "train").samples)                 # image <-> captions, both directions
+    classification_examples(RSICDScenes(root, "train").samples)    # image -> class name (others negatives)
+    classification_examples(UCMerced(root).samples)                # no official split: hold out eval images
+    vqa_examples(RSVQALR(root, "train").samples)                   # (image, question) -> answer
+    referring_examples(DIORRSVG(root, "train").samples)            # box <-> referring expression
+
+For your own data in those formats at other paths: :func:`karpathy_captions`, :func:`precomp_captions`,
+:func:`class_folders`, :func:`rsvqa_examples`, :func:`dior_rsvg_examples` (the same readers underneath).
+Image paths in the examples are absolute strings, so the written JSONL can live anywhere. Never convert an
+evaluation split into training data.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import xml.etree.ElementTree as ET
+from collections import defaultdict
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
+from geovec.bench.builders import CLASS_TEMPLATE
+from geovec.data.base import prompt_name
+from geovec.data.captions import CaptionDataset
+from geovec.data.dior_rsvg import DIORRSVG
+from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
+from geovec.data.scenes import ClassFolderDataset, MillionAID
 from geovec.train.data import Example
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+def class_prompts(name: str, prompt: str | None = None) -> list[str]:
+    """Texts that name a scene class: the prompt name (``prompt``, else :func:`prompt_name` of the native
+    ``name``) first, then the benchmark's template (``"a remote sensing image of {name}."``)."""
+    p = prompt or prompt_name(name)
+    return [p, CLASS_TEMPLATE.format(p)]
 
 
-def friendly_class_name(name: str) -> str:
-    """``DenseResidential`` / ``dense_residential`` / ``storage-tanks`` -> ``dense residential`` etc."""
-    name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
-    return re.sub(r"[_\-\s]+", " ", name).strip().lower()
-
-
-def class_prompts(name: str) -> list[str]:
-    """Texts that name a scene class: the bare name first, then a sentence template."""
-    n = friendly_class_name(name)
-    return [n, f"a remote sensing image of {n}."]
+def _abs(path) -> str:
+    return str(Path(path).absolute())
 
 
 # --- caption sets (RSICD, RSITMD, UCM-captions, Sydney-captions) -----------------------------------------------
-def caption_examples(image_captions: list[tuple[str, list[str]]], both_directions: bool = True) -> Iterator[Example]:
-    """(image path, captions) pairs -> image->captions and caption->image retrieval examples, grouped per
+def caption_examples(samples: Iterable[dict | tuple], both_directions: bool = True) -> Iterator[Example]:
+    """Caption samples (dicts with ``image`` and ``captions``, e.g. ``RSICD(root, "train").samples``; or
+    ``(image path, captions)`` pairs) -> image->captions and caption->image retrieval examples, grouped per
     image so one image's captions are never each other's negatives."""
-    for path, caps in image_captions:
+    for s in samples:
+        path, caps = (s["image"], s.get("captions", [])) if isinstance(s, dict) else s
         caps = [c.strip() for c in caps if c and c.strip(" .")]
         if not caps:
             continue
-        group = str(path)
-        yield Example("retrieval", {"image": str(path)}, [{"text": c} for c in caps], group=group)
+        path = _abs(path)
+        yield Example("retrieval", {"image": path}, [{"text": c} for c in caps], group=path)
         if both_directions:
             for c in caps:
-                yield Example("retrieval", {"text": c}, [{"image": str(path)}], group=group)
+                yield Example("retrieval", {"text": c}, [{"image": path}], group=path)
+
+
+def _caption_files(root: Path, image_dir, split: str, source: str, json_name: str | None = None) -> CaptionDataset:
+    """A :class:`CaptionDataset` over caption files at any path (your own data in an official format)."""
+    attrs = {"name": "caption files", "url": "your own data", "image_dir": _abs(image_dir),
+             "json_names": (json_name,) if json_name else (), "precomp_dir": "",
+             "layout": "a Karpathy-style caption json, or {split}_filename.txt + {split}_caps.txt, + an image folder",
+             "splits": (split,)}
+    return type("CaptionFiles", (CaptionDataset,), attrs)(root, split, source=source)
 
 
 def karpathy_captions(dataset_json: str | Path, image_dir: str | Path, split: str = "train") -> list[tuple[str, list[str]]]:
-    """Karpathy-style json (``images[].filename/split/sentences[].raw``) -> [(image path, captions)]."""
-    meta = json.loads(Path(dataset_json).read_text())
-    image_dir = Path(image_dir)
-    return [(str(image_dir / im["filename"]), [s["raw"] for s in im["sentences"]])
-            for im in meta["images"] if im.get("split") == split]
+    """Karpathy-style json (``images[].filename/split/sentences[].raw``) -> [(image path, captions)] of one
+    split, read by :class:`geovec.data.CaptionDataset` (empty captions dropped, missing images reported)."""
+    p = Path(dataset_json)
+    ds = _caption_files(p.parent, image_dir, split, "json", json_name=p.name)
+    return [(str(s["image"]), list(s["captions"])) for s in ds.samples]
 
 
-def precomp_captions(precomp_dir: str | Path, image_dir: str | Path, split: str = "train",
-                     per_image: int = 5) -> list[tuple[str, list[str]]]:
-    """"precomp" text files: ``{split}_filename.txt`` (one line per image) and ``{split}_caps.txt``
-    (``per_image`` consecutive caption lines per image)."""
-    d = Path(precomp_dir)
-    names = [l.strip() for l in (d / f"{split}_filename.txt").read_text().splitlines() if l.strip()]
-    caps = [l.rstrip("\n") for l in (d / f"{split}_caps.txt").read_text().splitlines()]
-    if len(caps) < per_image * len(names):
-        raise ValueError(f"{d}: {len(caps)} caption lines for {len(names)} images (expected {per_image} each)")
-    return [(str(Path(image_dir) / n), caps[per_image * i : per_image * (i + 1)]) for i, n in enumerate(names)]
+def precomp_captions(precomp_dir: str | Path, image_dir: str | Path, split: str = "train") -> list[tuple[str, list[str]]]:
+    """"precomp" text files ``{split}_filename.txt`` + ``{split}_caps.txt`` -> [(image path, captions)], read
+    by :class:`geovec.data.CaptionDataset` (a fixed number of consecutive caption lines per image, or the file
+    name repeated on every caption line)."""
+    ds = _caption_files(Path(precomp_dir), image_dir, split, "precomp")
+    return [(str(s["image"]), list(s["captions"])) for s in ds.samples]
 
 
 # --- scene classification ----------------------------------------------------------------------------------------
-def classification_examples(image_classes: list[tuple[str, str]], all_negatives: bool = True) -> Iterator[Example]:
-    """(image path, class name) -> image -> class-name examples; every other class name is a hard negative,
-    which matches the evaluation (rank all class names)."""
-    names = sorted({c for _, c in image_classes})
-    prompts = {c: class_prompts(c) for c in names}
-    for path, c in image_classes:
-        neg = [{"text": prompts[o][0]} for o in names if o != c] if all_negatives else []
-        yield Example("classification", {"image": str(path)}, [{"text": t} for t in prompts[c]], neg)
+def classification_examples(samples: Iterable[dict | tuple], all_negatives: bool = True) -> Iterator[Example]:
+    """Scene samples (dicts with ``image``, ``class_name`` and optionally ``prompt_name``, e.g.
+    ``RSICDScenes(root, "train").samples`` or any :class:`geovec.data.ClassFolderDataset`; or ``(image path,
+    class name)`` pairs) -> image -> class-name examples. Positives are :func:`class_prompts`; every other class
+    name is a hard negative, which matches the evaluation (rank all class names)."""
+    rows = []
+    for s in samples:
+        if isinstance(s, dict):
+            rows.append((_abs(s["image"]), s["class_name"], s.get("prompt_name") or prompt_name(s["class_name"])))
+        else:
+            rows.append((_abs(s[0]), s[1], prompt_name(s[1])))
+    prompts = {c: p for _, c, p in rows}
+    names = sorted(prompts)
+    for path, c, _ in rows:
+        neg = [{"text": prompts[o]} for o in names if o != c] if all_negatives else []
+        yield Example("classification", {"image": path}, [{"text": t} for t in class_prompts(c, prompts[c])], neg)
 
 
 def class_folders(root: str | Path) -> list[tuple[str, str]]:
-    """``root/<class>/<image>`` (UCM, AID, PatternNet, RESISC45 layouts; Million-AID: leaf folder = class)."""
-    root = Path(root)
-    out = []
-    for f in sorted(root.rglob("*")):
-        if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
-            out.append((str(f), f.parent.name))
-    return out
-
-
-def class_lists(list_dir: str | Path, image_dir: str | Path, keep: set[str] | None = None) -> list[tuple[str, str]]:
-    """RSICD ``classes/<Class>.txt`` (one filename per line) -> [(image path, class)]; ``keep``: filenames
-    allowed (e.g. the train split)."""
-    out = []
-    for f in sorted(Path(list_dir).glob("*.txt")):
-        for line in f.read_text().splitlines():
-            name = line.strip()
-            if name and (keep is None or name in keep):
-                out.append((str(Path(image_dir) / name), f.stem))
-    return out
+    """``root/<class>/<image>`` (UCM, AID, PatternNet, RESISC45 layouts; nested folders as in Million-AID: the
+    leaf folder is the class) -> [(image path, class)], read by :class:`geovec.data.ClassFolderDataset`. For
+    the named datasets prefer their loaders (``UCMerced(root).samples``): they carry the prompt names."""
+    attrs = {"name": "class folders", "url": "your own data", "layout": "<root>/<class>/<image> (leaf folder = class)",
+             "base_dir": "", "_class_dirs": MillionAID._class_dirs}
+    ds = type("ClassFolders", (ClassFolderDataset,), attrs)(Path(root).absolute())
+    return [(str(s["image"]), s["class_name"]) for s in ds.samples]
 
 
 # --- RSVQA ------------------------------------------------------------------------------------------------------
+def vqa_examples(samples: Iterable[dict]) -> Iterator[Example]:
+    """RSVQA samples (``RSVQALR(root, "train").samples``) -> (image + question) -> answer examples."""
+    for s in samples:
+        yield Example("vqa", {"image": _abs(s["image"]), "text": s["question"]}, [{"text": str(s["answer"])}],
+                      group=f"{s['image_id']}:{s['question_id']}")
+
+
 def rsvqa_examples(root: str | Path, split: str, prefix: str = "LR", image_dir: str = "Images_LR",
                    keep_image=lambda img_id: True) -> Iterator[Example]:
-    """``<P>_split_<split>_{questions,answers,images}.json`` -> (image + question) -> answer examples.
-    Placeholder rows (``active: false``) are skipped; ``keep_image(img_id)`` filters images."""
-    root = Path(root)
-    load = lambda kind: json.loads((root / f"{prefix}_split_{split}_{kind}.json").read_text())[kind]
-    questions, answers = load("questions"), load("answers")
-    by_id = {a["id"]: a for a in answers if a.get("active", True)}
-    for q in questions:
-        if not q.get("active", True) or not keep_image(q["img_id"]):
-            continue
-        answer_ids = q.get("answers_ids") or []
-        texts = [by_id[a]["answer"] for a in answer_ids if a in by_id]
-        if not texts:
-            continue
-        img = root / image_dir / f"{q['img_id']}.tif"
-        yield Example("vqa", {"image": str(img), "text": q["question"]}, [{"text": texts[0]}],
-                      group=f"{q['img_id']}:{q['id']}")
+    """``<P>_split_<split>_{questions,answers,images}.json`` -> (image + question) -> answer examples, read by
+    :class:`geovec.data.RSVQALR` / ``RSVQAHR`` (placeholder rows skipped); ``keep_image(img_id)`` filters."""
+    known = {(RSVQALR.prefix, RSVQALR.image_dir): RSVQALR, (RSVQAHR.prefix, RSVQAHR.image_dir): RSVQAHR}
+    cls = known.get((prefix, image_dir))
+    if cls is None or split not in cls.splits:
+        cls = type("RSVQAFiles", (RSVQA,), {"name": "RSVQA files", "url": "your own data", "prefix": prefix,
+                                            "image_dir": image_dir, "splits": (split,),
+                                            "layout": f"<root>/{prefix}_split_{split}_*.json + <root>/{image_dir}/<id>.tif"})
+    return vqa_examples(s for s in cls(Path(root), split).samples if keep_image(s["image_id"]))
 
 
-# --- DIOR-RSVG ------------------------------------------------------------------------------------------------
-def dior_rsvg_objects(root: str | Path) -> list[dict]:
-    """All objects of ``Annotations/*.xml`` in sorted-file order (the global index the split files use)."""
-    root = Path(root)
-    objects = []
-    for xml in sorted((root / "Annotations").glob("*.xml")):
-        tree = ET.parse(xml).getroot()
-        filename = tree.findtext("filename") or f"{xml.stem}.jpg"
-        for obj in tree.iter("object"):
-            bb = obj.find("bndbox")
-            box = [float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
-            objects.append({"image": str(root / "JPEGImages" / filename), "name": obj.findtext("name"),
-                            "box": box, "description": (obj.findtext("description") or "").strip()})
-    return objects
+# --- referring expressions (DIOR-RSVG) ------------------------------------------------------------------------
+def referring_examples(samples: Iterable[dict]) -> Iterator[Example]:
+    """Grounding samples (dicts with ``image``, ``box``, ``expression``, e.g. ``DIORRSVG(root, "train").samples``)
+    -> (image + box) -> expression, and (image + expression) -> (image + box), with the image's other objects
+    *of the same samples* (so never an evaluation split's expression) as hard negatives."""
+    samples = list(samples)
+    by_image: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        by_image[_abs(s["image"])].append(s)
+    for k, s in enumerate(samples):
+        if not s.get("expression"):
+            continue
+        image = _abs(s["image"])
+        group = f"{image}#{s.get('object_index', k)}"
+        region = {"image": image, "box": [float(v) for v in s["box"]]}
+        others = [o for o in by_image[image] if o is not s and list(o["box"]) != list(s["box"])]
+        yield Example("region", region, [{"text": s["expression"]}],
+                      [{"text": o["expression"]} for o in others if o.get("expression")], group=group)
+        yield Example("region", {"image": image, "text": s["expression"]}, [dict(region)],
+                      [{"image": image, "box": [float(v) for v in o["box"]]} for o in others], group=group)
 
 
 def dior_rsvg_examples(root: str | Path, split: str = "train") -> Iterator[Example]:
-    """Referring expressions on DIOR-RSVG: (image + box) -> expression, and (image + expression) -> (image +
-    box) with the image's other objects as hard negatives. The split file lists global object indices."""
-    root = Path(root)
-    objects = dior_rsvg_objects(root)
-    wanted = [int(l) for l in (root / f"{split}.txt").read_text().split()]
-    by_image: dict[str, list[dict]] = {}
-    for o in objects:
-        by_image.setdefault(o["image"], []).append(o)
-    for idx in wanted:
-        o = objects[idx]
-        if not o["description"]:
-            continue
-        group = f"dior:{idx}"
-        region = {"image": o["image"], "box": o["box"]}
-        others = [x for x in by_image[o["image"]] if x is not o and x["box"] != o["box"]]
-        yield Example("region", region, [{"text": o["description"]}],
-                      [{"text": x["description"]} for x in others if x["description"]], group=group)
-        yield Example("region", {"image": o["image"], "text": o["description"]}, [region],
-                      [{"image": x["image"], "box": x["box"]} for x in others], group=group)
+    """Referring-expression examples of one DIOR-RSVG split (:class:`geovec.data.DIORRSVG`: xml + split files
+    of global object indices)."""
+    return referring_examples(DIORRSVG(Path(root), split).samples)

@@ -1,115 +1,189 @@
-"""A quick dev evaluator used during training (the full benchmark is ``geovec bench``).
+"""Dev evaluation during training = the ``rsmeb-dev`` tasks of ``geovec bench``, through the benchmark's runner.
 
-Built from the rsmeb-dev material only: the RSICD ``val`` carve-out, mosaics of val images, and RSVQA scenes
-whose id is divisible by 5. Scores are percentages. Uses the feature cache so an evaluation costs only
-encoder forward passes.
+Task builders (:mod:`geovec.bench.dev`: RSICD ``val``, its mosaics, the held-out GeoTIFFs), metrics and result
+records are :func:`geovec.bench.runner.run_benchmark`'s, so a dev score logged during training is the number
+``geovec bench --suite rsmeb-dev`` reports for those weights. This module only adapts the model being trained:
+
+* every evaluation is its own revision (``<revision>-step<N>``) and runs with the embedding cache off and
+  ``overwrite``, so no score ever comes from embeddings of older weights or an earlier run;
+* frozen vision features come from the training feature cache (filled with the dev images on first use) and
+  text-only states from the trainer's text cache, so a later evaluation costs only the encoder passes; without
+  a feature cache, the runner's :class:`~geovec.bench.encoders.BenchEncoder` memoises vision features per
+  image within the evaluation;
+* ``tasks`` picks tasks (or suites) by name, default the whole ``rsmeb-dev`` suite; ``max_queries``
+  subsamples each task's queries (seeded) where the runner supports it.
+
+An evaluation returns ``{task: main_score, task + "/ci_low": ..., task + "/ci_high": ...}`` (fractions, as in
+the bench records; the interval where the runner reports one) for the training log; the full records go to
+``work_dir/results/<model>/<revision>/<task>.json`` with the bench's markdown summary next to them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
+from geovec.bench.encoders import BenchEncoder
+from geovec.bench.runner import RunConfig, run_benchmark
+from geovec.bench.tasks import SUITES, TaskSpec, get_task, tasks_in
 from geovec.inputs import parse_item
-from geovec.models.instructions import document_instruction
-from geovec.train.converters import class_prompts
-from geovec.train.geo import SOURCE_TEXT, geo_crops, is_train_scene, read_geo_index
-from geovec.train.mixture import rsicd_split
-from geovec.train.mosaics import build_mosaics
 from geovec.train.prepare import embed_items
 
-
-def recall_at_k(scores: torch.Tensor, gold: list[set[int]], ks=(1, 5, 10)) -> dict[str, float]:
-    """scores (Q, N); gold[i] = indices of correct candidates -> {"R@k": percent of queries with a hit in top k}."""
-    top = scores.topk(max(ks), dim=1).indices.tolist()
-    return {f"R@{k}": 100.0 * float(np.mean([bool(set(t[:k]) & g) for t, g in zip(top, gold)])) for k in ks}
+DEV_SUITE = "rsmeb-dev"
+_PASS_THROUGH = ("vision_features", "config", "parameter_counts", "embed_dim")
 
 
-def _items(raws, instruction_for):
-    out = []
-    for r in raws:
-        it = parse_item(r)
-        out.append(it.with_instruction(instruction_for(it)))
+def select_tasks(names: Sequence[str] | str | None = None) -> list[TaskSpec]:
+    """Task specs by task or suite name (``"dev-RSICD-i2t"``, ``"rsmeb-dev"``), in the given order without
+    repeats; None or empty = the ``rsmeb-dev`` suite. A comma-separated string is split."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        return tasks_in(DEV_SUITE)
+    out: dict[str, TaskSpec] = {}
+    for n in names:
+        for spec in (tasks_in(n) if n in SUITES else [get_task(n)]):
+            out.setdefault(spec.name, spec)
+    return list(out.values())
+
+
+def main_scores(records: Sequence[dict]) -> dict[str, float]:
+    """``{task: main_score}`` plus ``task/ci_low`` and ``task/ci_high`` from the score's ``ci95`` (when the
+    runner reports it) for every record with status ok."""
+    out: dict[str, float] = {}
+    for rec in records:
+        if rec.get("status") != "ok":
+            continue
+        s = next(iter(rec["scores"].values()))[0]
+        name = rec["task_name"]
+        out[name] = float(s["main_score"])
+        ci = s.get("ci95")
+        if ci is not None and len(ci) == 2:
+            out[f"{name}/ci_low"], out[f"{name}/ci_high"] = float(ci[0]), float(ci[1])
     return out
 
 
+class TrainingModelEncoder:
+    """The benchmark's encode contract for a model whose weights change during training.
+
+    ``encode`` runs the model in eval mode without gradients on already-instructed items, taking vision features
+    of image files from ``feature_cache`` (:class:`~geovec.train.feature_cache.FeatureCache`; missing ones are
+    computed once and stored when ``fill_feature_cache``) and embedding through ``embed_fn`` (the trainer's
+    text cache) when given. ``revision`` names this evaluation (results folder, embedding-cache namespace).
+    """
+
+    def __init__(self, model, revision: str, feature_cache=None, embed_fn: Callable | None = None,
+                 model_id: str | None = None, fill_feature_cache: bool = True):
+        self.model = model
+        self.revision = str(revision)
+        self.model_id = str(model_id or getattr(model, "model_id", type(model).__name__))
+        self.feature_cache = feature_cache
+        self.embed_fn = embed_fn
+        self.fill_feature_cache = fill_feature_cache
+
+    def __getattr__(self, name: str):
+        # the wrapped model's vision features (BenchEncoder memoises them per image when a model exposes them)
+        # and what the runner reads for model_meta.json
+        model = self.__dict__.get("model")
+        if name in _PASS_THROUGH and model is not None:
+            return getattr(model, name)
+        raise AttributeError(name)
+
+    def query_instruction(self, task: str) -> str:
+        return self.model.query_instruction(task)
+
+    def document_instruction(self, task: str, item) -> str:
+        return self.model.document_instruction(task, item)
+
+    @contextmanager
+    def _memo_on_model(self):
+        """While BenchEncoder has its feature memo installed on this wrapper, install it on the model too
+        (the model's forward calls its own ``vision_features``)."""
+        memo = self.__dict__.get("vision_features")
+        if memo is None:
+            yield
+            return
+        self.model.vision_features = memo
+        try:
+            yield
+        finally:
+            del self.model.vision_features
+
+    def encode(self, items, batch_size: int = 32, show_progress_bar: bool | None = None, **_) -> np.ndarray:
+        parsed = [parse_item(raw, i) for i, raw in enumerate(items)]
+        with self._memo_on_model():
+            cache = self.feature_cache
+            if cache is not None and self.fill_feature_cache:
+                missing = {str(it.image) for it in parsed
+                           if isinstance(it.image, (str, os.PathLike)) and not cache.has(it.image)}
+                if missing:
+                    cache.fill(sorted(missing), show_progress_bar=False)
+            emb = embed_items(self.model, parsed, cache, batch_size=batch_size, embed_fn=self.embed_fn)
+        return emb.float().cpu().numpy()
+
+
+def _runner_supports(option: str) -> bool:
+    return option in {f.name for f in dataclasses.fields(RunConfig)}
+
+
 class DevEvaluator:
-    """Callable ``(model) -> {metric: value}`` for the training loop."""
+    """Callable ``(model, step=None) -> {task: main score, task/ci_low, task/ci_high}`` for the training loop.
 
-    def __init__(self, data_root: str | Path, work_dir: str | Path, cache=None, limit: int = 0,
-                 mosaics: int = 40, tasks=("retrieval", "classification", "region", "geo")):
-        self.cache, self.tasks = cache, tasks
-        self.embed_fn = None  # set to the trainer's embed (text cache) to share pooled text states
-        val = rsicd_split(data_root, "val")
-        if limit:
-            val = val[:limit]
-        self.val = val
-        work = Path(work_dir)
-        self.mosaics = build_mosaics(rsicd_split(data_root, "val"), work / "val_mosaics", mosaics, seed=12345) \
-            if "region" in tasks else []
-        self.geo = [r for r in read_geo_index(data_root) if not is_train_scene(r)] if "geo" in tasks else []
-        self.geo_places = geo_crops(self.geo, work / "test_geo_crops", 0) if self.geo else []
+    ``data_root``: the ``shared/data`` layout the dev tasks read. ``work_dir``: results (``results/``) and the
+    rendered dev mosaics (``bench-cache/``, or ``cache_dir``). ``cache``: the training feature cache (None: no
+    cache). ``embed_fn``: replaces ``model.embed_prepared`` (the trainer's text cache). ``revision``: base of
+    the per-evaluation revision (default: the model's). ``log``: a callable for the runner's per-task lines.
+    """
 
-    def image_paths(self) -> list[str]:
-        return [p for p, _, _ in self.val] + [m.path for m in self.mosaics] + [p["image"] for p in self.geo_places]
+    def __init__(self, data_root: str | Path, work_dir: str | Path, cache=None, tasks: Sequence[str] | str | None = None,
+                 max_queries: int = 0, seed: int = 0, batch_size: int = 32, embed_fn: Callable | None = None,
+                 revision: str | None = None, cache_dir: str | Path | None = None, log: Callable | None = None,
+                 fill_feature_cache: bool = True):
+        self.specs = select_tasks(tasks)
+        self.data_root = Path(data_root)
+        self.work_dir = Path(work_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir else self.work_dir / "bench-cache"
+        self.cache = cache
+        self.embed_fn = embed_fn
+        self.max_queries = int(max_queries or 0)
+        self.seed = seed
+        self.batch_size = batch_size
+        self.revision = revision
+        self.log = log or (lambda *_: None)
+        self.fill_feature_cache = fill_feature_cache
+        self.records: list[dict[str, Any]] = []  # the last evaluation's full records
+        self.last_revision: str | None = None
+        if self.max_queries and not _runner_supports("max_queries"):
+            warnings.warn("this geovec.bench runner has no RunConfig.max_queries: dev tasks run on all queries",
+                          stacklevel=2)
 
-    def __call__(self, model) -> dict:
-        out: dict[str, float] = {}
-        q_instr = lambda task: (lambda it: model.query_instruction(task))
-        d_instr = lambda it: document_instruction(it.order)
-        embed = lambda items: embed_items(model, items, self.cache, embed_fn=self.embed_fn)
-        if "retrieval" in self.tasks or "classification" in self.tasks:
-            img_raw = [{"image": p} for p, _, _ in self.val]
-        if "retrieval" in self.tasks:
-            caps = [(i, c) for i, (_, cs, _) in enumerate(self.val) for c in cs if c.strip(" .")]
-            img_q = embed(_items(img_raw, q_instr("retrieval")))
-            img_d = embed(_items(img_raw, d_instr))
-            txt_q = embed(_items([{"text": c} for _, c in caps], q_instr("retrieval")))
-            txt_d = embed(_items([{"text": c} for _, c in caps], d_instr))
-            owner = [i for i, _ in caps]
-            gold_i2t = [set() for _ in self.val]
-            for j, i in enumerate(owner):
-                gold_i2t[i].add(j)
-            i2t = recall_at_k(img_q @ txt_d.T, gold_i2t)
-            t2i = recall_at_k(txt_q @ img_d.T, [{i} for i in owner])
-            out.update({f"rsicd_i2t_{k}": v for k, v in i2t.items()})
-            out.update({f"rsicd_t2i_{k}": v for k, v in t2i.items()})
-            out["rsicd_mR"] = float(np.mean(list(i2t.values()) + list(t2i.values())))
-        if "classification" in self.tasks:
-            labelled = [(k, l) for k, (_, _, l) in enumerate(self.val) if l]
-            names = sorted({l for _, l in labelled})
-            img_c = embed(_items([img_raw[k] for k, _ in labelled], q_instr("classification")))
-            nm = embed(_items([{"text": class_prompts(n)[0]} for n in names], d_instr))
-            pred = (img_c @ nm.T).argmax(1).tolist()
-            out["rsicd_cls_P@1"] = 100.0 * float(np.mean([names[p] == l for p, (_, l) in zip(pred, labelled)]))
-            # the benchmark's template: "a remote sensing image of {name}."
-            nm_t = embed(_items([{"text": class_prompts(n)[1]} for n in names], d_instr))
-            pred = (img_c @ nm_t.T).argmax(1).tolist()
-            out["rsicd_cls_template_P@1"] = 100.0 * float(np.mean([names[p] == l for p, (_, l) in zip(pred, labelled)]))
-        if "region" in self.tasks and self.mosaics:
-            regions = [(m, r) for m in self.mosaics for r in m.regions if r.captions and r.captions[0].strip(" .")]
-            rq = embed(_items([{"image": m.path, "box": list(r.box)} for m, r in regions], q_instr("region")))
-            rc = embed(_items([{"text": r.captions[0]} for _, r in regions], d_instr))
-            out["region_caption_P@1"] = recall_at_k(rq @ rc.T, [{i} for i in range(len(regions))], (1,))["R@1"]
-            eq = embed(_items([{"image": m.path, "text": r.captions[0]} for m, r in regions], q_instr("region")))
-            ed = embed(_items([{"image": m.path, "box": list(r.box)} for m, r in regions], d_instr))
-            s = eq @ ed.T
-            same = torch.tensor([[m1.path == m2.path for m2, _ in regions] for m1, _ in regions])
-            out["refexp_all_P@1"] = recall_at_k(s, [{i} for i in range(len(regions))], (1,))["R@1"]
-            out["refexp_within_P@1"] = recall_at_k(s.masked_fill(~same, -9.0), [{i} for i in range(len(regions))],
-                                                   (1,))["R@1"]
-            out["refexp_within_chance"] = 100.0 * float(np.mean([1.0 / same[i].sum().item() for i in range(len(regions))]))
-        if "geo" in self.tasks and self.geo_places:
-            pl = self.geo_places
-            gi = embed(_items([{"image": p["image"]} for p in pl], q_instr("geo")))
-            gl = embed(_items([{"lat": p["lat"], "lon": p["lon"]} for p in pl], d_instr))
-            out["geo_img2loc_P@1"] = recall_at_k(gi @ gl.T, [{i} for i in range(len(pl))], (1,))["R@1"]
-            tq = embed(_items([{"text": SOURCE_TEXT.get(p["dataset"], "remote sensing image"), "lat": p["lat"],
-                                "lon": p["lon"]} for p in pl],
-                              q_instr("geo")))
-            td = embed(_items([{"image": p["image"], "lat": p["lat"], "lon": p["lon"]} for p in pl], d_instr))
-            out["geo_textloc2img_P@1"] = recall_at_k(tq @ td.T, [{i} for i in range(len(pl))], (1,))["R@1"]
-            out["geo_chance"] = 100.0 / len(pl)
-        return out
+    @property
+    def task_names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def run_config(self) -> RunConfig:
+        kw: dict[str, Any] = dict(data_root=self.data_root, out_dir=self.work_dir / "results",
+                                  cache_dir=self.cache_dir, seed=self.seed, overwrite=True, progress=False,
+                                  use_cache=False)
+        if self.max_queries and _runner_supports("max_queries"):
+            kw["max_queries"] = self.max_queries
+        return RunConfig(**kw)
+
+    def encoder(self, model, step: int | None = None) -> BenchEncoder:
+        base = self.revision or str(getattr(model, "revision", "") or "dev")
+        revision = f"{base}-step{step}" if step is not None else base
+        wrapped = TrainingModelEncoder(model, revision, self.cache, self.embed_fn,
+                                       fill_feature_cache=self.fill_feature_cache)
+        return BenchEncoder(wrapped, batch_size=self.batch_size)
+
+    def __call__(self, model, step: int | None = None) -> dict[str, float]:
+        enc = self.encoder(model, step)
+        self.last_revision = enc.revision
+        self.records = run_benchmark(self.specs, enc, self.run_config(), log=self.log)
+        return main_scores(self.records)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DEV_KEYS = ("rsicd_mR", "rsicd_cls_P@1", "region_caption_P@1", "refexp_within_P@1", "geo_img2loc_P@1")
+# rsmeb-dev main scores (fractions, with task/ci_low and task/ci_high) as DevEvaluator logs them; the keys of
+# runs logged before the dev evaluation became the benchmark's (percentages) are still drawn
+DEV_KEYS = ("dev-RSICD-i2t", "dev-RSICD-t2i", "dev-RSICD-scene", "dev-mosaic-region-caption", "dev-mosaic-referring",
+            "dev-mosaic-box-class", "dev-mosaic-composed", "dev-geo-image-location")
+LEGACY_DEV_KEYS = ("rsicd_mR", "rsicd_cls_P@1", "region_caption_P@1", "refexp_within_P@1", "geo_img2loc_P@1")
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -14,8 +18,8 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 def plot_run(metrics: str | Path, out_png: str | Path, title: str = "geovec-compact training",
              baseline: dict | None = None) -> Path:
-    """Two panels: training loss per step; dev scores (%) at each evaluation, with the untrained baseline's
-    scores as dashed lines when given."""
+    """Two panels: training loss per step; dev scores (%) at each evaluation (shaded: their 95% interval), with
+    the untrained baseline's scores (same keys as the eval records) as dashed lines when given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,12 +35,19 @@ def plot_run(metrics: str | Path, out_png: str | Path, title: str = "geovec-comp
     ax1.set_ylabel("loss")
     ax1.set_title("training loss")
     ax1.grid(alpha=0.3)
-    for i, key in enumerate(k for k in DEV_KEYS if any(k in e for e in evals)):
+    keys = [k for k in DEV_KEYS + LEGACY_DEV_KEYS if any(k in e for e in evals)]
+    for i, key in enumerate(keys):
         colour = f"C{i}"
-        pts = [(e["step"], e[key]) for e in evals if key in e]
-        ax2.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=key)
+        scale = 1.0 if key in LEGACY_DEV_KEYS else 100.0
+        pts = [e for e in evals if key in e]
+        steps = [e["step"] for e in pts]
+        ax2.plot(steps, [scale * e[key] for e in pts], "o-", color=colour, label=key)
+        band = [e for e in pts if f"{key}/ci_low" in e and f"{key}/ci_high" in e]
+        if band:
+            ax2.fill_between([e["step"] for e in band], [scale * e[f"{key}/ci_low"] for e in band],
+                             [scale * e[f"{key}/ci_high"] for e in band], color=colour, alpha=0.15, lw=0)
         if baseline and key in baseline:
-            ax2.axhline(baseline[key], color=colour, ls="--", lw=0.8)
+            ax2.axhline(scale * baseline[key], color=colour, ls="--", lw=0.8)
     ax2.set_xlabel("step")
     ax2.set_ylabel("score (%)")
     ax2.set_title("dev scores (dashed: untrained baseline)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from geovec.train import distributed as ddp
@@ -27,13 +28,20 @@ def main(config: str | Path | None, data=None, output_dir=None, max_steps=None, 
 
     trainer = Trainer(cfg)
     if cfg.eval_data_root and ddp.rank() == 0:
-        from geovec.train.dev_eval import DevEvaluator
-
-        ev = DevEvaluator(cfg.eval_data_root, Path(cfg.output_dir) / "dev", trainer.cache, limit=cfg.eval_limit,
-                          mosaics=cfg.eval_mosaics)
-        ev.embed_fn = trainer.embed
-        trainer.evaluate = ev
+        trainer.evaluate = dev_evaluator(cfg, trainer)
     return trainer.run(resume=resume)
+
+
+def dev_evaluator(cfg: TrainConfig, trainer):
+    """The periodic dev evaluation of a run: the config's rsmeb-dev tasks through the benchmark's runner, with
+    the trainer's feature and text caches, one revision per step (``<revision>-step<N>``)."""
+    from geovec.train.dev_eval import DevEvaluator
+
+    if cfg.eval_mosaics is not None:
+        warnings.warn("eval_mosaics is ignored: the rsmeb-dev suite fixes its mosaics", stacklevel=2)
+    return DevEvaluator(cfg.eval_data_root, Path(cfg.output_dir) / "dev", trainer.cache, tasks=cfg.eval_tasks,
+                        max_queries=cfg.eval_max_queries or cfg.eval_limit, embed_fn=trainer.embed,
+                        revision=cfg.revision)
 
 
 if __name__ == "__main__":

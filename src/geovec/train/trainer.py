@@ -6,6 +6,7 @@ every random state, so "train 2N steps" and "train N, stop, resume, train N" end
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -101,6 +102,14 @@ class TextStateCache:
         return torch.stack(out)
 
 
+def _accepts_step(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "step" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def apply_lora(model, lora: dict) -> list[str]:
     """Add LoRA adapters to the backbone transformer (peft); returns the adapter parameter names."""
     from peft import LoraConfig, inject_adapter_in_model
@@ -128,7 +137,8 @@ def lora_merged_state(model) -> dict[str, torch.Tensor]:
 
 
 class Trainer:
-    """Train ``model`` on ``config`` (see :class:`TrainConfig`); ``evaluate(model) -> dict`` is called every
+    """Train ``model`` on ``config`` (see :class:`TrainConfig`); ``evaluate(model) -> dict`` (or
+    ``evaluate(model, step=) -> dict``, e.g. :class:`geovec.train.dev_eval.DevEvaluator`) is called every
     ``eval_every`` steps and at the end, and its scores go to the metrics log."""
 
     def __init__(self, config: TrainConfig, model=None, evaluate: Callable | None = None, data=None):
@@ -305,7 +315,7 @@ class Trainer:
         if self.rank != 0:
             return {}
         t = time.time()
-        scores = self.evaluate(self.model)
+        scores = self.evaluate(self.model, step=self.step) if _accepts_step(self.evaluate) else self.evaluate(self.model)
         self.log({"kind": "eval", "step": self.step, "eval_s": time.time() - t, **scores})
         return scores
 
