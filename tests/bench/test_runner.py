@@ -180,3 +180,41 @@ def test_paired_comparison_says_what_is_outside_the_noise(tmp_path, data_root):
 def test_an_object_without_the_contract_is_refused():
     with pytest.raises(TypeError, match="encode"):
         BenchEncoder(object())
+
+
+class ClassOracle:
+    """Images of class c and any text naming c embed as one-hot c (classes read from the file / the text)."""
+
+    model_id, revision = "class-oracle", "r1"
+
+    def __init__(self, classes):
+        self.classes = classes
+
+    def encode(self, items, batch_size=32, show_progress_bar=None):
+        out = np.zeros((len(items), len(self.classes) + 1), dtype=np.float32)
+        for i, it in enumerate(items):
+            key = Path(it["image"]).parent.name.replace("_", " ") if "image" in it else it["text"]
+            hit = [j for j, c in enumerate(self.classes) if c in key]
+            out[i, hit[0] if hit else len(self.classes)] = 1.0
+        return out
+
+
+def test_scene_task_states_its_template_and_scores_the_prompt_ensemble(tmp_path):
+    from tests.bench.formats import write_class_folders
+
+    from geovec.data import NWPURESISC12
+
+    classes = NWPURESISC12.classes
+    write_class_folders(tmp_path / "data" / "nwpu_resisc12", {c: [f"{c}_001.jpg", f"{c}_002.jpg"] for c in classes})
+    names = NWPURESISC12(tmp_path / "data" / "nwpu_resisc12").prompt_names
+    assert sorted(names) == sorted(c.replace("_", " ") for c in classes)
+    enc = BenchEncoder(ClassOracle(names))
+    cfg = RunConfig(data_root=tmp_path / "data", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+                    progress=False, prompt_ensemble=True)
+    rec = run_benchmark([get_task("dev-NWPU-RESISC12-scene")], enc, cfg, log=lambda *_: None)[0]
+    s = rec["scores"]["all"][0]
+    assert rec["task_info"]["template"] == "a remote sensing image of {}."
+    assert "RS-TransCLIP" in rec["protocol"]
+    assert s["n_queries"] == 24 and s["p@1"] == 1.0
+    assert s["n_templates"] > 50 and s["p@1_prompt_ensemble"] == 1.0
+    assert "template 'a remote sensing image of {}.'" in summary_markdown(result_dir(tmp_path / "out", enc))

@@ -49,7 +49,9 @@ def classification_task(samples: Sequence[dict], prompt_names: Sequence[str], te
     queries = [{"image": s["image"], "box": s[box_key]} if box_key else {"image": s["image"]} for s in samples]
     candidates = [{"text": template.format(n)} for n in prompt_names]
     return TaskData(queries, candidates, [[int(s["label"])] for s in samples],
-                    info={"n_classes": len(prompt_names), "template": template, "class_names": list(prompt_names),
+                    info={"protocol": f"zero-shot: rank every class name as the text '{template}' (RS-TransCLIP "
+                                      "single-template protocol); readable names from geovec.data.classnames",
+                          "n_classes": len(prompt_names), "template": template, "class_names": list(prompt_names),
                           "templates": list(ENSEMBLE_TEMPLATES),
                           "templates_note": "prompt-ensemble extra (RS-TransCLIP's 106 prompts): a class's "
                                             "candidate = mean of its normalised template embeddings"})

@@ -29,6 +29,8 @@ def bench(
                                       "A B: B - A per task with paired bootstrap intervals; then exit"),
     max_queries: int = typer.Option(0, "--max-queries", min=0,
                                     help="score a seeded subset of at most this many queries per ranking (quick look)"),
+    prompt_ensemble: bool = typer.Option(False, "--prompt-ensemble",
+                                         help="classification extra: also score the mean over RS-TransCLIP's prompts"),
     runs: Optional[list[str]] = typer.Argument(None, help="with --compare: two result folders or model[/revision] names under --out"),
 ) -> None:
     """Benchmark an embedding model on RSMEB (one JSON per task + summary.md)."""
@@ -76,7 +78,8 @@ def bench(
 
     encoder = load_encoder(model, batch_size=batch_size, num_threads=threads)
     cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or DEFAULT_CACHE_DIR, seed=seed,
-                    overwrite=overwrite, use_cache=not no_cache, max_queries=max_queries)
+                    overwrite=overwrite, use_cache=not no_cache, max_queries=max_queries,
+                    prompt_ensemble=prompt_ensemble)
     run_benchmark(specs, encoder, cfg, log=typer.echo)
     typer.echo(f"results: {result_dir(out, encoder)} (summary.md)")
 

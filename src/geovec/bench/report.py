@@ -58,6 +58,11 @@ def _extras(rec: dict) -> str:
         within = "/".join(_pct(s[k]) for k in ("within_1km", "within_25km", "within_200km", "within_750km",
                                                "within_2500km") if k in s)
         bits.append(f"median error {s['median_error_km']:.1f} km, within 1/25/200/750/2500 km {within}")
+    tmpl = rec.get("task_info", {}).get("template")
+    if tmpl:
+        bits.append(f"template '{tmpl}'")
+    if "p@1_prompt_ensemble" in s:
+        bits.append(f"{s['n_templates']}-prompt ensemble P@1 {_pct(s['p@1_prompt_ensemble'])}")
     if "p@1_by_label" in s and len(s["p@1_by_label"]) <= 8:
         bits.append(", ".join(f"{k} {_pct(v)}" for k, v in s["p@1_by_label"].items()))
     return "; ".join(bits)

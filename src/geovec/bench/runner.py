@@ -26,6 +26,7 @@ from geovec.bench.metrics import (
     bootstrap_ci,
     geo_errors,
     hit_at_k,
+    l2_normalize,
     per_query_values,
     rank_golds,
     summarize,
@@ -45,6 +46,7 @@ class RunConfig:
     progress: bool = True
     use_cache: bool = True
     max_queries: int = 0  # > 0: score a seeded random subset of each ranking's queries (quick checks, training)
+    prompt_ensemble: bool = False  # classification extra: class embedding = mean over the task's prompt templates
     n_boot: int = 1000  # bootstrap resamples of the 95% interval
 
     def __post_init__(self):
@@ -249,9 +251,12 @@ def run_task(spec: TaskSpec, encoder: BenchEncoder, cfg: RunConfig, cache: Embed
         label = f"{spec.name}{'/' + name if name else ''}"
         embeddings[name] = (cache.embed(encoder, q_items, desc=f"{label} queries", progress=cfg.progress),
                             cache.embed(encoder, c_items, desc=f"{label} candidates", progress=cfg.progress))
+    ensemble = prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) if cfg.prompt_ensemble else None
     t_embed = time.perf_counter() - t1
     t2 = time.perf_counter()
     scores, qs = score_task(data, embeddings, spec.main_score, n_boot=cfg.n_boot, seed=cfg.seed)
+    if ensemble is not None:
+        scores.update(ensemble)
     t_metrics = time.perf_counter() - t2
     total = time.perf_counter() - t0
     split_key = spec.split.split()[0]
@@ -277,6 +282,23 @@ def run_task(spec: TaskSpec, encoder: BenchEncoder, cfg: RunConfig, cache: Embed
                  "max_queries": cfg.max_queries or None, "seed": cfg.seed, **qs.to_json()})
     _write_json(path, record)
     return record
+
+
+def prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) -> dict[str, Any] | None:
+    """Classification extra (RS-TransCLIP's prompt average): each class = the mean of its normalised embeddings
+    under every template of ``info["templates"]``; P@1 with its interval."""
+    if isinstance(data, MultiTaskData) or not data.info.get("templates") or not data.info.get("class_names"):
+        return None
+    templates, names = data.info["templates"], data.info["class_names"]
+    texts = [{"text": t.format(n)} for n in names for t in templates]
+    items = _with_instructions(texts, encoder, "document", spec.candidate_kind, spec.candidate_instruction)
+    E = l2_normalize(cache.embed(encoder, items, desc=f"{spec.name} prompt ensemble", progress=cfg.progress))
+    C = E.reshape(len(names), len(templates), -1).mean(axis=1)
+    Q = embeddings[""][0]
+    ranking = rank_golds(Q, C, data.gold, data.query_groups, data.candidate_groups, data.exclude)
+    qs = QueryScores(per_query_values(ranking, "p@1"), np.zeros(len(data.gold), dtype=str))
+    return {"p@1_prompt_ensemble": qs.score(), "p@1_prompt_ensemble_ci95": list(bootstrap_ci(qs, cfg.n_boot, cfg.seed)),
+            "n_templates": len(templates)}
 
 
 def load_query_scores(model_dir: str | Path, task_name: str) -> tuple[QueryScores, str] | None:
