@@ -38,7 +38,7 @@ def write_dev_data(root: Path, per_class_train: int = 2, per_class_val: int = 2,
         rows = ["dataset,relpath,width,height,center_lat,center_lon,src_epsg,pixel_size_crs_units"]
         for dataset, folder, n, lat0, lon0 in (("rsvqa_lr", "Images_LR", 7, 51.2, 5.9), ("rsvqa_hr", "Data", 6, 40.8, -73.2)):
             for i in range(n):
-                lat, lon = lat0 + 0.01 * i, lon0 + 0.013 * i
+                lat, lon = lat0 + 0.05 * i, lon0 + 0.07 * i  # ~6 km apart: several 10 km blocks per source
                 write_geotiff(root / dataset / folder / f"{i}.tif", lat, lon, size=16, seed=i)
                 rows.append(f"{dataset},{folder}/{i}.tif,16,16,{lat},{lon},3857,10")
         (root / "geo_index.csv").write_text("\n".join(rows) + "\n")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from tests.bench.formats import write_caption_dataset, write_class_folders, write_dior_rsvg, write_image, write_rsvqa
+from tests.bench.formats import write_caption_dataset, write_class_folders, write_dior_rsvg, write_rsvqa
 
 from geovec.data import DIORRSVG, RSICD, RSICDScenes, RSVQALR, DatasetNotFoundError, UCMerced
 from geovec.data.mosaic import Mosaic, build_mosaics
@@ -17,11 +17,11 @@ from geovec.train.converters import (caption_examples, class_folders, class_prom
                                      dior_rsvg_examples, karpathy_captions, precomp_captions, referring_examples,
                                      rsvqa_examples, vqa_examples)
 from geovec.train.data import read_jsonl
-from geovec.train.geo import geo_crops, geo_examples, is_train_scene, read_geo_index
+from geovec.train.geo import geo_examples, train_places
 from geovec.train.mixture import build_mixture, rsicd_split
 from geovec.train.mosaics import region_examples, train_mosaics
 
-from .fixtures import CLASSES, rsicd_entries, write_dev_data
+from .fixtures import rsicd_entries, write_dev_data
 
 ENTRIES = [("a.jpg", "train", ["many planes .", " ."]), ("b.jpg", "val", ["a river ."])]
 
@@ -133,7 +133,7 @@ def test_training_mosaics_are_the_data_layers_from_train_images(tmp_path):
 def test_build_mixture_reads_the_train_split_only(tmp_path):
     pytest.importorskip("rasterio")
     root = write_dev_data(tmp_path / "data")
-    manifest = build_mixture(root, tmp_path / "mix", mosaics=4, crops_per_scene=1, seed=0)
+    manifest = build_mixture(root, tmp_path / "mix", mosaics=4, seed=0)
     val = {str(s["image"]) for s in RSICD(root / "rsicd", "val").samples}
     used = set()
     for task, path in manifest["files"].items():
@@ -144,37 +144,32 @@ def test_build_mixture_reads_the_train_split_only(tmp_path):
     assert used and not used & val
     mosaics = json.loads((tmp_path / "mix" / "mosaics" / "mosaics.json").read_text())
     assert len(mosaics) == 4 and all(r["source"] not in val for m in mosaics for r in m["regions"])
-    assert not [p for p in used if "/rsvqa_" in p and p.endswith(("/0.tif", "/5.tif"))]  # geo eval ids
+    from geovec.data.geo import geo_places
+
+    held_out = {str(p["image"].name) for p in geo_places(root, "eval", cache_dir=tmp_path / "bench")}
+    chips = [p for p in used if "geo-chips-" in p]
+    assert chips and manifest["geo_places"] == len(chips) and not {p.split("/")[-1] for p in chips} & held_out
 
 
-def test_geo_pairs_from_geotiffs_with_real_georef(tmp_path):
-    rasterio = pytest.importorskip("rasterio")
-    from rasterio.transform import from_origin
+def test_geo_pairs_come_from_the_spatial_train_split(tmp_path):
+    pytest.importorskip("rasterio")
+    from geovec.data.geo import geo_places
 
-    from pyproj import Transformer
-
-    to_wgs = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    root = tmp_path / "data"
-    (root / "rsvqa_lr" / "Images_LR").mkdir(parents=True)
-    rows = ["dataset,relpath,width,height,center_lat,center_lon,src_epsg,pixel_size_crs_units"]
-    for i in (0, 1):
-        path = root / "rsvqa_lr" / "Images_LR" / f"{i}.tif"
-        x0, y0 = 665000.0 + i * 4000, 6650000.0  # EPSG:3857 metres, near 51.2 N 6.0 E
-        with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:3857",
-                           transform=from_origin(x0, y0, 10.0, 10.0)) as ds:
-            ds.write(np.random.default_rng(i).integers(0, 255, (3, 64, 64), dtype=np.uint8))
-        lon_i, lat_i = to_wgs.transform(x0 + 320, y0 - 320)
-        rows.append(f"rsvqa_lr,Images_LR/{i}.tif,64,64,{lat_i},{lon_i},3857,10")
-    (root / "geo_index.csv").write_text("\n".join(rows) + "\n")
-    scenes = [r for r in read_geo_index(root) if is_train_scene(r)]
-    assert [r["id"] for r in scenes] == [1]  # id 0 is kept for evaluation
-    places = geo_crops(scenes, tmp_path / "crops", 3, seed=0)
-    assert len(places) == 4
-    lon_c, lat_c = to_wgs.transform(669000.0 + 320, 6650000.0 - 320)  # scene centre
-    assert places[0]["lat"] == pytest.approx(lat_c, abs=1e-6) and places[0]["lon"] == pytest.approx(lon_c, abs=1e-6)
-    for p in places[1:]:  # crop centres lie inside the 640 m scene, each at its own place
-        assert p["lat"] != places[0]["lat"] or p["lon"] != places[0]["lon"]
-        assert abs(p["lat"] - lat_c) < 0.01 and abs(p["lon"] - lon_c) < 0.01 and p["image"].endswith(".png")
+    root = write_dev_data(tmp_path / "data")
+    places = train_places(root, tmp_path / "geo")
+    held_out = geo_places(root, "eval", cache_dir=tmp_path / "bench")  # what the rsmeb-dev geo tasks rank
+    assert places and held_out
+    assert not {p["scene"] for p in places} & {p["scene"] for p in held_out}
+    same = geo_places(root, "train", cache_dir=tmp_path / "other")
+    assert [(p["scene"], p["lat"], p["lon"]) for p in places] == [(p["scene"], p["lat"], p["lon"]) for p in same]
     ex = list(geo_examples(places))
-    assert ex[0].task == "geo" and set(ex[0].positives[0]) == {"lat", "lon"}
-    assert set(ex[1].query) == {"text", "lat", "lon"} and set(ex[1].positives[0]) == {"image", "lat", "lon"}
+    assert len(ex) == 2 * len(places)
+    assert ex[0].task == "geo" and ex[0].query == {"image": str(places[0]["image"])}
+    assert ex[0].positives == [{"lat": places[0]["lat"], "lon": places[0]["lon"]}]
+    assert ex[1].query == {"text": places[0]["text"], "lat": places[0]["lat"], "lon": places[0]["lon"]}
+    assert set(ex[1].positives[0]) == {"image", "lat", "lon"}
+    # chips of one scene are distinct places
+    by_scene = {}
+    for p in places:
+        by_scene.setdefault(p["scene"], set()).add((p["lat"], p["lon"]))
+    assert all(len(v) == 16 for v in by_scene.values())  # 4 x 4 chips per RSVQA scene

@@ -2,13 +2,12 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
 from geovec.bench.encoders import BenchEncoder
 from geovec.bench.runner import RunConfig, run_benchmark
-from geovec.bench.tasks import get_task, tasks_in
+from geovec.bench.tasks import tasks_in
 from geovec.train.config import TrainConfig
 from geovec.train.data import Example, write_jsonl
 from geovec.train.dev_eval import DevEvaluator, main_scores, select_tasks

@@ -35,20 +35,20 @@ def register(app: typer.Typer) -> None:
 
     @train_app.command("build-data")
     def build_data(
-        out_dir: Path = typer.Argument(..., help="Folder for the JSONL files, mosaics and crops."),
+        out_dir: Path = typer.Argument(..., help="Folder for the JSONL files, mosaics and geo chips."),
         data_root: Optional[Path] = typer.Option(None, help="../shared/data layout (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
         mosaics: int = typer.Option(300, help="Number of training mosaics (region pairs)."),
-        crops_per_scene: int = typer.Option(10, help="Random crops per training GeoTIFF scene (geo pairs)."),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(0, help="Seed of the training mosaics."),
     ) -> None:
-        """Write the default TRAIN-split mixture (retrieval, classification, region, geo) as JSONL."""
+        """Write the default TRAIN-split mixture (retrieval, classification, region, geo) as JSONL: RSICD train,
+        mosaics of train images, chips of the spatial train split of the georeferenced scenes."""
         from geovec.paths import default_data_root
         from geovec.train.mixture import build_mixture
 
         root = data_root or default_data_root()
         if root is None:
             raise typer.BadParameter("no data root: pass --data-root or set GEOVEC_DATA_ROOT")
-        manifest = build_mixture(root, out_dir, mosaics=mosaics, crops_per_scene=crops_per_scene, seed=seed)
+        manifest = build_mixture(root, out_dir, mosaics=mosaics, seed=seed)
         for task, path in manifest["files"].items():
             typer.echo(f"{task}: {path}")
 

@@ -3,9 +3,10 @@
 * retrieval: RSICD train images <-> their captions (both directions), ``RSICD(root, "train")``;
 * classification: RSICD train images -> class names, other names as negatives, ``RSICDScenes(root, "train")``;
 * region: mosaics of RSICD train images (:mod:`geovec.data.mosaic`; box -> caption, caption -> box, box -> class);
-* geo: RSVQA-LR/HR GeoTIFF scenes whose id is not divisible by 5, whole and cropped, <-> their locations.
+* geo: chips of the georeferenced scenes of the spatial ``train`` split (:func:`geovec.data.geo.geo_places`)
+  <-> their locations.
 
-The RSICD ``val`` carve-out and RSVQA ids divisible by 5 are never read here: they are the rsmeb-dev sets.
+The RSICD ``val`` carve-out and the held-out geo scenes are never read here: they are the rsmeb-dev sets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from geovec.data import RSICD, RSICDScenes
 from geovec.train.converters import caption_examples, classification_examples
 from geovec.train.data import write_jsonl
-from geovec.train.geo import geo_crops, geo_examples, is_train_scene, read_geo_index
+from geovec.train.geo import GEO_SPLIT_SEED, geo_examples, train_places
 from geovec.train.mosaics import region_examples, train_mosaics
 
 
@@ -26,10 +27,12 @@ def rsicd_split(data_root: str | Path, split: str) -> list[tuple[str, list[str],
             for s in RSICDScenes(Path(data_root) / "rsicd", split).samples]
 
 
-def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300, crops_per_scene: int = 10,
-                  seed: int = 0) -> dict:
-    """Write ``{retrieval,classification,region,geo}.jsonl`` (+ mosaic and crop images) under ``out_dir``;
-    returns {"files": {task: path}, "images": [every image file the examples use]}."""
+def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300, seed: int = 0,
+                  geo_split_seed: int = GEO_SPLIT_SEED) -> dict:
+    """Write ``{retrieval,classification,region,geo}.jsonl`` (+ mosaic and geo chip images) under ``out_dir``;
+    returns {"files": {task: path}, "images": [every image file the examples use]}. ``seed``: the mosaics';
+    ``geo_split_seed``: the spatial split's (keep the benchmark's, or training chips may lie in its held-out
+    blocks)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rsicd = Path(data_root) / "rsicd"
@@ -45,12 +48,12 @@ def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300
     files["region"] = out / "region.jsonl"
     write_jsonl(region_examples(mos, paths), files["region"])
     images.update(paths)
-    scenes_geo = [r for r in read_geo_index(data_root) if is_train_scene(r)]
-    places = geo_crops(scenes_geo, out / "geo_crops", crops_per_scene, seed=seed)
+    places = train_places(data_root, out / "geo", seed=geo_split_seed)
     files["geo"] = out / "geo.jsonl"
     write_jsonl(geo_examples(places), files["geo"])
-    images.update(p["image"] for p in places)
+    images.update(str(Path(p["image"]).absolute()) for p in places)
     manifest = {"files": {k: str(v) for k, v in files.items()}, "images": sorted(images),
-                "data_root": str(data_root), "mosaics": mosaics, "crops_per_scene": crops_per_scene, "seed": seed}
+                "data_root": str(data_root), "mosaics": mosaics, "seed": seed, "geo_split_seed": geo_split_seed,
+                "geo_places": len(places), "geo_scenes": len({p["scene"] for p in places})}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
