@@ -161,8 +161,10 @@ def mosaic_composed(ctx: BuildContext) -> TaskData:
 
 
 # --- geo ----------------------------------------------------------------------------------------------------
+GEO_SPLIT_SEED = 0
 def _geo(ctx: BuildContext) -> tuple[TaskData, TaskData]:
-    return builders.geo_tasks(geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=ctx.seed))
+    # the split seed is fixed (not ctx.seed): training excludes exactly these held-out scenes
+    return builders.geo_tasks(geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=GEO_SPLIT_SEED))
 
 
 def geo_image_to_location(ctx: BuildContext) -> TaskData:

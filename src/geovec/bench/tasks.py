@@ -224,7 +224,7 @@ def _geo_places(ctx: BuildContext, complete: dict[str, int]) -> list[dict]:
         if len(ds) < complete[folder]:
             raise ds._missing(f"partial release: {len(ds)} of {complete[folder]} GeoTIFFs")
     sources = [s for s in SOURCES if s.dataset in complete]
-    return geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=ctx.seed, sources=sources)
+    return geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=dev.GEO_SPLIT_SEED, sources=sources)
 
 
 RSVQA_IMAGE_COUNTS = {"rsvqa_lr": 772, "rsvqa_hr": 10659}
