@@ -25,8 +25,9 @@ def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None)
     return directory
 
 
-def load_trained(model, directory: str | Path, required: bool = True) -> None:
-    """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly."""
+def load_trained(model, directory: str | Path, required: bool = True, ignore_missing: tuple[str, ...] = ()) -> None:
+    """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly (trained parameters
+    starting with one of ``ignore_missing`` may be absent: a model built from parts fills them itself)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -38,7 +39,7 @@ def load_trained(model, directory: str | Path, required: bool = True) -> None:
     state = load_file(str(weights))
     own = dict(model.named_parameters())
     unknown = sorted(set(state) - set(own))
-    missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
+    missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state and not n.startswith(ignore_missing))
     if unknown or missing:
         raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
     with torch.no_grad():

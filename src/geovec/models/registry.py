@@ -20,6 +20,7 @@ DEFAULT_MODEL = "geovec-compact"
 
 ARCHITECTURES: dict[str, str] = {
     "single-encoder": "geovec.models.single_encoder:SingleEncoderModel",
+    "dual-path": "geovec.models.dual_path:DualPathModel",
     "qwen2-vl": "geovec.models.qwen2vl:Qwen2VLEmbedder",
 }
 
@@ -75,8 +76,19 @@ def resolve(name_or_path: str | Path | None) -> Path | None:
 
 
 def load_model(name_or_path: str | Path | None = None, device: str | None = None,
-               num_threads: int | None = None) -> EmbeddingModel:
-    """Load a bundled model by name (default ``geovec-compact``) or a checkpoint directory."""
+               num_threads: int | None = None, backend: str | None = None, precision: str | None = None,
+               export_dir: str | Path | None = None) -> EmbeddingModel:
+    """Load a bundled model by name (default ``geovec-compact``) or a checkpoint directory.
+
+    ``backend``: ``"auto"`` (default, or ``$GEOVEC_BACKEND``) runs the single encoder's exported graphs on
+    the fastest installed runtime that matches torch on a fixed batch (cosine >= 0.9999), else torch;
+    ``"onnx"`` (onnxruntime), ``"openvino"``, or ``"torch"`` (the reference) pick one. The graphs are
+    exported once and cached (see :mod:`geovec.models.backends`). ``precision="bf16"`` (OpenVINO only) is
+    opt-in. ``export_dir``: a folder written by ``geovec export onnx``. ``model.backend`` names the
+    backend in use.
+    """
+    from geovec.models.backends import apply_backend
+
     EmbeddingModel.set_num_threads(num_threads)
     directory = resolve(name_or_path)
     if directory is None:
@@ -86,4 +98,6 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
         model = _architecture(config.architecture).from_pretrained(directory)
     if device:
         model.to(device)
-    return model.eval()
+    model.eval()
+    apply_backend(model, backend, precision, export_dir)
+    return model

@@ -1,0 +1,155 @@
+"""The dual-path compact model: the single encoder and a global path, read out as one embedding.
+
+The single encoder (:class:`~geovec.models.single_encoder.SingleEncoderModel`) reads every part of an item in
+one interleaved sequence: that is what grounds a referring expression inside a mosaic or applies an edit to a
+scene. A global embedding of the same towers, the frozen-towers probe's maps (:mod:`geovec.models.probe`: the
+mean-pooled EfficientNet-Lite0 feature map through an MLP into the frozen all-MiniLM-L6-v2 sentence space, a box
+as its crop, a location through a linear map of GeoCLIP, the parts summed), is what retrieves whole scenes and
+regions best. The dual-path model outputs both, each L2-normalised, concatenated with the encoder half weighted
+by ``encoder_weight`` (the ``global_path`` entry of ``config.extra``), and L2-normalised again::
+
+    e(x) = [g(x), w * s(x)] / sqrt(1 + w^2)        g, s unit vectors; cosine(e(x), e(y)) = (g.g' + w^2 s.s') / (1 + w^2)
+
+so cosine similarity is a fixed mix of the two paths' similarities. The towers (vision, GeoCLIP, MiniLM) are
+shared: the global path reuses the encoder's feature map for images already at the global path's size, its
+GeoCLIP features and its MiniLM weights (text is embedded twice: once in the sequence with the instruction,
+once on its own as a sentence). Instructions steer the encoder half only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from geovec.inputs import Item, read_image
+from geovec.models.config import GeoVecConfig
+from geovec.models.probe import ImageHead, box_crop, preprocess_pixels, sentence_embeddings
+from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
+from geovec.models.towers import VISION_CHANNELS, LocationTower
+
+DEFAULTS = {"hidden": 1024, "layer_norm": True, "image_size": 224, "encoder_weight": 1.0, "max_text_tokens": 256}
+GLOBAL_PARAMS = ("global_image.", "global_location.")
+
+
+class DualPathModel(SingleEncoderModel):
+    """``architecture: "dual-path"``; ``config.extra["global_path"]`` holds the global path's settings."""
+
+    def __init__(self, config: GeoVecConfig):
+        settings = {**DEFAULTS, **config.extra.get("global_path", {})}
+        config.extra["global_path"] = settings
+        for p in GLOBAL_PARAMS:  # the global maps are trained parts: saved and loaded with the checkpoint
+            if p not in config.trainable:
+                config.trainable = [*config.trainable, p]
+        super().__init__(config)
+        d = self.backbone.hidden_size
+        if config.embed_dim != d:
+            raise ValueError(f"dual-path needs embed_dim == the encoder width ({d}), got {config.embed_dim}")
+        self.global_image = ImageHead(VISION_CHANNELS, int(settings["hidden"]), d, bool(settings["layer_norm"]))
+        self.global_location = nn.Linear(LocationTower.out_dim, d)
+        self.apply_trainable(config.trainable)
+        self.eval()
+
+    @property
+    def settings(self) -> dict:
+        return self.config.extra["global_path"]
+
+    @property
+    def embed_dim(self) -> int:
+        return 2 * self.config.embed_dim
+
+    # --- CPU side: the global path's own view of the image ------------------------------------------------------
+    def prepare(self, item: Item) -> PreparedItem:
+        prepared = super().prepare(item)
+        size = int(self.settings["image_size"])
+        if item.image is not None:
+            if not item.boxes and max(prepared.pixels.shape[1:]) == size:
+                prepared.global_pixels = None  # the encoder's own input is the global path's: one tower pass
+            else:
+                pixels = read_image(item.image).pixels
+                if item.boxes:
+                    pixels = box_crop(pixels, item.boxes)
+                prepared.global_pixels = preprocess_pixels(pixels, size)
+        return prepared
+
+    # --- forward ------------------------------------------------------------------------------------------------
+    def global_embed(self, prepared: Sequence[PreparedItem], fmaps: dict[int, torch.Tensor]) -> torch.Tensor:
+        """(B, d) unit vectors: the sum of the unit image / text / location embeddings of each item."""
+        dev = self.device
+        out = torch.zeros(len(prepared), self.config.embed_dim, device=dev)
+        img = [i for i, p in enumerate(prepared) if p.pixels is not None or p.features is not None]
+        if img:
+            own = [i for i in img if getattr(prepared[i], "global_pixels", None) is not None]
+            extra = dict(zip(own, self.vision_features([prepared[i].global_pixels for i in own]))) if own else {}
+            pooled = torch.stack([(extra[i] if i in extra else fmaps[i]).float().mean(dim=(1, 2)) for i in img])
+            out[img] += F.normalize(self.global_image(pooled.to(dev)), dim=-1)
+        txt = [i for i, p in enumerate(prepared) if p.text is not None]
+        if txt:
+            bb = self.backbone
+            with torch.no_grad():
+                out[txt] += sentence_embeddings(bb.model, bb.tokenizer, [prepared[i].text for i in txt],
+                                                int(self.settings["max_text_tokens"])).to(dev)
+        loc = [i for i, p in enumerate(prepared) if p.lat is not None]
+        if loc:
+            lat = torch.tensor([prepared[i].lat for i in loc], device=dev)
+            lon = torch.tensor([prepared[i].lon for i in loc], device=dev)
+            out[loc] += F.normalize(self.global_location(self.location_features(lat, lon).float()), dim=-1)
+        return F.normalize(out, dim=-1)
+
+    def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
+        # the encoder's feature maps are computed once and shared with the global path
+        need = [i for i, p in enumerate(prepared) if p.pixels is not None and p.features is None]
+        fmaps = dict(zip(need, self.vision_features([prepared[i].pixels for i in need])))
+        for i, p in enumerate(prepared):
+            if p.features is not None:
+                fmaps[i] = p.features
+        staged = [p if i not in fmaps or p.features is not None else _with_features(p, fmaps[i])
+                  for i, p in enumerate(prepared)]
+        encoder = F.normalize(self.project(self.pool_prepared(staged)), dim=-1)
+        w = float(self.settings["encoder_weight"])
+        glob = self.global_embed(prepared, fmaps)
+        return torch.cat([glob, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
+
+    # --- building one from its two halves ------------------------------------------------------------------------
+    @classmethod
+    def from_parts(cls, encoder_dir: str | Path, probe_dir: str | Path, encoder_weight: float = 1.0,
+                   name: str = "geovec-compact", revision: str | None = None) -> "DualPathModel":
+        """A dual-path model from a single-encoder checkpoint and a trained probe folder (their trained weights
+        are copied; the towers are the same pretrained packages)."""
+        from safetensors.torch import load_file
+
+        from geovec.models.checkpoint import load_trained
+        from geovec.models.probe import ProbeConfig
+
+        config = GeoVecConfig.from_json(Path(encoder_dir) / "config.json")
+        probe_cfg = ProbeConfig.from_json(Path(probe_dir) / "config.json")
+        config.architecture = "dual-path"
+        config.name = name
+        config.extra = {**config.extra, "global_path": {
+            **DEFAULTS, "hidden": probe_cfg.hidden, "layer_norm": probe_cfg.layer_norm,
+            "image_size": probe_cfg.image_size, "max_text_tokens": probe_cfg.max_text_tokens,
+            "encoder_weight": float(encoder_weight),
+            "from": {"encoder": config.revision, "probe": probe_cfg.revision}}}
+        if revision:
+            config.revision = revision
+        model = cls(config)
+        load_trained(model, encoder_dir, required=True, ignore_missing=GLOBAL_PARAMS)
+        probe_state = load_file(str(Path(probe_dir) / "model.safetensors"))
+        with torch.no_grad():
+            for name_, t in probe_state.items():
+                if name_.startswith("image_head."):
+                    dict(model.global_image.named_parameters())[name_[len("image_head."):]].copy_(t)
+                elif name_.startswith("location_map."):
+                    dict(model.global_location.named_parameters())[name_[len("location_map."):]].copy_(t)
+        return model.eval()
+
+
+def _with_features(p: PreparedItem, fmap: torch.Tensor) -> PreparedItem:
+    """The same prepared item with its feature map attached (the encoder then skips the tower)."""
+    from dataclasses import replace
+
+    return replace(p, features=fmap)

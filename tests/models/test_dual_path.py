@@ -1,0 +1,70 @@
+"""The dual-path model is exactly its two halves: the global (probe) path and the single encoder, each unit,
+concatenated with the encoder half weighted; it saves, loads and embeds every kind of item."""
+
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import geovec
+from geovec.models.config import GeoVecConfig
+from geovec.models.dual_path import DualPathModel
+from geovec.models.single_encoder import SingleEncoderModel
+from geovec.models.probe import ProbeModel
+from geovec.models.registry import WEIGHTS_DIR
+from tests.conftest import scene
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    probe = ProbeModel()
+    with torch.no_grad():  # a non-trivial global path
+        for p in list(probe.image_head.parameters()) + list(probe.location_map.parameters()):
+            p.add_(0.05 * torch.randn_like(p))
+    probe.save(d / "probe")
+    Image.fromarray(scene(1, 224)).save(d / "a.png")
+    Image.fromarray(scene(2, 300)).save(d / "b.png")
+    return d, probe
+
+
+def _items(d):
+    return [{"text": "storage tanks beside a harbour"}, {"image": str(d / "a.png")},
+            {"image": str(d / "b.png"), "box": [10, 20, 150, 200]}, {"lat": 52.1, "lon": 5.1},
+            {"image": str(d / "a.png"), "text": "a river", "lat": 51.4, "lon": 4.5, "instruction": "Find this place."}]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+def test_dual_path_is_its_two_halves(parts, weight):
+    d, probe = parts
+    model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", encoder_weight=weight)
+    items = _items(d)
+    E = model.encode(items)
+    assert E.shape == (5, 768) and model.embed_dim == 768
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
+    g = probe.encode(items)
+    np.testing.assert_allclose(E[:, :384] * np.sqrt(1 + weight**2), g, atol=2e-4)
+    # the other half is the single encoder with the same trained weights, under the items' instructions
+    cfg = GeoVecConfig.from_dict({**asdict(model.config), "architecture": "single-encoder", "extra": {},
+                                  "trainable": [t for t in model.config.trainable if not t.startswith("global_")]})
+    encoder = SingleEncoderModel(cfg)
+    missing, unexpected = encoder.load_state_dict(model.state_dict(), strict=False)
+    assert not missing and all(k.startswith(("global_image.", "global_location.")) for k in unexpected)
+    s = encoder.encode(items)
+    np.testing.assert_allclose(E[:, 384:] * np.sqrt(1 + weight**2) / weight, s, atol=2e-4)
+    # so cosine is a fixed mix of the two paths' cosines
+    np.testing.assert_allclose(E @ E.T, (g @ g.T + weight**2 * (s @ s.T)) / (1 + weight**2), atol=3e-4)
+
+
+@pytest.mark.slow
+def test_dual_path_round_trip(parts, tmp_path):
+    d, _ = parts
+    model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", revision="test-r1")
+    model.save_pretrained(tmp_path / "dual")
+    loaded = geovec.load_model(tmp_path / "dual")
+    assert isinstance(loaded, DualPathModel) and loaded.revision == "test-r1"
+    np.testing.assert_allclose(loaded.encode(_items(d)), model.encode(_items(d)), atol=1e-4)
