@@ -68,3 +68,31 @@ def test_dual_path_round_trip(parts, tmp_path):
     loaded = geovec.load_model(tmp_path / "dual")
     assert isinstance(loaded, DualPathModel) and loaded.revision == "test-r1"
     np.testing.assert_allclose(loaded.encode(_items(d)), model.encode(_items(d)), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_dual_path_fine_tunes_through_the_trainer(parts, tmp_path):
+    """The trainer drives a dual-path model unchanged: the loss falls, both halves' trained parts move."""
+    import json
+
+    from geovec.train.config import TrainConfig
+    from geovec.train.trainer import Trainer
+
+    d, _ = parts
+    model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
+    words = ["harbor", "runway", "forest", "farmland"]
+    lines = []
+    for i, w in enumerate(words):
+        Image.fromarray(scene(10 + i, 96)).save(tmp_path / f"{w}.png")
+        lines.append(json.dumps({"task": "retrieval", "query": {"image": f"{w}.png"},
+                                 "positive": {"text": f"a {w} seen from above"}}))
+    (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith(("global_image.", "head."))}
+    cfg = TrainConfig.from_dict(dict(base_model="unused", data=[{"path": str(tmp_path / "pairs.jsonl")}],
+                                     output_dir=str(tmp_path / "run"), batch_size=4, max_steps=6, warmup_steps=1,
+                                     save_every=0, log_every=1, lr=3e-3, learn_temperature=False))
+    trainer = Trainer(cfg, model=model)
+    losses = [trainer.train_step()["loss"] for _ in range(6)]
+    assert np.mean(losses[-2:]) < losses[0], losses
+    moved = {n.split(".")[0] for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])}
+    assert moved == {"global_image", "head"}

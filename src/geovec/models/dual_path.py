@@ -39,6 +39,9 @@ GLOBAL_PARAMS = ("global_image.", "global_location.")
 class DualPathModel(SingleEncoderModel):
     """``architecture: "dual-path"``; ``config.extra["global_path"]`` holds the global path's settings."""
 
+    # the embedding is not head(pooled encoder states) alone: training must not cache text states that way
+    text_states_cacheable = False
+
     def __init__(self, config: GeoVecConfig):
         settings = {**DEFAULTS, **config.extra.get("global_path", {})}
         config.extra["global_path"] = settings

@@ -68,7 +68,8 @@ class TextStateCache:
 
     @staticmethod
     def applies(model) -> bool:
-        if not hasattr(model, "pool_prepared"):
+        # models whose embedding is more than head(pooled states) (the dual-path model) say so
+        if not hasattr(model, "pool_prepared") or not getattr(model, "text_states_cacheable", True):
             return False
         return not any(p.requires_grad for n, p in model.named_parameters()
                        if n.startswith(("backbone.", "type_embed.")))
