@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+from typing import Optional
 
 import typer
 
@@ -16,8 +18,19 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    backend: Optional[str] = typer.Option(
+        None, "--backend", envvar="GEOVEC_BACKEND",
+        help="Inference backend of every model a command loads: auto (default), onnx, openvino, torch."),
+) -> None:
     """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group
+    if backend:
+        from geovec.models.backends import requested_backend
+
+        try:
+            os.environ["GEOVEC_BACKEND"] = requested_backend(backend)  # read by geovec.load_model
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
 
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped

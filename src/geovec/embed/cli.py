@@ -60,6 +60,7 @@ def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_H
     cfg = m.config
     typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
     typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
+    typer.echo(f"backend      {getattr(m, 'backend', 'torch')} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
     if cfg.architecture == "single-encoder":
         typer.echo(f"image size   longer side {cfg.image_min_size}-{cfg.image_max_size} px, "

@@ -155,17 +155,36 @@ class EmbeddingModel(nn.Module):
         except GeoVecInputError as e:
             raise e.at(index) from None
 
+    def batch_key(self, prepared: Any) -> Any:
+        """Sort key that groups prepared items into batches (equal keys side by side); models override it
+        (the single encoder groups by image size). Default: keep the order."""
+        return 0
+
+    @property
+    def backend(self) -> str:
+        """The inference backend in use (``torch`` unless a model attaches another)."""
+        return "torch"
+
+    PREPARE_WINDOW_BATCHES = 2  # items are decoded this many batches ahead, then regrouped by batch_key
+
     def _encode_items(self, items: list[Item], batch_size, show_progress_bar, normalize, num_workers,
                       errors: dict[int, GeoVecInputError] | None = None) -> np.ndarray:
         """Batched, prefetching encode. With ``errors`` given, items whose preparation fails are recorded
-        there (index -> error) and left as NaN rows instead of raising."""
+        there (index -> error) and left as NaN rows instead of raising.
+
+        Pipeline: items are prepared (decoded, resized, normalised) in a thread pool one window of
+        ``PREPARE_WINDOW_BATCHES`` batches ahead of the forward pass (PIL and the backends release the GIL,
+        so decoding overlaps the model); each window is regrouped by :meth:`batch_key` (image size) into
+        batches, so a batch runs the vision tower once."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        # batch similar items together (images first, then by text length) and restore the order at the end
+        # images first, then by text length; windows of prepared items are regrouped by the model's key
         order = sorted(range(len(items)), key=lambda i: (items[i].image is None, len(items[i].text or "")))
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        span = batch_size * self.PREPARE_WINDOW_BATCHES
+        windows = [order[i : i + span] for i in range(0, len(order), span)]
+        n_batches = sum(-(-len(w) // batch_size) for w in windows)
         if show_progress_bar is None:
-            show_progress_bar = len(batches) > 1 and sys.stderr.isatty()
+            show_progress_bar = n_batches > 1 and sys.stderr.isatty()
         out = np.empty((len(items), self.embed_dim), dtype=np.float32)
         was_training = self.training
         self.eval()
@@ -173,20 +192,20 @@ class EmbeddingModel(nn.Module):
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geovec-prep") as pool:
 
-                def submit(batch: list[int]) -> list[Future]:
-                    return [pool.submit(self._prepare_at, items[i], i) for i in batch]
+                def submit(window: list[int]) -> list[Future]:
+                    return [pool.submit(self._prepare_at, items[i], i) for i in window]
 
-                pending = submit(batches[0]) if batches else []
+                pending = submit(windows[0]) if windows else []
                 progress = None
                 if show_progress_bar:
                     from tqdm.auto import tqdm
 
                     progress = tqdm(total=len(items), desc="encode", unit="item")
-                for b, batch in enumerate(batches):
+                for w, window in enumerate(windows):
                     current = pending
-                    pending = submit(batches[b + 1]) if b + 1 < len(batches) else []  # overlap with forward
+                    pending = submit(windows[w + 1]) if w + 1 < len(windows) else []  # overlap with forward
                     prepared, kept = [], []
-                    for i, f in zip(batch, current):
+                    for i, f in zip(window, current):
                         try:
                             prepared.append(f.result())
                             kept.append(i)
@@ -197,14 +216,17 @@ class EmbeddingModel(nn.Module):
                                 raise
                             errors[i] = e
                             out[i] = np.nan
-                    if prepared:
+                    keys = [self.batch_key(p) for p in prepared]
+                    grouped = sorted(range(len(prepared)), key=lambda j: keys[j])
+                    for s in range(0, len(grouped), batch_size):
+                        chunk = grouped[s : s + batch_size]
                         with torch.inference_mode():
-                            emb = self.embed_prepared(prepared).float()
+                            emb = self.embed_prepared([prepared[j] for j in chunk]).float()
                             if normalize:
                                 emb = F.normalize(emb, dim=-1)
-                        out[kept] = emb.cpu().numpy()
+                        out[[kept[j] for j in chunk]] = emb.cpu().numpy()
                     if progress is not None:
-                        progress.update(len(batch))
+                        progress.update(len(window))
                 if progress is not None:
                     progress.close()
         finally:

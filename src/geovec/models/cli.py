@@ -1,8 +1,10 @@
-"""``geovec export-merged`` and ``geovec tiny-model``: checkpoint tools for the VLM backbones."""
+"""``geovec export onnx``, ``geovec export-merged`` and ``geovec tiny-model``: checkpoint tools."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -46,6 +48,59 @@ def tiny_model(
     typer.echo(f"wrote {out}")
 
 
+export_app = typer.Typer(help="Export a model's inference graphs (ONNX) for the fast CPU backends.",
+                         no_args_is_help=True)
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(
+    model: str = typer.Argument(..., help="Bundled model name or checkpoint directory (single-encoder architecture)."),
+    output: Optional[Path] = typer.Argument(None, help="Folder for the graphs and manifest.json (default: the "
+                                                       "cache, where load_model finds them; MODEL/onnx is found too)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Compare each installed backend with torch on "
+                                                                 "the fixed mixed batch and record the result."),
+) -> None:
+    """Export the vision tower, location tower, encoder and projection head to ONNX, once per checkpoint.
+
+    geovec.load_model(MODEL, backend="onnx"|"openvino"|"auto") then runs them; exports are build products
+    (git-ignored), rebuilt from the checkpoint whenever needed."""
+    import geovec
+    from geovec.models import backends
+    from geovec.models import export as ex
+
+    m = geovec.load_model(model, backend="torch")
+    if not callable(getattr(m, "set_runner", None)):
+        raise typer.BadParameter(f"{model} is a {m.config.architecture!r} model; ONNX export covers the single encoder")
+    if output is None:
+        paths, prints = ex.ensure_graphs(m, log=typer.echo)
+        where = ex.graphs_cache()
+        manifest_path = None
+    else:
+        where = ex.export_onnx(m, output)
+        manifest_path = where / ex.MANIFEST
+        paths, prints = ex.find_graphs(m, [where]), {g: ex.fingerprint(m, g) for g in ex.GRAPHS}
+    typer.echo(f"graphs {', '.join(sorted(paths))} -> {where}")
+    if not check:
+        return
+    results = {}
+    for name in backends.AUTO_ORDER:
+        if not backends.installed(name):
+            typer.echo(f"{name:<14} not installed ({backends.EXTRA_HINT[name]})")
+            continue
+        for precision in (("fp32", "bf16") if name == "openvino" else ("fp32",)):
+            runner = backends.RUNNERS[name](paths, precision=precision)
+            report = backends.checked_faithfulness(m, runner, prints)
+            ok = report["min_cosine"] >= backends.threshold(precision)
+            results[runner.label] = {**report, "passes": ok, "threshold": backends.threshold(precision)}
+            typer.echo(f"{runner.label:<14} min cosine with torch {report['min_cosine']:.6f} over "
+                       f"{report['n_items']} items ({'ok' if ok else 'FAILS'} >= {backends.threshold(precision)})")
+    if manifest_path is not None:
+        manifest = json.loads(manifest_path.read_text())
+        manifest["faithfulness"] = results
+        ex.write_json(manifest_path, manifest)
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(export_app, name="export")
     app.command("export-merged")(export_merged)
     app.command("tiny-model")(tiny_model)

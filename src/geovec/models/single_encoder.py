@@ -11,7 +11,11 @@ Each token also gets a learned type embedding (special/text, instruction, image,
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
+from geovec.models import export as graph_export
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import load_trained, save_trained
@@ -79,7 +84,58 @@ class SingleEncoderModel(EmbeddingModel):
                 self.head.bias.zero_()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         self.apply_trainable(config.trainable)
+        self.runner = None  # an inference backend (geovec.models.backends); None: torch
+        self._runner_versions: dict[str, int] = {}
+        self._runner_tensors: dict[str, list[torch.Tensor]] = {}
+        self._stale_graphs: set[str] = set()
+        self._decoded: OrderedDict = OrderedDict()  # small LRU of decoded image files (path, mtime, size)
+        self._decoded_lock = threading.Lock()
+        self._decoding: dict[tuple, threading.Lock] = {}  # files being decoded now
         self.eval()
+
+    def __getstate__(self):  # copies and pickles drop the backend sessions, locks and decode cache
+        state = dict(self.__dict__)
+        state.update(runner=None, _runner_tensors={}, _runner_versions={}, _stale_graphs=set(),
+                     _decoded=OrderedDict(), _decoding={}, _decoded_lock=None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._decoded_lock = threading.Lock()
+
+    # --- inference backends ----------------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """``torch``, or the attached backend (``onnx``, ``openvino``, ``openvino-bf16``)."""
+        return self.runner.label if self.runner is not None else "torch"
+
+    def set_runner(self, runner) -> None:
+        """Run the exported graphs through ``runner`` (None: pure torch). Each graph is used only while the
+        torch weights it was exported from are unchanged, in eval mode, without gradients."""
+        self.runner = runner
+        mods = graph_export.graph_modules(self)
+        # the tensors each graph was exported from, and their in-place version counters now
+        self._runner_tensors = {g: graph_export.graph_tensors(mods[g]) for g in mods} if runner else {}
+        self._runner_versions = {g: graph_export.param_version(t) for g, t in self._runner_tensors.items()}
+        self._stale_graphs = set()
+
+    def _graph(self, name: str) -> bool:
+        r = self.runner
+        if r is None or name not in r.graphs or name in self._stale_graphs or torch.is_grad_enabled():
+            return False
+        tensors = self._runner_tensors[name]
+        if any(m.training for m in graph_export.graph_modules(self)[name]):
+            return False
+        if graph_export.param_version(tensors) != self._runner_versions[name] or tensors[0].device.type != "cpu":
+            self._stale_graphs.add(name)
+            print(f"geovec: the {name} weights changed since the {r.label} backend was attached; "
+                  f"{name} runs in torch from now on", file=sys.stderr)
+            return False
+        return True
+
+    def _run_graph(self, name: str, *tensors: torch.Tensor) -> torch.Tensor:
+        arrays = [t.detach().contiguous().numpy() for t in tensors]
+        return torch.from_numpy(self.runner.run(name, *arrays))
 
     # --- which parameters train ----------------------------------------------------------------------------
     def is_trainable_name(self, name: str) -> bool:
@@ -94,24 +150,69 @@ class SingleEncoderModel(EmbeddingModel):
         return {n: p.detach() for n, p in self.named_parameters() if self.is_trainable_name(n)}
 
     # --- CPU-side preparation ---------------------------------------------------------------------------------
+    DECODE_CACHE_ITEMS = 16
+
+    def _decode(self, source) -> tuple[torch.Tensor, GeoRef | None, int, int]:
+        """(normalised pixels, georef, width, height) of an image; files are decoded once and kept in a
+        small LRU keyed by (path, mtime, size), so several boxes on one file cost one decode."""
+        key = None
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                st = os.stat(source)
+                key = (os.path.abspath(os.fspath(source)), st.st_mtime_ns, st.st_size)
+            except OSError:
+                key = None  # read_image reports the problem
+            if key is not None:
+                with self._decoded_lock:
+                    hit = self._decoded.get(key)
+                    if hit is not None:
+                        self._decoded.move_to_end(key)
+                        return hit
+                    key_lock = self._decoding.setdefault(key, threading.Lock())
+                with key_lock:  # a second item naming the same file waits for the first decode
+                    with self._decoded_lock:
+                        hit = self._decoded.get(key)
+                    if hit is None:
+                        hit = self._decode_now(source, key)
+                with self._decoded_lock:
+                    self._decoding.pop(key, None)
+                return hit
+        return self._decode_now(source, None)
+
+    def _decode_now(self, source, key) -> tuple[torch.Tensor, GeoRef | None, int, int]:
+        raster = read_image(source)
+        w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size)
+        pixels = raster.pixels
+        if (w, h) != (raster.width, raster.height):
+            pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
+        out = (VisionTower.normalize(pixels), raster.georef, raster.width, raster.height)
+        if key is not None:
+            with self._decoded_lock:
+                self._decoded[key] = out
+                while len(self._decoded) > self.DECODE_CACHE_ITEMS:
+                    self._decoded.popitem(last=False)
+        return out
+
     def prepare(self, item: Item) -> PreparedItem:
         prepared = PreparedItem(order=item.order, text=item.text, instruction=item.instruction,
                                 lat=item.lat, lon=item.lon)
         if item.image is not None:
-            raster = read_image(item.image)
-            prepared.georef = raster.georef
-            w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size)
-            pixels = raster.pixels
-            if (w, h) != (raster.width, raster.height):
-                pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
-            prepared.pixels = VisionTower.normalize(pixels)
+            prepared.pixels, prepared.georef, width, height = self._decode(item.image)
             if item.boxes:
                 b = torch.tensor(item.boxes, dtype=torch.float32)
-                for box in item.boxes:  # paths were checked at parse time; arrays/PIL may differ after decode
-                    if box[2] > raster.width or box[3] > raster.height:
-                        raise GeoVecInputError(f"box {list(box)} lies outside the {raster.width}x{raster.height} image")
-                prepared.boxes = b / torch.tensor([raster.width, raster.height, raster.width, raster.height])
+                # paths were checked at parse time; arrays/PIL may differ after decode
+                if bool((b[:, 2] > width).any() or (b[:, 3] > height).any()):
+                    bad = next(box for box in item.boxes if box[2] > width or box[3] > height)
+                    raise GeoVecInputError(f"box {list(bad)} lies outside the {width}x{height} image")
+                prepared.boxes = b / torch.tensor([width, height, width, height], dtype=torch.float32)
         return prepared
+
+    def batch_key(self, prepared: PreparedItem) -> tuple:
+        """Batches are formed from items with equal keys next to each other: same image size first (one
+        tower call per batch), then similar text length (little padding)."""
+        src = prepared.pixels if prepared.pixels is not None else prepared.features
+        shape = tuple(src.shape) if src is not None else ()
+        return (src is None, shape, len(prepared.text or ""))
 
     # --- forward ---------------------------------------------------------------------------------------------
     def _tower(self, module: nn.Module, *args):
@@ -121,108 +222,169 @@ class SingleEncoderModel(EmbeddingModel):
             return module(*args)
 
     def vision_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Feature maps for a list of (3, H, W) images, batched by size."""
+        """Feature maps for a list of (3, H, W) images, batched by size; the same tensor object given twice
+        (one decoded file, several items) runs through the tower once."""
         out: list[torch.Tensor | None] = [None] * len(pixels)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple, dict[int, list[int]]] = {}
         for i, p in enumerate(pixels):
-            groups.setdefault(tuple(p.shape), []).append(i)
+            groups.setdefault(tuple(p.shape), {}).setdefault(id(p), []).append(i)
         dev = self.device
-        for idx in groups.values():
-            fmap = self._tower(self.vision, torch.stack([pixels[i] for i in idx]).to(dev))
-            for j, i in enumerate(idx):
-                out[i] = fmap[j]
+        use_graph = self._graph("vision")
+        for same_size in groups.values():
+            firsts = [idx[0] for idx in same_size.values()]
+            batch = torch.stack([pixels[i] for i in firsts])
+            if use_graph:
+                fmap = self._run_graph("vision", batch)
+            else:
+                fmap = self._tower(self.vision, batch.to(dev))
+            for j, idx in enumerate(same_size.values()):
+                for i in idx:
+                    out[i] = fmap[j]
         return out  # type: ignore[return-value]
 
-    def _segments(self, prepared: Sequence[PreparedItem]) -> list[list[tuple[torch.Tensor, int]]]:
+    def location_features(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
+        if self._graph("location"):
+            return self._run_graph("location", lat.float(), lon.float()).to(self.device)
+        return self._tower(self.location, lat, lon)
+
+    def encode_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The backbone on summed token + type embeddings (B, T, d) -> hidden states (B, T, d)."""
+        if self._graph("encoder"):
+            return self._run_graph("encoder", inputs_embeds.float(), attention_mask.long())
+        return self.backbone(inputs_embeds, attention_mask)
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The projection head (B, hidden) -> (B, embed_dim)."""
+        if self._graph("head"):
+            return self._run_graph("head", pooled.float())
+        return self.head(pooled)
+
+    def _assemble(self, prepared: Sequence[PreparedItem]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch as encoder input: (token embeddings (B, T, d), types (B, T), attention mask (B, T),
+        pooling mask (B, T)). Every source (token ids, image, region and location tokens) is computed in
+        one batched call; the per-item loop only lays out integer positions."""
         bb, cfg, dev = self.backbone, self.config, self.device
-        texts = [p.text for p in prepared if p.text is not None]
-        instrs = [p.instruction for p in prepared if p.instruction is not None]
-        text_ids = iter(bb.tokenize(texts, cfg.max_text_tokens) if texts else [])
-        instr_ids = iter(bb.tokenize(instrs, cfg.max_instruction_tokens) if instrs else [])
+        # tokenisation: each distinct string once per batch (a task's instruction repeats on every item)
+        texts = sorted({p.text for p in prepared if p.text is not None})
+        instrs = sorted({p.instruction for p in prepared if p.instruction is not None})
+        text_ids = dict(zip(texts, bb.tokenize(texts, cfg.max_text_tokens))) if texts else {}
+        instr_ids = dict(zip(instrs, bb.tokenize(instrs, cfg.max_instruction_tokens))) if instrs else {}
 
         need_tower = [i for i, p in enumerate(prepared) if p.pixels is not None and p.features is None]
         computed = dict(zip(need_tower, self.vision_features([prepared[i].pixels for i in need_tower])))
         fmaps = {i: (p.features.to(dev) if p.features is not None else computed.get(i)) for i, p in enumerate(prepared)}
-        img_idx = [i for i, f in fmaps.items() if f is not None]
-        image_tokens: dict[int, torch.Tensor] = {}
+        img_idx = [i for i, p in enumerate(prepared) if fmaps[i] is not None and "image" in p.order]
+        d, grid = bb.hidden_size, cfg.image_grid
+        image_rows = torch.zeros(0, d, device=dev)
+        img_slot: dict[int, int] = {}
         if img_idx:
-            grid = cfg.image_grid
-            pooled = torch.stack([F.adaptive_avg_pool2d(fmaps[i], grid) for i in img_idx])  # (B, C, g, g)
-            toks = self.vision_proj(pooled.flatten(2).transpose(1, 2)).squeeze(2)  # (B, g*g, d)
-            image_tokens = {i: toks[j] for j, i in enumerate(img_idx)}
+            by_shape: dict[tuple, list[int]] = {}
+            for i in img_idx:
+                by_shape.setdefault(tuple(fmaps[i].shape), []).append(i)
+            pooled_parts, order_parts = [], []
+            for idx in by_shape.values():
+                pooled_parts.append(F.adaptive_avg_pool2d(torch.stack([fmaps[i] for i in idx]), grid))
+                order_parts.extend(idx)
+            pooled = torch.cat(pooled_parts)  # (n_img, C, g, g)
+            toks = self.vision_proj(pooled.flatten(2).transpose(1, 2)).squeeze(2)  # (n_img, g*g, d)
+            image_rows = toks.reshape(-1, d)
+            img_slot = {i: j for j, i in enumerate(order_parts)}
+        n_img_tok = grid * grid
+
+        box_idx = [i for i, p in enumerate(prepared) if "box" in p.order]
+        region_rows = torch.zeros(0, d, device=dev)
+        region_start: dict[int, int] = {}
+        if box_idx:
+            region_rows = self.regions.batched([fmaps[i] for i in box_idx], [prepared[i].boxes.to(dev) for i in box_idx])
+            start = 0
+            for i in box_idx:
+                region_start[i] = start
+                start += prepared[i].boxes.shape[0]
 
         loc_idx = [i for i, p in enumerate(prepared) if p.lat is not None]
-        loc_tokens: dict[int, torch.Tensor] = {}
+        loc_rows = torch.zeros(0, d, device=dev)
+        k_loc = self.location_proj.tokens
         if loc_idx:
             lat = torch.tensor([prepared[i].lat for i in loc_idx], device=dev)
             lon = torch.tensor([prepared[i].lon for i in loc_idx], device=dev)
-            z = self.location_proj(self._tower(self.location, lat, lon))  # (B, k, d)
-            loc_tokens = {i: z[j] for j, i in enumerate(loc_idx)}
+            loc_rows = self.location_proj(self.location_features(lat, lon)).reshape(-1, d)  # (n_loc * k, d)
+        loc_slot = {i: j for j, i in enumerate(loc_idx)}
 
-        def tokens(ids: list[int]) -> torch.Tensor:
-            return bb.embed_tokens(torch.tensor(ids, dtype=torch.long, device=dev))
+        # layout: segments of (block, start row, length, type, is_wrapper); blocks: 0 ids, 1 image, 2 region, 3 location
+        ids_flat: list[int] = []
 
-        seqs = []
+        def ids_segment(ids: list[int], typ: int, wrapper: bool = False) -> tuple:
+            ids_flat.extend(ids)
+            return (0, len(ids_flat) - len(ids), len(ids), typ, wrapper)
+
+        layouts = []
         for i, p in enumerate(prepared):
-            seg: list[tuple[torch.Tensor, int]] = []
+            seg = []
             if bb.prefix_ids:
-                seg.append((tokens(bb.prefix_ids), TYPE_TEXT))
+                seg.append(ids_segment(bb.prefix_ids, TYPE_TEXT, True))
             if p.instruction is not None:
-                seg.append((tokens(next(instr_ids)), TYPE_INSTRUCTION))
+                seg.append(ids_segment(instr_ids[p.instruction], TYPE_INSTRUCTION))
             for m in p.order:
                 if m == "image":
-                    seg.append((image_tokens[i], TYPE_IMAGE))
+                    seg.append((1, img_slot[i] * n_img_tok, n_img_tok, TYPE_IMAGE, False))
                 elif m == "box":
-                    seg.append((self.regions(fmaps[i], p.boxes.to(dev)), TYPE_REGION))
+                    seg.append((2, region_start[i], p.boxes.shape[0], TYPE_REGION, False))
                 elif m == "location":
-                    seg.append((loc_tokens[i], TYPE_LOCATION))
+                    seg.append((3, loc_slot[i] * k_loc, k_loc, TYPE_LOCATION, False))
                 elif m == "text":
-                    seg.append((tokens(next(text_ids)), TYPE_TEXT))
+                    seg.append(ids_segment(text_ids[p.text], TYPE_TEXT))
             if bb.suffix_ids:
-                seg.append((tokens(bb.suffix_ids), TYPE_TEXT))
-            seqs.append(seg)
-        return seqs
+                seg.append(ids_segment(bb.suffix_ids, TYPE_TEXT, True))
+            layouts.append(seg)
+        lengths = [sum(s[2] for s in seg) for seg in layouts]
+        limit = getattr(bb, "max_positions", None)
+        for i, n in enumerate(lengths):
+            if limit and n > limit:
+                raise GeoVecInputError(f"sequence of {n} tokens exceeds the encoder's {limit} (too many boxes?)", i)
+
+        token_rows = bb.embed_tokens(torch.tensor(ids_flat, dtype=torch.long, device=dev)) if ids_flat \
+            else torch.zeros(0, d, device=dev)
+        blocks = [token_rows, image_rows, region_rows, loc_rows]
+        offsets = np.cumsum([0] + [b.shape[0] for b in blocks])
+        pad_row = int(offsets[-1])  # the all-zero row appended below
+        B, T = len(prepared), max(lengths)
+        index = np.full((B, T), pad_row, dtype=np.int64)
+        types = np.zeros((B, T), dtype=np.int64)
+        attn = np.zeros((B, T), dtype=np.int64)
+        pool_mask = np.zeros((B, T), dtype=np.float32)
+        for b, seg in enumerate(layouts):
+            start = T - lengths[b] if bb.padding_side == "left" else 0
+            pos = start
+            # region_pooling "regions": an item with boxes stands for the marked region, so the mean runs
+            # over its region tokens (which attend to the whole image) and its own text only, not over the
+            # image tokens or the sequence's wrapper tokens ([CLS]/[SEP]) that summarise the whole scene
+            region_item = cfg.region_pooling == "regions" and any(s[3] == TYPE_REGION for s in seg)
+            for block, row, n, typ, wrapper in seg:
+                index[b, pos:pos + n] = np.arange(offsets[block] + row, offsets[block] + row + n)
+                types[b, pos:pos + n] = typ
+                skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
+                skip |= region_item and (typ == TYPE_IMAGE or wrapper)
+                if not skip:
+                    pool_mask[b, pos:pos + n] = 1.0
+                pos += n
+            attn[b, start:pos] = 1
+        dtype = token_rows.dtype
+        rows = torch.cat([blk.to(dtype) for blk in blocks] + [torch.zeros(1, d, dtype=dtype, device=dev)])
+        embeds = rows[torch.from_numpy(index).to(dev)]
+        return (embeds, torch.from_numpy(types).to(dev), torch.from_numpy(attn).to(dev),
+                torch.from_numpy(pool_mask).to(dev))
 
     def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
-        return self.head(self.pool_prepared(prepared))
+        return self.project(self.pool_prepared(prepared))
 
     def pool_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
         """The pooled encoder states (B, hidden) before the projection head (training caches these for
         inputs whose encoder path is frozen)."""
         if not prepared:
             raise GeoVecInputError("no items to embed (empty batch)")
-        bb, cfg, dev = self.backbone, self.config, self.device
-        seqs = self._segments(prepared)
-        lengths = [sum(t.shape[0] for t, _ in s) for s in seqs]
-        limit = getattr(bb, "max_positions", None)
-        for i, n in enumerate(lengths):
-            if limit and n > limit:
-                raise GeoVecInputError(f"sequence of {n} tokens exceeds the encoder's {limit} (too many boxes?)", i)
-        T, B, d = max(lengths), len(seqs), bb.hidden_size
-        embeds = torch.zeros(B, T, d, device=dev)
-        types = torch.zeros(B, T, dtype=torch.long, device=dev)
-        attn = torch.zeros(B, T, dtype=torch.long, device=dev)
-        pool_mask = torch.zeros(B, T, device=dev)
-        for b, seg in enumerate(seqs):
-            start = T - lengths[b] if bb.padding_side == "left" else 0
-            pos = start
-            region_item = cfg.region_pooling == "regions" and any(t2 == TYPE_REGION for _, t2 in seg)
-            for k, (t, typ) in enumerate(seg):
-                n = t.shape[0]
-                embeds[b, pos : pos + n] = t
-                types[b, pos : pos + n] = typ
-                # region_pooling "regions": an item with boxes stands for the marked region, so the mean runs
-                # over its region tokens (which attend to the whole image) and its own text only, not over the
-                # image tokens or the sequence's wrapper tokens ([CLS]/[SEP]) that summarise the whole scene
-                wrapper = (k == 0 and bool(bb.prefix_ids)) or (k == len(seg) - 1 and bool(bb.suffix_ids))
-                skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
-                skip |= region_item and (typ == TYPE_IMAGE or wrapper)
-                if not skip:
-                    pool_mask[b, pos : pos + n] = 1.0
-                pos += n
-            attn[b, start:pos] = 1
-        hidden = bb(embeds + self.type_embed(types), attn)
-        mode = cfg.pooling or bb.default_pooling
+        embeds, types, attn, pool_mask = self._assemble(prepared)
+        hidden = self.encode_sequence(embeds + self.type_embed(types), attn)
+        mode = self.config.pooling or self.backbone.default_pooling
         # last-token / CLS pooling read the attended sequence; mean pooling skips the instruction
         return pool(hidden, pool_mask if mode == "mean" else attn, mode)
 
@@ -237,6 +399,7 @@ class SingleEncoderModel(EmbeddingModel):
         directory = Path(directory)
         model = cls(GeoVecConfig.from_json(directory / "config.json"))
         load_trained(model, directory)
+        model.source_dir = directory  # an ONNX export may sit beside the checkpoint, in <directory>/onnx
         return model.eval()
 
     def parameter_counts(self) -> dict[str, int]:

@@ -97,17 +97,24 @@ def roi_align(fmap: torch.Tensor, boxes: torch.Tensor, bins: int = 2, samples: i
 
     fmap (C, H, W) of one image; boxes (N, 4) normalised xyxy in [0, 1] of that image -> (N, C, bins, bins).
     """
+    owner = torch.zeros(boxes.shape[0], dtype=torch.long, device=boxes.device)
+    return roi_align_batched(fmap.unsqueeze(0), owner, boxes, bins, samples)
+
+
+def roi_align_batched(fmaps: torch.Tensor, owner: torch.Tensor, boxes: torch.Tensor, bins: int = 2,
+                      samples: int = 2) -> torch.Tensor:
+    """:func:`roi_align` for boxes on several same-size feature maps at once: fmaps (G, C, H, W), owner (N,)
+    the index of each box's map, boxes (N, 4) normalised xyxy -> (N, C, bins, bins)."""
     n = boxes.shape[0]
-    steps = (torch.arange(bins * samples, device=fmap.device, dtype=fmap.dtype) + 0.5) / (bins * samples)
+    steps = (torch.arange(bins * samples, device=fmaps.device, dtype=fmaps.dtype) + 0.5) / (bins * samples)
     xs = boxes[:, 0:1] + (boxes[:, 2:3] - boxes[:, 0:1]) * steps  # (N, S)
     ys = boxes[:, 1:2] + (boxes[:, 3:4] - boxes[:, 1:2]) * steps
     grid = torch.stack(
         [xs.unsqueeze(1).expand(n, ys.shape[1], xs.shape[1]), ys.unsqueeze(2).expand(n, ys.shape[1], xs.shape[1])],
         dim=-1,
     )
-    sampled = F.grid_sample(
-        fmap.unsqueeze(0).expand(n, -1, -1, -1), grid * 2 - 1, mode="bilinear", align_corners=False
-    )
+    source = fmaps.expand(n, -1, -1, -1) if fmaps.shape[0] == 1 else fmaps.index_select(0, owner)
+    sampled = F.grid_sample(source, grid * 2 - 1, mode="bilinear", align_corners=False)
     return F.avg_pool2d(sampled, samples)
 
 
@@ -134,6 +141,23 @@ class RegionTokens(nn.Module):
         """fmap (C, H, W), boxes (N, 4) normalised xyxy -> (N, hidden)."""
         feats = roi_align(fmap, boxes, self.bins).flatten(1)
         return self.feature_proj(feats) + self.box_proj(fourier_box(boxes, self.freqs))
+
+    def batched(self, fmaps: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
+        """Region tokens of several images in one pass: fmaps[i] (C, H, W) with boxes[i] (N_i, 4) ->
+        (sum N_i, hidden), image by image in the given order (RoIAlign runs once per feature-map size)."""
+        feats: list[torch.Tensor | None] = [None] * len(fmaps)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(fmaps):
+            groups.setdefault(tuple(f.shape), []).append(i)
+        for idx in groups.values():
+            counts = torch.tensor([boxes[i].shape[0] for i in idx])
+            owner = torch.repeat_interleave(torch.arange(len(idx)), counts).to(fmaps[idx[0]].device)
+            stacked = fmaps[idx[0]].unsqueeze(0) if len(idx) == 1 else torch.stack([fmaps[i] for i in idx])
+            pooled = roi_align_batched(stacked, owner, torch.cat([boxes[i] for i in idx]), self.bins).flatten(1)
+            for i, part in zip(idx, pooled.split(counts.tolist())):
+                feats[i] = part
+        all_boxes = torch.cat(boxes)
+        return self.feature_proj(torch.cat(feats)) + self.box_proj(fourier_box(all_boxes, self.freqs))  # type: ignore[arg-type]
 
 
 class Projector(nn.Sequential):

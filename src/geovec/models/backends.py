@@ -1,0 +1,292 @@
+"""Inference backends of the single encoder, selected the way sentence-transformers does it::
+
+    geovec.load_model("geovec-compact", backend="auto")      # default: fastest installed faithful backend
+    geovec.load_model("geovec-compact", backend="onnx")      # ONNX Runtime
+    geovec.load_model("geovec-compact", backend="openvino")  # OpenVINO, fp32 unless precision="bf16"
+    geovec.load_model("geovec-compact", backend="torch")     # the reference
+
+``$GEOVEC_BACKEND`` (or ``geovec --backend NAME <command>``) sets the default for every command that loads
+a model (embed, index build, serve, bench, ...).
+
+The torch model stays the reference: a backend runs the four exported graphs (:mod:`geovec.models.export`)
+in place of the matching torch modules, only under ``torch.no_grad``/``inference_mode`` (training always
+runs torch), and a graph whose torch weights changed since it was attached (an optimizer step, a loaded
+state dict) falls back to torch. Before a backend is used, its embeddings of a fixed mixed batch
+(:func:`faithfulness_items`: text, image at several sizes, image+box, location, all four) are compared with
+torch's; the result is cached per graph set. ``auto`` takes the first backend of :data:`AUTO_ORDER` that is
+installed and reaches :data:`FAITHFUL_COSINE`, else torch (with a one-line hint when no runtime is
+installed).
+
+Precision: fp32 by default on every backend. OpenVINO picks bf16 by itself on CPUs that have it unless
+``INFERENCE_PRECISION_HINT`` says otherwise, so geovec always sets it: ``f32`` unless ``precision="bf16"``
+is asked for. A bf16 backend is held to :data:`REDUCED_COSINE` instead (the location graph always runs in
+fp32: its random Fourier features take sines of angles in the thousands of radians).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geovec.models import export as ex
+
+BACKENDS = ("torch", "onnx", "openvino")
+AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
+PRECISIONS = ("fp32", "bf16")
+FAITHFUL_COSINE = 0.9999  # fp32 backends: every item of the fixed batch, cosine with torch
+REDUCED_COSINE = 0.995  # bf16: stated separately; see docs/performance.md for what it does to rsmeb-dev
+EXTRA_HINT = {"onnx": "pip install 'geovec[onnx]'  (onnxruntime)", "openvino": "pip install 'geovec[openvino]'"}
+_MODULE = {"onnx": "onnxruntime", "openvino": "openvino"}
+_hinted = False
+
+
+def installed(backend: str) -> bool:
+    if backend == "torch":
+        return True
+    return importlib.util.find_spec(_MODULE[backend]) is not None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- runners -------------------------------------------------------------------------------------------------
+class Runner:
+    """Runs exported graphs on numpy arrays; ``graphs`` names those it has (the rest stay in torch)."""
+
+    name = "?"
+
+    def __init__(self, paths: dict[str, Path], precision: str = "fp32", threads: int | None = None):
+        self.paths = dict(paths)
+        self.precision = precision
+        self.threads = threads or torch.get_num_threads()
+        self.graphs = set(self.paths)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.precision == "fp32" else f"{self.name}-{self.precision}"
+
+    def run(self, graph: str, *arrays: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxRuntimeRunner(Runner):
+    name = "onnx"
+
+    def __init__(self, paths, precision="fp32", threads=None):
+        super().__init__(paths, precision, threads)
+        if precision != "fp32":
+            raise ValueError("the onnx backend runs fp32 only; for bf16 use backend='openvino'")
+        import onnxruntime as ort
+
+        self.version = ort.__version__
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle intra-op threads sleep instead of spinning: the decode threads need those cores
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.sessions = {g: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+                         for g, p in self.paths.items()}
+        self.inputs = {g: [i.name for i in s.get_inputs()] for g, s in self.sessions.items()}
+
+    def run(self, graph, *arrays):
+        return self.sessions[graph].run(None, dict(zip(self.inputs[graph], arrays)))[0]
+
+
+class OpenVINORunner(Runner):
+    name = "openvino"
+
+    def __init__(self, paths, precision="fp32", threads=None):
+        super().__init__(paths, precision, threads)
+        import openvino as ov
+
+        self.version = ov.__version__
+        core = ov.Core()
+        with_cache = cache_writable()
+        if with_cache:
+            core.set_property({"CACHE_DIR": str(ex.cache_dir() / "openvino")})
+        self.compiled, self.requests, self.locks = {}, {}, {}
+        for g, p in self.paths.items():
+            hint = "bf16" if precision == "bf16" and g in ("vision", "encoder") else "f32"
+            cfg = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads,
+                   "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+            self.compiled[g] = core.compile_model(core.read_model(str(p)), "CPU", cfg)
+            self.requests[g] = self.compiled[g].create_infer_request()
+            self.locks[g] = threading.Lock()  # an infer request is not thread-safe (serve runs encode in threads)
+
+    def run(self, graph, *arrays):
+        with self.locks[graph]:
+            req = self.requests[graph]
+            req.infer(list(arrays))
+            return np.array(req.get_output_tensor(0).data, copy=True)
+
+
+RUNNERS = {"onnx": OnnxRuntimeRunner, "openvino": OpenVINORunner}
+
+
+# --- faithfulness --------------------------------------------------------------------------------------------
+def _scene(seed: int, width: int, height: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    img = np.zeros((height, width, 3), dtype=np.float32)
+    for c in range(3):
+        fx, fy, ph = rng.uniform(1, 8), rng.uniform(1, 8), rng.uniform(0, 6.28)
+        img[..., c] = 0.5 + 0.5 * np.sin(2 * np.pi * (fx * x + fy * y) + ph)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = rng.uniform(0, 1, 3)
+    return (img * 255).astype(np.uint8)
+
+
+FAITHFULNESS_SIZES = ((224, 224), (320, 192), (160, 160), (448, 448), (500, 300))  # (width, height)
+
+
+def faithfulness_items() -> list:
+    """The fixed mixed batch: text, image (five sizes, including up- and down-scaled and non-square),
+    image+box, location, image+text+box+location, and an instruction."""
+    imgs = [_scene(i, w, h) for i, (w, h) in enumerate(FAITHFULNESS_SIZES)]
+    return [
+        "storage tanks next to a harbour",
+        "a long runway beside the terminal with many parked aircraft and service roads",
+        *imgs,
+        {"image": imgs[0], "box": [20, 30, 120, 140]},
+        {"image": imgs[4], "boxes": [[0, 0, 250, 150], [300, 100, 480, 290]], "text": "two regions"},
+        {"lat": 52.37, "lon": 4.90},
+        {"lat": -33.87, "lon": 151.21},
+        {"image": imgs[1], "text": "farmland", "box": [10, 10, 200, 180], "lat": 51.4, "lon": 4.5},
+        {"image": imgs[3], "text": "harbour", "box": [100, 100, 300, 400], "lat": -33.86, "lon": 151.2,
+         "instruction": "Represent this place."},
+    ]
+
+
+def faithfulness(model, runner: Runner, items: list | None = None) -> dict:
+    """Cosine of ``runner``'s embeddings with torch's on :func:`faithfulness_items` (or ``items``)."""
+    items = items if items is not None else faithfulness_items()
+    previous = model.runner
+    try:
+        model.set_runner(None)
+        ref = model.encode(items, batch_size=8, show_progress_bar=False)
+        model.set_runner(runner)
+        got = model.encode(items, batch_size=8, show_progress_bar=False)
+    finally:
+        model.set_runner(previous)
+    cos = np.sum(ref * got, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+    return {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()), "n_items": len(items),
+            "max_abs_diff": float(np.abs(ref - got).max()), "backend": runner.label,
+            "runtime_version": getattr(runner, "version", "?"), "graphs": sorted(runner.graphs)}
+
+
+def threshold(precision: str) -> float:
+    return FAITHFUL_COSINE if precision == "fp32" else REDUCED_COSINE
+
+
+def cache_writable() -> bool:
+    try:
+        d = ex.cache_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        return os.access(d, os.W_OK)
+    except OSError:
+        return False
+
+
+def _check_path(prints: dict[str, str], runner: Runner) -> Path:
+    key = "-".join(f"{g}{prints[g][:8]}" for g in sorted(runner.graphs))
+    version = re.sub(r"[^A-Za-z0-9.]+", "_", str(getattr(runner, "version", "")))[:40]
+    return ex.cache_dir() / "onnx" / "checks" / f"{runner.label}-{version}-{key}.json"
+
+
+def checked_faithfulness(model, runner: Runner, prints: dict[str, str]) -> dict:
+    """:func:`faithfulness`, computed once per (graph set, backend, precision, runtime version) and cached."""
+    path = _check_path(prints, runner)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    report = faithfulness(model, runner)
+    if cache_writable():
+        try:
+            ex.write_json(path, report)
+        except OSError:
+            pass
+    return report
+
+
+# --- selection -----------------------------------------------------------------------------------------------
+def requested_backend(backend: str | None) -> str:
+    name = (backend or os.environ.get("GEOVEC_BACKEND") or "auto").strip().lower()
+    if name not in (*BACKENDS, "auto"):
+        raise ValueError(f"unknown backend {name!r}; choose one of {[*BACKENDS, 'auto']}")
+    return name
+
+
+def _search_dirs(model, export_dir) -> list[Path]:
+    dirs = [Path(export_dir)] if export_dir else []
+    source = getattr(model, "source_dir", None)
+    if source is not None:
+        dirs.append(Path(source) / "onnx")
+    return dirs
+
+
+def apply_backend(model, backend: str | None = None, precision: str | None = None,
+                  export_dir: str | Path | None = None) -> str:
+    """Attach the requested backend to ``model`` (see the module docstring); returns the backend in use."""
+    global _hinted
+    name = requested_backend(backend)
+    precision = (precision or os.environ.get("GEOVEC_PRECISION") or "fp32").lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if name == "torch":
+        if precision != "fp32":
+            raise ValueError("precision='bf16' needs backend='openvino'")
+        return "torch"
+    supported = callable(getattr(model, "set_runner", None))
+    on_cpu = supported and model.device.type == "cpu"
+    if not supported or not on_cpu:
+        if name == "auto":
+            return "torch"
+        why = (f"the {model.config.architecture!r} architecture runs on torch only" if not supported
+               else f"the model is on {model.device}, and backend {name!r} runs on CPU")
+        raise ValueError(f"backend {name!r}: {why} (backends apply to the single encoder)")
+    candidates = [name] if name != "auto" else [b for b in AUTO_ORDER if installed(b)]
+    if precision != "fp32" and name == "auto":
+        candidates = [b for b in candidates if b == "openvino"]
+    if not candidates:
+        if not _hinted:
+            _hinted = True
+            _log(f"geovec: torch backend (onnxruntime is not installed; {EXTRA_HINT['onnx']} for ~4x faster CPU inference)")
+        return "torch"
+    last_error = ""
+    for b in candidates:
+        if not installed(b):
+            raise ImportError(f"backend {b!r} needs {_MODULE[b]}: {EXTRA_HINT[b]}")
+        try:
+            paths, prints = ex.ensure_graphs(model, _search_dirs(model, export_dir), log=_log)
+            if not paths:
+                raise RuntimeError("no graph could be exported")
+            runner = RUNNERS[b](paths, precision=precision)
+            report = checked_faithfulness(model, runner, prints)
+        except (ImportError, ValueError):
+            raise
+        except Exception as e:
+            if name != "auto":
+                raise
+            last_error = f"{b}: {type(e).__name__}: {str(e)[:200]}"
+            continue
+        if report["min_cosine"] >= threshold(precision):
+            model.set_runner(runner)
+            return runner.label
+        last_error = (f"{runner.label} reached cosine {report['min_cosine']:.6f} with torch on the fixed batch, "
+                      f"below {threshold(precision)}")
+        if name != "auto":
+            raise RuntimeError(f"backend {runner.label!r} is not faithful: {last_error}; use backend='torch'")
+    _log(f"geovec: torch backend ({last_error})")
+    return "torch"

@@ -1,0 +1,157 @@
+"""Inference backends (ONNX Runtime, OpenVINO) against the torch reference, and the encode pipeline.
+
+The graphs are exported once per test session (through ``geovec export onnx``); each backend's embeddings
+of the fixed mixed batch must match torch's. A backend test skips, saying so, only when its runtime is not
+installed (``pip install 'geovec[onnx]'`` / ``'geovec[openvino]'``; CI installs both with the dev extra).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import geovec
+from geovec.models import backends
+from geovec.models import export as ex
+from tests.conftest import scene
+
+
+def needs(backend: str):
+    return pytest.mark.skipif(not backends.installed(backend),
+                              reason=f"{backends._MODULE[backend]} is not installed: {backends.EXTRA_HINT[backend]}")
+
+
+@pytest.fixture(scope="module")
+def torch_model():
+    return geovec.load_model(backend="torch")
+
+
+@pytest.fixture(scope="module")
+def export_dir(torch_model, tmp_path_factory):
+    """`geovec export onnx geovec-compact OUT`, once for the module."""
+    if not backends.installed("onnx") and not backends.installed("openvino"):
+        pytest.skip(f"no ONNX runtime installed: {backends.EXTRA_HINT['onnx']}")
+    from geovec.cli import app
+
+    out = tmp_path_factory.mktemp("onnx-export")
+    res = CliRunner().invoke(app, ["export", "onnx", "geovec-compact", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def runner_for(model, export_dir, backend, precision="fp32"):
+    paths = ex.find_graphs(model, [export_dir])
+    assert sorted(paths) == sorted(ex.GRAPHS), "every graph exports and matches the checkpoint"
+    return backends.RUNNERS[backend](paths, precision=precision)
+
+
+def test_export_writes_graphs_and_manifest(export_dir, torch_model):
+    manifest = json.loads((export_dir / ex.MANIFEST).read_text())
+    assert set(manifest["graphs"]) == set(ex.GRAPHS)
+    for g, entry in manifest["graphs"].items():
+        assert (export_dir / entry["file"]).stat().st_size > 0
+        assert entry["fingerprint"] == ex.fingerprint(torch_model, g)
+    for label, report in manifest["faithfulness"].items():
+        assert report["passes"], (label, report)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("onnx", marks=needs("onnx")),
+                                     pytest.param("openvino", marks=needs("openvino"))])
+def test_backend_matches_torch_on_the_mixed_batch(torch_model, export_dir, backend):
+    report = backends.faithfulness(torch_model, runner_for(torch_model, export_dir, backend))
+    assert report["n_items"] == len(backends.faithfulness_items())
+    assert report["min_cosine"] >= backends.FAITHFUL_COSINE, report
+
+
+@needs("openvino")
+def test_openvino_bf16_is_explicit_and_within_its_own_threshold(torch_model, export_dir):
+    runner = runner_for(torch_model, export_dir, "openvino", precision="bf16")
+    assert runner.label == "openvino-bf16"
+    report = backends.faithfulness(torch_model, runner)
+    assert backends.REDUCED_COSINE <= report["min_cosine"] < 1.0, report  # bf16 really ran
+
+
+@needs("onnx")
+def test_load_model_auto_uses_the_export_and_info_names_it(export_dir, monkeypatch):
+    m = geovec.load_model(backend="auto", export_dir=export_dir)
+    assert m.backend == backends.AUTO_ORDER[0]
+    assert {p.parent for p in m.runner.paths.values()} == {export_dir}  # found, not exported again
+    from geovec.cli import app
+
+    monkeypatch.setenv("GEOVEC_BACKEND", "torch")  # restored after the test (the --backend option sets it)
+    out = CliRunner().invoke(app, ["info"]).output
+    assert "backend      torch" in out
+    out = CliRunner().invoke(app, ["--backend", "onnx", "info"]).output
+    assert "backend      onnx" in out
+
+
+@needs("onnx")
+def test_changed_weights_fall_back_to_torch_and_training_runs_torch(torch_model, export_dir):
+    m = geovec.load_model(backend="torch")
+    m.set_runner(runner_for(m, export_dir, "onnx"))
+    items = ["a harbour", {"lat": 10.0, "lon": 20.0}]
+    before = m.encode(items)
+    with torch.no_grad():
+        m.head.weight.mul_(-1.0)  # what an optimizer step does: in place
+    flipped = m.encode(items)
+    assert "head" in m._stale_graphs and "encoder" not in m._stale_graphs
+    assert not np.allclose(flipped, before, atol=1e-3)
+    m.set_runner(None)
+    np.testing.assert_allclose(flipped, m.encode(items), atol=1e-5)  # the torch head with the new weights
+    m.set_runner(backends.OnnxRuntimeRunner(ex.find_graphs(m, [export_dir])))  # the head no longer matches
+    assert m.runner.graphs == set(ex.GRAPHS) - {"head"}
+    m.train()
+    emb = m.embed_prepared([m.prepare(geovec.Item(text="a port", order=("text",)))])
+    emb.sum().backward()  # gradients: the torch modules ran
+    assert m.head.weight.grad is not None
+
+
+def test_without_a_runtime_torch_and_a_one_line_hint(torch_model, monkeypatch, capsys):
+    m = torch_model
+    monkeypatch.setattr(backends, "installed", lambda b: b == "torch")
+    monkeypatch.setattr(backends, "_hinted", False)
+    assert backends.apply_backend(m, "auto") == "torch" and m.backend == "torch"
+    backends.apply_backend(m, None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "geovec[onnx]" in err[0], err  # once per process
+    with pytest.raises(ImportError, match="geovec\\[onnx\\]"):
+        backends.apply_backend(m, "onnx")
+
+
+def test_architectures_without_graphs_stay_on_torch():
+    class Other:  # e.g. qwen2-vl: no set_runner
+        class config:
+            architecture = "qwen2-vl"
+
+    assert backends.apply_backend(Other(), "auto") == "torch"
+    with pytest.raises(ValueError, match="runs on torch only"):
+        backends.apply_backend(Other(), "onnx")
+    with pytest.raises(ValueError, match="unknown backend"):
+        backends.apply_backend(Other(), "tensorrt")
+
+
+def test_batches_group_by_image_size_and_files_decode_once(torch_model, tmp_path, monkeypatch):
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    Image.fromarray(scene(1, 64)).save(small)  # resized up to 224
+    Image.fromarray(scene(2, 480)).save(big)  # resized down to 448
+    import geovec.models.single_encoder as se
+
+    decoded, shapes = [], []
+    real_read, real_embed = se.read_image, torch_model.embed_prepared
+    monkeypatch.setattr(se, "read_image", lambda src: decoded.append(str(src)) or real_read(src))
+    monkeypatch.setattr(torch_model, "embed_prepared",
+                        lambda prep: shapes.append({tuple(p.pixels.shape) for p in prep}) or real_embed(prep))
+    torch_model._decoded.clear()
+    items = [small, {"image": big, "box": [0, 0, 100, 100]}, {"image": small, "box": [8, 8, 40, 40]},
+             {"image": big, "text": "a port"}]
+    E = torch_model.encode(items, batch_size=2)
+    monkeypatch.undo()
+    assert sorted(decoded) == sorted({str(small), str(big)}), "each file decoded once"
+    assert all(len(s) == 1 for s in shapes), f"a batch holds one image size: {shapes}"
+    alone = np.concatenate([torch_model.encode([it]) for it in items])
+    np.testing.assert_allclose(E, alone, atol=1e-5)
