@@ -80,24 +80,50 @@ def _is_image_like(x: Any) -> bool:
 
 def _looks_like_image_path(text: str) -> bool:
     """A plain string is text, unless it names an existing image file (``"scene.tif"``); use a dict
-    (``{"text": ...}`` / ``{"image": ...}``) or a :class:`pathlib.Path` to say which you mean."""
-    if len(text) > 4096 or "\n" in text or Path(text).suffix.lower() not in IMAGE_SUFFIXES:
+    (``{"text": ...}`` / ``{"image": ...}``) or a :class:`pathlib.Path` to say which you mean.
+    (The server never does this: there a plain string is always text.)"""
+    if len(text) > 4096 or "\n" in text or "\x00" in text or Path(text).suffix.lower() not in IMAGE_SUFFIXES:
         return False
-    return Path(text).is_file()
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # name too long, unencodable: not a file we can read
+        return False
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def _text(value: Any, name: str) -> str:
+    """A string that the tokenizer can take: valid Unicode (no lone surrogates), not blank."""
+    if not isinstance(value, str):
+        raise GeoVecInputError(f"{name} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GeoVecInputError(f"{name} is not valid Unicode (it holds a lone surrogate)") from None
+    if not value.strip():
+        raise GeoVecInputError(f"{name} is empty")
+    return value
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
-        raise GeoVecInputError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    v = float(value)
+    if isinstance(value, bool) or not isinstance(value, (Real, np.number)) or isinstance(value, np.complexfloating):
+        raise GeoVecInputError(f"{name} must be a number, got {type(value).__name__} {_short(value)}")
+    try:
+        v = float(value)
+    except (OverflowError, ValueError, TypeError):
+        v = math.inf
     if not math.isfinite(v):
-        raise GeoVecInputError(f"{name} must be finite, got {value!r}")
+        raise GeoVecInputError(f"{name} must be finite, got {_short(value)}")
     return v
 
 
 def _parse_box(raw: Any) -> Box:
-    if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, np.ndarray)) or len(raw) != 4:
-        raise GeoVecInputError(f"box must be 4 numbers [x1, y1, x2, y2] in pixels, got {raw!r}")
+    if (isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, np.ndarray))
+            or (isinstance(raw, np.ndarray) and raw.ndim != 1) or len(raw) != 4):
+        raise GeoVecInputError(f"box must be 4 numbers [x1, y1, x2, y2] in pixels, got {_short(raw)}")
     x1, y1, x2, y2 = (_number(v, "box coordinate") for v in raw)
     if x2 <= x1 or y2 <= y1:
         raise GeoVecInputError(
@@ -109,14 +135,20 @@ def _parse_box(raw: Any) -> Box:
 def _check_image_source(image: Any) -> None:
     if isinstance(image, (str, os.PathLike)):
         p = Path(image)
-        if not p.exists():
+        if isinstance(image, str) and not image.strip():
+            raise GeoVecInputError("image path is empty")
+        try:
+            exists, is_dir = p.exists(), p.is_dir()
+        except (OSError, ValueError) as e:  # NUL byte, name too long, unencodable
+            raise GeoVecInputError(f"cannot use this image path: {e}", source=_short(str(p))) from None
+        if not exists:
             raise GeoVecInputError("image file does not exist", source=str(p))
-        if p.is_dir():
+        if is_dir:
             raise GeoVecInputError("image path is a directory, not a file", source=str(p))
     elif isinstance(image, Image.Image):
         try:
             image.load()  # decode now, in the caller's thread: lazy PIL files are not thread-safe
-        except (OSError, SyntaxError, ValueError, AttributeError) as e:
+        except Exception as e:  # Pillow raises many types for malformed data
             raise GeoVecInputError(f"cannot decode image: {e}") from None
     elif not _is_image_like(image):
         raise GeoVecInputError(
@@ -129,7 +161,7 @@ def _check_image_source(image: Any) -> None:
 def _from_dict(d: dict) -> Item:
     unknown = [k for k in d if k not in ALLOWED_KEYS]
     if unknown:
-        raise GeoVecInputError(f"unknown key(s) {unknown}; allowed keys are {list(ALLOWED_KEYS)}")
+        raise GeoVecInputError(f"unknown key(s) {_short(unknown)}; allowed keys are {list(ALLOWED_KEYS)}")
     if "box" in d and "boxes" in d:
         raise GeoVecInputError("give either 'box' or 'boxes', not both")
     order: list[str] = []
@@ -145,15 +177,14 @@ def _from_dict(d: dict) -> Item:
         elif key == "text":
             if value is None:
                 continue
-            if not isinstance(value, str):
-                raise GeoVecInputError(f"text must be a string, got {type(value).__name__}")
-            if not value.strip():
-                raise GeoVecInputError("text is empty")
-            kw["text"] = value
+            kw["text"] = _text(value, "text")
             order.append("text")
         elif key in ("box", "boxes"):
             if value is None:
                 continue
+            if key == "boxes" and (isinstance(value, (str, bytes, dict)) or not isinstance(value, (Sequence, np.ndarray))
+                                   or (isinstance(value, np.ndarray) and value.ndim == 0)):
+                raise GeoVecInputError(f"'boxes' must be a list of [x1, y1, x2, y2] boxes, got {_short(value)}")
             raw_boxes = [value] if key == "box" else list(value)
             if key == "boxes" and not raw_boxes:
                 raise GeoVecInputError("'boxes' is an empty list")
@@ -167,7 +198,7 @@ def _from_dict(d: dict) -> Item:
                 continue
             if not isinstance(value, str) or not value.strip():
                 raise GeoVecInputError("instruction must be a non-empty string")
-            kw["instruction"] = value
+            kw["instruction"] = _text(value, "instruction")
     lat, lon = d.get("lat"), d.get("lon")
     if (lat is None) != (lon is None):
         raise GeoVecInputError("give both 'lat' and 'lon' (WGS84 degrees), or neither")
@@ -214,7 +245,7 @@ def parse_item(raw: Any, index: int | None = None) -> Item:
             if _looks_like_image_path(raw):
                 item = Item(image=raw, order=("image",))
             else:
-                item = Item(text=raw, order=("text",))
+                item = Item(text=_text(raw, "text"), order=("text",))
         elif isinstance(raw, Path):
             _check_image_source(raw)
             item = Item(image=raw, order=("image",))
@@ -227,6 +258,10 @@ def parse_item(raw: Any, index: int | None = None) -> Item:
             raise GeoVecInputError(
                 f"cannot embed a {type(raw).__name__}; give text, an image, or a dict with keys {list(ALLOWED_KEYS)}"
             )
+        if item.text is not None:
+            _text(item.text, "text")
+        if item.instruction is not None:
+            _text(item.instruction, "instruction")
         _check_boxes_inside(item)
         return item
     except GeoVecInputError as e:
