@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import math
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -12,17 +14,64 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geovec.inputs import GeoVecInputError
-from geovec.serve.items import Limits, to_item
+from geovec.serve.items import Limits, PixelBudget, image_of, to_item
 
 STATIC = Path(__file__).parent / "static"
 
 
-class EmbeddingRequest(BaseModel):
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` made serialisable as strict JSON: non-finite floats as strings, lone surrogates escaped."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, (bool, int)) or value is None:
+        return value
+    if depth > 20:
+        return "..."
+    if isinstance(value, dict):
+        return {str(_json_safe(k, depth + 1)): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    return _json_safe(str(value), depth + 1)
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that always renders: a message echoing a client's NaN or lone surrogate never becomes a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return super().render(_json_safe(content))
+
+
+def _strict_str(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
+class _Strict(BaseModel):
+    # NaN / Infinity / 1e309 in a number field are a 422 naming the field, never a 500
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class EmbeddingRequest(_Strict):
     """OpenAI's embeddings request, plus geovec's ``instruction`` / ``task`` / ``side`` extensions."""
 
     input: Any
@@ -35,13 +84,15 @@ class EmbeddingRequest(BaseModel):
     side: Literal["query", "document"] = "query"
     normalize: bool = True
 
+    _check_strings = field_validator("model", "user", "instruction")(_strict_str)
 
-class Near(BaseModel):
+
+class Near(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(_Strict):
     text: Optional[str] = None
     image: Any = None
     box: Optional[list[float]] = Field(None, min_length=4, max_length=4)
@@ -52,9 +103,13 @@ class SearchRequest(BaseModel):
     instruction: Optional[str] = None
     exact: bool = False
 
+    _check_strings = field_validator("text", "instruction")(_strict_str)
+
 
 class BodySizeLimit:
-    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
+    """ASGI middleware: 413 for request bodies over ``max_bytes``, declared (``Content-Length``) or streamed
+    (chunked). The body is read here, up to the limit, and replayed to the app, so an oversized chunked body
+    is a 413 too (not the framework's 400 "error parsing the body")."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -63,39 +118,65 @@ class BodySizeLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._reject(send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        if declared is not None:
+            try:
+                if int(declared) > self.max_bytes:
+                    return await self._reject(send)
+            except ValueError:
+                pass  # the server rejects a malformed length itself
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            if message["type"] == "http.disconnect":
+                return  # the client went away: nothing to answer
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_bytes:
+                return await self._reject(send)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the app expects
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send):
-        body = f'{{"detail":"request body larger than {self.max_bytes} bytes"}}'.encode()
+        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def input_error(e: GeoVecInputError, field_name: str = "input") -> JSONResponse:
     loc = ["body", field_name] + ([e.index] if e.index is not None else [])
-    return JSONResponse(status_code=422, content={"detail": [
+    return SafeJSONResponse(status_code=422, content={"detail": [
         {"loc": loc, "msg": str(e), "type": "value_error", "item": e.index, "problem": e.problem}]})
+
+
+def validation_error(exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body, with each error naming its field (``field``) and the offending value echoed only
+    when it is a short scalar (never NaN / Infinity as a bare number, never a whole request body)."""
+    detail = []
+    for err in exc.errors():
+        loc = [x if isinstance(x, (int, str)) else str(x) for x in err.get("loc", ())]
+        d = {"loc": loc, "field": ".".join(str(x) for x in loc[1:]) or "body", "msg": str(err.get("msg", "")),
+             "type": str(err.get("type", "value_error"))}
+        value = err.get("input")
+        if isinstance(value, (bool, int, float, type(None))) or (isinstance(value, str) and len(value) <= 200):
+            if not (isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18):
+                d["input"] = value
+        detail.append(d)
+    return SafeJSONResponse(status_code=422, content=_json_safe({"detail": detail}))
 
 
 def create_app(db: str | Path | None = None, model=None, limits: Limits | None = None) -> FastAPI:
@@ -117,13 +198,21 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         check_model(store, model)
     lock = threading.Lock()  # one forward at a time: the model's thread pool already uses the cores
 
-    app = FastAPI(title="geovec", version="0.1.0",
+    app = FastAPI(title="geovec", version="0.1.0", default_response_class=SafeJSONResponse,
                   description="Interleaved remote-sensing embeddings (image, text, boxes, lat/lon) and search.")
     app.state.model, app.state.store, app.state.limits = model, store, limits
 
     @app.exception_handler(GeoVecInputError)
     async def _input_error(request: Request, e: GeoVecInputError):
         return input_error(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, e: RequestValidationError):
+        return validation_error(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        return SafeJSONResponse(status_code=e.status_code, content={"detail": e.detail}, headers=e.headers)
 
     @app.get("/healthz")
     def healthz():
@@ -141,13 +230,14 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         raw = req.input
         if isinstance(raw, (str, dict)):
             raw = [raw]
-        elif isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
+        elif isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
             raw = [raw]  # a single token array: reported as an unsupported item
         if not isinstance(raw, list) or not raw:
             raise HTTPException(422, "input must be a string, an item object, or a non-empty list of them")
         if len(raw) > limits.max_items:
             raise HTTPException(413, f"{len(raw)} items in one request; this server takes at most {limits.max_items}")
-        items = [to_item(r, i, limits) for i, r in enumerate(raw)]
+        budget = PixelBudget(limits)
+        items = [to_item(r, i, limits, budget) for i, r in enumerate(raw)]
         with lock:
             vectors = model.encode(items, instruction=req.instruction, task=req.task, side=req.side,
                                    normalize=req.normalize, show_progress_bar=False)
@@ -156,7 +246,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
             emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode() if req.encoding_format == "base64"
                    else [float(x) for x in v])
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        tokens = sum(len(str(r.get("text", "") if isinstance(r, dict) else r).split()) for r in raw)
+        tokens = sum(len((it.text or "").split()) for it in items)
         return {"object": "list", "data": data, "model": model.model_id,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -175,7 +265,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         image = None
         if req.image is not None:
             try:
-                image = to_item({"image": req.image}, 0, limits)["image"]
+                image = image_of(req.image, limits)
             except GeoVecInputError as e:
                 return input_error(GeoVecInputError(e.problem), "image")
         q = SearchQuery(text=req.text, image=image, box=req.box, near=(req.near.lat, req.near.lon) if req.near else None,

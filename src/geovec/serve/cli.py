@@ -11,14 +11,25 @@ import typer
 def serve_cmd(
     db: Optional[Path] = typer.Option(None, "--db", help="Index directory to search (omit for embeddings only)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name or checkpoint dir (default: the index's)."),
-    root: List[Path] = typer.Option([], "--root", help="Folder whose files requests may name by path (repeatable)."),
-    max_request_mb: float = typer.Option(16.0, "--max-request-mb", help="Largest request body, MiB."),
-    max_image_mp: float = typer.Option(22.0, "--max-image-mp", help="Largest image per item, megapixels."),
-    max_items: int = typer.Option(256, "--max-items", help="Most items per /v1/embeddings request."),
+    root: List[Path] = typer.Option([], "--root", exists=True, file_okay=False,
+                                    help="Folder whose files requests may name as {\"image\": PATH} (repeatable). "
+                                         "Without it no request reads a file; a bare string is always text."),
+    max_request_mb: float = typer.Option(16.0, "--max-request-mb", min=0.001,
+                                         help="Largest request body, MiB (413 above, chunked or not)."),
+    max_image_mp: float = typer.Option(22.0, "--max-image-mp", min=0.001,
+                                       help="Largest image per item, megapixels (422 above, checked before decoding)."),
+    max_request_mp: Optional[float] = typer.Option(None, "--max-request-mp", min=0.001,
+                                                   help="Largest total of decoded images in one request, megapixels "
+                                                        "(default 4 x --max-image-mp)."),
+    max_items: int = typer.Option(256, "--max-items", min=1, help="Most items per /v1/embeddings request."),
 ):
-    """Serve /v1/embeddings (OpenAI-compatible, multimodal), /search, /healthz and the map page at /."""
+    """Serve /v1/embeddings (OpenAI-compatible, multimodal), /search, /healthz and the map page at /.
+
+    Files are opened only under --root and only with GTiff / PNG / JPEG / WebP / BMP content (a .tif that is a
+    GDAL VRT is refused). Bad input is a 4xx naming the item and field, never a 500.
+    """
     import uvicorn
 
     from geovec.serve.app import create_app
@@ -30,7 +41,9 @@ def serve_cmd(
 
         m = geovec.load_model(model)
     limits = Limits(max_request_bytes=int(max_request_mb * 1024 * 1024), max_items=max_items,
-                    max_image_pixels=int(max_image_mp * 1e6), roots=[p.resolve() for p in root])
+                    max_image_pixels=int(max_image_mp * 1e6),
+                    max_request_pixels=int(max_request_mp * 1e6) if max_request_mp else None,
+                    roots=[p.resolve() for p in root])
     app = create_app(db, m, limits)
     uvicorn.run(app, host=host, port=port, log_level="info")
 

@@ -1,9 +1,13 @@
 """Turning JSON request items into geovec items, with the server's safety limits.
 
-An item is a string (text) or an object with ``text``, ``image``, ``box`` / ``boxes`` (pixel xyxy on the
-image), ``lat`` / ``lon`` (WGS84 degrees) and ``instruction``. ``image`` is a ``data:image/...;base64,``
-URL, ``{"base64": "..."}``, or a file path (string or ``{"path": "..."}``) that must lie inside one of the
-server's configured roots. URLs are never fetched. Problems raise :class:`GeoVecInputError` naming the item.
+An item is a string (always text: the server never reads a file named by a bare string) or an object with
+``text``, ``image``, ``box`` / ``boxes`` (pixel xyxy on the image), ``lat`` / ``lon`` (WGS84 degrees) and
+``instruction``. ``image`` is a ``data:image/...;base64,`` URL, ``{"base64": "..."}``, or a file path
+(``{"path": "..."}`` or a string that is not a data URL) that must lie inside one of the server's configured
+roots. Every image is decoded here, in the request, under the server's limits: its pixels checked from the
+header before decoding, its content one of the safe formats (GTiff / PNG / JPEG / WebP / BMP; a ``.tif``
+that is a GDAL VRT is refused). URLs are never fetched. Problems raise :class:`GeoVecInputError` naming
+the item.
 """
 
 from __future__ import annotations
@@ -11,36 +15,67 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geovec.inputs import GeoVecInputError
+from geovec.inputs import GeoVecInputError, Item, parse_item
+from geovec.inputs.raster import SAFE_DRIVERS, RasterImage, read_image
+
+# Pillow plugins a base64 image may be decoded with (the same safe set as files)
+PIL_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF")
 
 
 @dataclass
 class Limits:
-    """Per-request limits: body bytes, items per request, decoded image pixels (width x height), results."""
+    """Per-request limits: body bytes, items per request, decoded image pixels (width x height) per image
+    and per request, results."""
 
     max_request_bytes: int = 16 * 1024 * 1024
     max_items: int = 256
     max_image_pixels: int = 64 * 1024 * 1024 // 3  # ~22 MP of 8-bit RGB
+    max_request_pixels: int | None = None  # all images of one request together; None = 4 x max_image_pixels
     max_k: int = 200
     roots: list[Path] = field(default_factory=list)  # folders whose files requests may name
 
+    @property
+    def request_pixels(self) -> int:
+        return self.max_request_pixels if self.max_request_pixels is not None else 4 * self.max_image_pixels
 
-def _check_pixels(width: int, height: int, limits: Limits) -> None:
+
+class PixelBudget:
+    """Decoded pixels left for the images of one request."""
+
+    def __init__(self, limits: Limits):
+        self.left = limits.request_pixels
+        self.total = limits.request_pixels
+
+    def take(self, width: int, height: int) -> None:
+        if width * height > self.left:
+            raise GeoVecInputError(f"the images of this request decode to more than {self.total} pixels in total; "
+                                   "send fewer or smaller images per request")
+        self.left -= width * height
+
+
+def _check_pixels(width: int, height: int, limits: Limits, budget: PixelBudget | None = None) -> None:
     if width * height > limits.max_image_pixels:
         raise GeoVecInputError(f"image is {width}x{height} = {width * height} pixels; this server accepts at most "
                                f"{limits.max_image_pixels} pixels per image")
+    if budget is not None:
+        budget.take(width, height)
 
 
-def decode_base64_image(data: str, limits: Limits) -> np.ndarray:
+def decode_base64_image(data: str, limits: Limits, budget: PixelBudget | None = None) -> np.ndarray:
     """Base64 (optionally a data URL) -> (H, W, 3) uint8, checking the size from the header before decoding."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    from geovec.inputs.raster import _pil_pixels
+
+    if not isinstance(data, str):
+        raise GeoVecInputError(f"image base64 must be a string, got {type(data).__name__}")
     if data.startswith("data:"):
         head, _, data = data.partition(",")
         if ";base64" not in head:
@@ -50,14 +85,23 @@ def decode_base64_image(data: str, limits: Limits) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise GeoVecInputError("image is not valid base64") from None
     try:
-        with Image.open(io.BytesIO(raw)) as im:
-            _check_pixels(im.width, im.height, limits)
-            im.load()
-            return np.asarray(im.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the server's own limit applies
+            with Image.open(io.BytesIO(raw), formats=PIL_FORMATS) as im:
+                _check_pixels(im.width, im.height, limits, budget)
+                im.load()
+                pixels = _pil_pixels(im)
     except GeoVecInputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise GeoVecInputError(f"image is too large to decode (decompression bomb guard): {e}") from None
+    except MemoryError:
+        raise GeoVecInputError("not enough memory to decode the image") from None
+    except Exception as e:  # Pillow raises many types for malformed data
         raise GeoVecInputError(f"cannot decode base64 image: {e}") from None
+    if pixels.size == 0:
+        raise GeoVecInputError("image is empty (0 pixels)")
+    return pixels
 
 
 def resolve_path(name: str, limits: Limits) -> Path:
@@ -65,58 +109,76 @@ def resolve_path(name: str, limits: Limits) -> Path:
     if not limits.roots:
         raise GeoVecInputError("this server does not read files by path (start it with --root DIR); send the "
                                "image as base64 instead")
+    if not isinstance(name, str) or not name.strip():
+        raise GeoVecInputError("image path must be a non-empty string")
     if "\x00" in name:
         raise GeoVecInputError("image path contains a NUL byte")
-    p = Path(name)
-    for root in limits.roots:
-        root = root.resolve()
-        candidate = (root / p).resolve() if not p.is_absolute() else p.resolve()
-        if candidate.is_relative_to(root):
-            if not candidate.is_file():
-                raise GeoVecInputError(f"image file {name!r} does not exist under the server's roots")
-            return candidate
+    try:
+        name.encode("utf-8")
+        p = Path(name)
+        for root in limits.roots:
+            root = root.resolve()
+            candidate = (root / p).resolve() if not p.is_absolute() else p.resolve()
+            if candidate.is_relative_to(root):
+                if not candidate.is_file():
+                    raise GeoVecInputError(f"image file {name!r} does not exist under the server's roots")
+                return candidate
+    except (OSError, ValueError, RuntimeError) as e:  # name too long, symlink loop, unencodable
+        if isinstance(e, GeoVecInputError):
+            raise
+        raise GeoVecInputError(f"image path {name!r} cannot be used: {type(e).__name__}") from None
     raise GeoVecInputError(f"image path {name!r} is outside the server's allowed roots")
 
 
-def _image(value: Any, limits: Limits) -> Any:
+def _image(value: Any, limits: Limits, budget: PixelBudget | None = None) -> Any:
     from geovec.inputs.raster import image_size
 
     if isinstance(value, dict):
         keys = set(value)
         if keys == {"base64"}:
-            return decode_base64_image(str(value["base64"]), limits)
+            return decode_base64_image(value["base64"], limits, budget)
         if keys == {"path"}:
-            value = str(value["path"])
+            value = value["path"]
+            if not isinstance(value, str):
+                raise GeoVecInputError(f"image path must be a string, got {type(value).__name__}")
         elif keys & {"url", "image_url"}:
             raise GeoVecInputError("image URLs are not fetched by this server; send base64 or a path under its roots")
         else:
-            raise GeoVecInputError(f"image object needs exactly one of 'base64' or 'path', got keys {sorted(keys)}")
+            raise GeoVecInputError(f"image object needs exactly one of 'base64' or 'path', got keys "
+                                   f"{sorted(map(repr, keys))}")
     elif not isinstance(value, str):
         raise GeoVecInputError(f"image must be a base64 data URL, {{'base64': ...}} or a path, got {type(value).__name__}")
     if value.startswith("data:"):
-        return decode_base64_image(value, limits)
-    if value.startswith(("http://", "https://", "s3://", "gs://")):
+        return decode_base64_image(value, limits, budget)
+    if value.startswith(("http://", "https://", "s3://", "gs://", "/vsi")):
         raise GeoVecInputError("image URLs are not fetched by this server; send base64 or a path under its roots")
     path = resolve_path(value, limits)
-    w, h = image_size(path)
-    _check_pixels(w, h, limits)
-    return str(path)
+    w, h = image_size(path, drivers=SAFE_DRIVERS)
+    _check_pixels(w, h, limits, budget)
+    # decoded here, with the server's own limits: never by a library guessing the format from the content
+    return read_image(path, max_pixels=limits.max_image_pixels, drivers=SAFE_DRIVERS)
 
 
-def to_item(raw: Any, index: int, limits: Limits) -> Any:
-    """One JSON request item -> a value ``model.encode`` accepts; GeoVecInputError names ``index``."""
+def to_item(raw: Any, index: int, limits: Limits, budget: PixelBudget | None = None) -> Item:
+    """One JSON request item -> a parsed :class:`Item`; GeoVecInputError names ``index``.
+
+    A string is always text (never a file name). Images are decoded here under ``limits`` (and ``budget``,
+    the pixels left for the whole request)."""
     try:
         if isinstance(raw, str):
-            if not raw.strip():
-                raise GeoVecInputError("text is empty")
-            return raw
-        if isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
+            return parse_item({"text": raw})
+        if isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
             raise GeoVecInputError("token-id arrays are not supported; send text")
         if not isinstance(raw, dict):
             raise GeoVecInputError(f"an item must be a string or an object, got {type(raw).__name__}")
         item = dict(raw)
         if item.get("image") is not None:
-            item["image"] = _image(item["image"], limits)
-        return item
+            item["image"] = _image(item["image"], limits, budget)
+        return parse_item(item)
     except GeoVecInputError as e:
         raise e.at(index) from None
+
+
+def image_of(raw: Any, limits: Limits) -> np.ndarray | RasterImage:
+    """A search request's ``image`` value, decoded under ``limits``."""
+    return _image(raw, limits, PixelBudget(limits))
