@@ -10,46 +10,117 @@ import typer
 MODEL_HELP = "Bundled model name or checkpoint directory (default: the bundled geovec-compact)."
 
 
+def check_task(value: Optional[str]) -> Optional[str]:
+    """Typer callback: ``--task`` must be a known task kind (a usage error, exit 2, otherwise)."""
+    if value is None:
+        return None
+    from geovec.models.instructions import TASKS
+
+    if value not in TASKS:
+        raise typer.BadParameter(f"unknown task {value!r}; choose one of {', '.join(TASKS)}")
+    return value
+
+
+MAX_IMAGE_MP_HELP = ("Largest image read whole, megapixels (width x height / 1e6; 0 = no limit; default 100 or "
+                     "$GEOVEC_MAX_IMAGE_MP). Checked from the header before decoding; a larger file is reported "
+                     "as failed.")
+ANY_FORMAT_HELP = ("Open any raster format GDAL / Pillow recognise by content, VRT included (only for trusted "
+                   "files: a VRT reads rasters from anywhere). Default: GTiff / PNG / JPEG / WebP / BMP content only.")
+
+
+def read_options(max_image_mp: Optional[float], any_raster_format: bool):
+    """A context in which image files are read with this command's ``--max-image-mp`` / ``--any-raster-format``
+    (:class:`geovec.inputs.raster.ReadPolicy`); the process-wide policy is restored afterwards."""
+    from dataclasses import replace
+
+    from geovec.inputs.raster import _mp_to_pixels, read_policy, reading
+
+    policy = read_policy()
+    if max_image_mp is not None:
+        policy = replace(policy, max_pixels=_mp_to_pixels(max_image_mp))
+    if any_raster_format:
+        policy = replace(policy, drivers=None)
+    return reading(policy)
+
+
+def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume, threads, ray):
+    import geovec
+    from geovec import exitcodes
+    from geovec.embed import EmbedJob, EmbedJobError, iter_records
+
+    try:
+        records = list(iter_records(paths))
+        if not records:
+            typer.echo("nothing to embed: no images or .jsonl files under the given paths", err=True)
+            raise typer.Exit(exitcodes.USAGE)
+        if ray is not None:
+            from geovec.index.ray_runner import embed_records_with_ray  # optional extra: geovec[ray]
+
+            kw = {"chunk_size": chunk_size} if chunk_size else {}
+            summary = embed_records_with_ray(records, out=out, model=model, ray_address=ray, batch_size=batch_size,
+                                             instruction=instruction, task=task, with_location=with_location,
+                                             resume=resume, **kw)
+        else:
+            m = geovec.load_model(model, num_threads=threads)
+            if task is not None:
+                instruction = instruction or m.query_instruction(task)
+            job = EmbedJob(m, out, batch_size=batch_size, chunk_size=chunk_size or 256, instruction=instruction,
+                           with_location=with_location)
+            summary = job.run(records, resume=resume)
+    except EmbedJobError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(exitcodes.USAGE) from None
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: finished chunks are kept in {out.name}.partial/; rerun the same command to "
+                   "resume", err=True)
+        raise typer.Exit(exitcodes.INTERRUPTED) from None
+    return summary
+
+
 def embed(
     paths: list[Path] = typer.Argument(..., help="Image files, folders (recursive), GeoTIFFs, or JSONL files of items."),
     out: Path = typer.Option(..., "--out", "-o", help="Output parquet file."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    batch_size: int = typer.Option(32, help="Items per forward pass."),
+    batch_size: int = typer.Option(32, min=1, help="Items per forward pass."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1,
+                                             help="Items per shard written to <out>.partial/ (the most an "
+                                                  "interruption loses; default 256, 4096 with --ray)."),
     instruction: Optional[str] = typer.Option(None, help="Instruction for items that have none of their own."),
-    task: Optional[str] = typer.Option(None, help="Use the model's query instruction for this task kind instead."),
+    task: Optional[str] = typer.Option(None, callback=check_task,
+                                       help="Use the model's query instruction for this task kind instead "
+                                            "(classification, retrieval, composed, vqa, region, referring, geo)."),
     with_location: bool = typer.Option(False, help="Also embed a GeoTIFF's centre lat/lon as a location token."),
-    resume: bool = typer.Option(True, help="Continue an interrupted job / keep rows already in --out."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+    resume: bool = typer.Option(True, help="Skip ids already in --out or in an interrupted run's <out>.partial/, and "
+                                           "keep every row already in --out (a rerun with other inputs appends). "
+                                           "--no-resume embeds everything again and replaces --out."),
+    max_image_mp: Optional[float] = typer.Option(None, "--max-image-mp", min=0.0, help=MAX_IMAGE_MP_HELP),
+    any_raster_format: bool = typer.Option(False, "--any-raster-format", help=ANY_FORMAT_HELP),
+    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads for torch."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on a Ray cluster ('auto', 'local' or an address)."),
 ) -> None:
     """Embed images / GeoTIFFs / JSONL items to parquet: id, source, embedding, lat/lon, footprint, model id.
 
-    A bad file is reported by name and skipped; the rest are embedded and written. Exit code 1 when some failed.
+    A bad file (corrupt, too large, a decompression bomb, all NaN) is reported by name and skipped; the rest
+    are embedded and written. Ids are unique: a file given twice is embedded once; a JSONL line repeating an
+    earlier id fails, naming both lines. A rerun skips what is done and keeps every row already in --out.
+
+    Exit codes: 0 all done; 1 finished but some inputs failed (each reported by name, the rest written);
+    2 usage error, nothing written; 130 interrupted (rerun the same command to resume).
     """
-    import geovec
-    from geovec.embed import EmbedJob, iter_records
+    from geovec import exitcodes
 
-    records = list(iter_records(paths))
-    if not records:
-        typer.echo("nothing to embed: no images or .jsonl files under the given paths", err=True)
-        raise typer.Exit(2)
-    if ray is not None:
-        from geovec.index.ray_runner import embed_records_with_ray  # optional extra: geovec[ray]
-
-        summary = embed_records_with_ray(records, out=out, model=model, ray_address=ray, batch_size=batch_size,
-                                         instruction=instruction, task=task, with_location=with_location)
-    else:
-        m = geovec.load_model(model, num_threads=threads)
-        if task is not None:
-            instruction = instruction or m.query_instruction(task)
-        job = EmbedJob(m, out, batch_size=batch_size, instruction=instruction, with_location=with_location)
-        summary = job.run(records, resume=resume)
+    with read_options(max_image_mp, any_raster_format):
+        summary = _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume,
+                             threads, ray)
     typer.echo(f"embedded {summary.embedded} new, {summary.skipped_done} already done, "
-               f"{len(summary.failed)} failed, of {summary.total} -> {out}")
+               f"{len(summary.failed)} failed, of {summary.total} -> {out} ({summary.rows} rows)")
+    if summary.kept_previous:
+        typer.echo(f"kept {summary.kept_previous} row(s) of earlier runs for inputs not given this time "
+                   "(--no-resume replaces --out instead)")
     for rid, problem in summary.failed.items():
         typer.echo(f"  FAILED {rid}: {problem}", err=True)
     if summary.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(exitcodes.SOME_FAILED)
 
 
 def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP)) -> None:

@@ -1,8 +1,11 @@
 """The batch embedding job behind ``geovec embed``: records -> parquet, resumable, bad files reported by name.
 
-Work is written in shards to ``<out>.partial/`` as it completes; a rerun skips ids already in a shard, so an
-interrupted job loses at most one chunk. When everything is done the shards are merged into ``<out>`` and the
-partial folder is removed. Items that fail are retried on the next run (the user may have fixed the file).
+Work is written in shards to ``<out>.partial/`` as it completes; a rerun skips ids already in a shard or in
+``<out>``, so an interrupted job (ctrl-c or kill -9, at any point) loses at most one chunk. When everything is
+done the shards are merged into ``<out>`` and the partial folder is removed. Rows already in ``<out>`` are
+always kept: a rerun with other inputs appends their rows after the earlier ones (``resume=False`` replaces
+``<out>`` instead). Ids are unique in ``<out>``. Items that fail are retried on the next run (the user may have
+fixed the file).
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def schema(dim: int, metadata: dict | None = None) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
+class EmbedJobError(RuntimeError):
+    """The job cannot run as asked (e.g. ``--out`` holds vectors of another model); nothing was written."""
+
+
 @dataclass
 class EmbedSummary:
     total: int = 0
@@ -49,6 +56,8 @@ class EmbedSummary:
     skipped_done: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # id -> problem
     out: Path | None = None
+    kept_previous: int = 0  # rows of earlier runs in ``out`` for inputs not given this time (kept)
+    rows: int = 0  # rows in ``out`` after the run
 
     @property
     def ok(self) -> bool:
@@ -92,7 +101,7 @@ class EmbedJob:
         return self.model.encode_partial(items, instruction=instruction, batch_size=batch_size, show_progress_bar=False)
 
     def _previous(self) -> list[Path]:
-        """Finished work from earlier runs: shards of an interrupted run and the output of a finished one."""
+        """Finished work from earlier runs: the output of a finished one, then shards of an interrupted one."""
         prev = sorted(self.partial.glob("shard-*.parquet"))
         if self.out.exists():
             prev.insert(0, self.out)
@@ -101,15 +110,26 @@ class EmbedJob:
     def _done_ids(self) -> set[str]:
         done: set[str] = set()
         for s in self._previous():
-            meta = pq.read_schema(s).metadata or {}
-            prev = json.loads(meta.get(METADATA_KEY, b"{}"))
+            try:
+                meta = pq.read_schema(s).metadata or {}
+                prev = json.loads(meta.get(METADATA_KEY, b"{}"))
+            except (pa.ArrowException, OSError, ValueError) as e:
+                raise EmbedJobError(f"{s} is not a parquet file written by geovec embed ({e}); use another --out "
+                                    "or remove it") from None
             if prev.get("model_id") != self.metadata["model_id"] or prev.get("revision") != self.metadata["revision"]:
-                raise RuntimeError(
-                    f"{self.partial} holds an unfinished job from model {prev.get('model_id')}@{prev.get('revision')}; "
-                    "remove it or use the same model"
+                what = "holds vectors" if s == self.out else "holds an unfinished job"
+                raise EmbedJobError(
+                    f"{s} {what} of model {prev.get('model_id')}@{prev.get('revision')}, this run uses "
+                    f"{self.metadata['model_id']}@{self.metadata['revision']}; use another --out, the same model, "
+                    "or --no-resume to replace it"
                 )
             done.update(pq.read_table(s, columns=["id"])["id"].to_pylist())
         return done
+
+    def _next_shard(self) -> int:
+        numbers = [int(p.stem.split("-")[1]) for p in self.partial.glob("shard-*.parquet")
+                   if p.stem.split("-")[1].isdigit()]
+        return max(numbers, default=-1) + 1  # never reuse a number: a half-removed folder may have gaps
 
     def _write_shard(self, n: int, rows: list[dict]) -> None:
         table = pa.Table.from_pylist(rows, schema=schema(self.model.embed_dim, self.metadata))
@@ -125,10 +145,22 @@ class EmbedJob:
             shutil.rmtree(self.partial, ignore_errors=True)
             self.out.unlink(missing_ok=True)
         self.partial.mkdir(parents=True, exist_ok=True)
+        for stale in self.partial.glob(".shard-*.tmp"):  # a shard being written when the last run was killed
+            stale.unlink(missing_ok=True)
         done = self._done_ids()
-        n_shards = len(list(self.partial.glob("shard-*.parquet")))
-        todo = [r for r in records if r.id not in done]
-        summary.skipped_done = len(records) - len(todo)
+        n_shards = self._next_shard()
+        seen: set[str] = set()
+        todo = []
+        for r in records:
+            if r.id in seen:
+                summary.failed[r.id + " (repeated)"] = f"id {r.id!r} repeats an earlier record; ids must be unique"
+            elif r.problem:
+                summary.failed[r.id] = r.problem
+            elif r.id in done:
+                summary.skipped_done += 1
+            else:
+                todo.append(r)
+            seen.add(r.id)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -136,12 +168,7 @@ class EmbedJob:
             bar = tqdm(total=len(records), initial=summary.skipped_done, desc="embed", unit="item")
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
-            runnable = []
-            for r in chunk:
-                if r.problem:
-                    summary.failed[r.id] = r.problem
-                else:
-                    runnable.append(r)
+            runnable = chunk
             placed = [_place(r, self.with_location) for r in runnable]
             rows = []
             if runnable:
@@ -167,22 +194,30 @@ class EmbedJob:
                 bar.update(len(chunk))
         if bar is not None:
             bar.close()
-        self._merge(records)
+        summary.rows, summary.kept_previous = self._merge(records)
         return summary
 
-    def _merge(self, records: list[Record]) -> None:
+    def _merge(self, records: list[Record]) -> tuple[int, int]:
+        """Earlier ``out`` rows (all kept, in their order), then the new rows in input order; one row per id.
+        Returns (rows written, rows kept for inputs not given this time)."""
         sch = schema(self.model.embed_dim, self.metadata)
-        wanted = {r.id for r in records}
-        tables = [pq.read_table(s).cast(sch) for s in self._previous()]
+        previous = self._previous()
+        tables = [pq.read_table(s).cast(sch) for s in previous]
+        n_out = tables[0].num_rows if previous and previous[0] == self.out else 0
         table = pa.concat_tables(tables) if tables else sch.empty_table()
-        if len(table):  # rows in input order, whatever order the shards were written in
-            # rows of earlier runs for inputs no longer given are dropped
-            table = table.filter(pa.compute.is_in(table["id"], pa.array(sorted(wanted), pa.string())))
+        kept = 0
+        if len(table):
+            ids = table["id"].to_pylist()
+            first: dict[str, int] = {}
+            for i, rid in enumerate(ids):
+                first.setdefault(rid, i)  # a kill after writing out but before removing the shards: no twins
             rank = {r.id: i for i, r in enumerate(records)}
-            order = np.argsort([rank.get(i, len(rank)) for i in table["id"].to_pylist()], kind="stable")
-            table = table.take(pa.array(order))
+            keep = sorted(first.values(), key=lambda i: (0, i) if i < n_out else (1, rank.get(ids[i], len(rank)), i))
+            table = table.take(pa.array(keep, pa.int64()))
+            kept = sum(1 for i in keep if ids[i] not in rank)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.out.with_name(self.out.name + ".tmp")
         pq.write_table(table.replace_schema_metadata(sch.metadata), tmp)
         tmp.replace(self.out)
-        shutil.rmtree(self.partial)
+        shutil.rmtree(self.partial, ignore_errors=True)
+        return table.num_rows, kept

@@ -3,8 +3,10 @@
 Resumable by construction: every batch of chips is appended to the table as soon as it is embedded, and a
 run skips chip ids already in the table, so an interrupted build loses at most the batch in flight and never
 embeds a chip twice. Files that changed since they were indexed (size / mtime) are re-chipped; files that
-cannot be read are reported by name and skipped, the rest is indexed. Rerunning on a grown folder adds the
-new files only (incremental add).
+cannot be read (corrupt, decompression bombs, too large to decode whole) are reported by name and skipped,
+the rest is indexed. Chips with no valid pixel (all NaN) are counted and skipped, not embedded as black.
+Rerunning on a grown folder adds the new files only (incremental add); ``prune=True`` removes the chips of
+indexed files that no longer exist.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans, read_chip
 from geovec.index.store import ANN_MIN_ROWS, ChipStore, IndexInfo, chip_rows
 from geovec.inputs import GeoVecInputError
+from geovec.inputs.raster import NODATA_PROBLEM
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ class BuildSummary:
     chips_embedded: int = 0
     chips_skipped_done: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # path -> problem
+    chips_empty: int = 0  # chips with no valid pixel (all NaN): skipped, not embedded
+    missing_files: list[str] = field(default_factory=list)  # indexed files that no longer exist
+    pruned_files: int = 0  # of those, removed from the index (prune=True)
+    pruned_chips: int = 0
     rows: int = 0
     ann_index: bool = False
     seconds: float = 0.0
@@ -56,6 +63,28 @@ def _probe_item(with_location: bool):
     if with_location:
         d.update(lat=0.0, lon=0.0)
     return parse_item(d)
+
+
+def is_empty_chip(problem: str | None) -> bool:
+    """Whether a chip's read problem is "no valid pixel" (all NaN / nodata): skipped, not a failure."""
+    return bool(problem) and NODATA_PROBLEM in problem
+
+
+def _record_failures(summary: BuildSummary, failed: dict[str, str]) -> None:
+    for cid, problem in failed.items():
+        if is_empty_chip(problem):
+            summary.chips_empty += 1
+        else:
+            summary.failed.setdefault(cid.split("#")[0], problem)
+
+
+def prune_missing(store: ChipStore, summary: BuildSummary, prune: bool) -> None:
+    """Find indexed files that no longer exist; with ``prune``, delete their chips."""
+    summary.missing_files = sorted(p for p in store.file_signatures() if not os.path.exists(p))
+    if prune and summary.missing_files:
+        before = len(store)
+        store.delete_paths(summary.missing_files)
+        summary.pruned_files, summary.pruned_chips = len(summary.missing_files), before - len(store)
 
 
 def chip_item(chip: Chip, pixels: np.ndarray, with_location: bool) -> dict:
@@ -136,6 +165,7 @@ def build_index(
     ray_address: str | None = None,
     ray_options: dict | None = None,
     on_commit: Callable[[int], None] | None = None,
+    prune: bool = False,
 ) -> BuildSummary:
     """Index ``paths`` (files or folders) into the LanceDB directory ``db`` with ``model``.
 
@@ -144,6 +174,8 @@ def build_index(
     (:mod:`geovec.index.ray_runner`); the vectors are the same as the local path's. ``ray_options`` go to
     :func:`~geovec.index.ray_runner.embed_chips_ray` (``model_factory``: a picklable zero-argument callable
     loading the model in each actor, default ``geovec.load_model(model.model_id)``; ``concurrency``).
+    ``prune`` deletes the chips of indexed files that no longer exist (they are listed in
+    ``summary.missing_files`` either way).
     """
     import sys
     import time
@@ -158,6 +190,7 @@ def build_index(
         from geovec.index.ray_runner import ingest_shards
 
         ingest_shards(store)  # shards a previous interrupted run wrote but did not ingest
+    prune_missing(store, summary, prune)
     todo = plan_build(paths, store, spec, summary)
     if ray_address is not None and todo:
         from geovec.index.ray_runner import embed_chips_ray, ingest_shards, model_factory_for
@@ -168,8 +201,7 @@ def build_index(
                         **opts)
         ingested, failed = ingest_shards(store)
         summary.chips_embedded += ingested
-        for cid, problem in failed.items():
-            summary.failed.setdefault(cid.split("#")[0], problem)
+        _record_failures(summary, failed)
     elif todo:
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=len(todo), desc="index", unit="chip", disable=not show)
@@ -178,8 +210,7 @@ def build_index(
             vectors, ok, failed = embed_chips(model, batch, info, batch_size)
             store.add(chip_rows(ok, vectors, info.model_id))
             summary.chips_embedded += len(ok)
-            for cid, problem in failed.items():
-                summary.failed.setdefault(cid.split("#")[0], problem)
+            _record_failures(summary, failed)
             bar.update(len(batch))
             if on_commit is not None:
                 on_commit(summary.chips_embedded)

@@ -11,6 +11,7 @@ Frames and units
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import warnings
@@ -22,7 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from geovec.inputs import GeoVecInputError
-from geovec.inputs.raster import IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, read_image, read_tiff
+from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, check_format, check_pixels,
+                                  open_raster, read_image, read_policy, read_tiff)
 
 Window = tuple[int, int, int, int]
 EDGE_POINTS = 8  # points per footprint edge before reprojection
@@ -147,48 +149,66 @@ def _tiff_datetime(tags: dict) -> datetime | None:
 
 def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
     """Chips of one file, from its header only (no pixels read). Raises :class:`GeoVecInputError` for a file
-    that cannot be opened or lacks a requested band."""
+    that cannot be opened, lacks a requested band, or (not a TIFF, so decoded whole) exceeds the pixel limit."""
     path = str(Path(path).resolve())
-    sig = file_signature(path)
+    try:
+        sig = file_signature(path)
+    except OSError as e:
+        raise GeoVecInputError(f"cannot read file: {e.strerror or e}", source=path) from None
     if Path(path).suffix.lower() in TIFF_SUFFIXES:
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with rasterio.open(path) as ds:
-                    if spec.bands:
-                        bad = [b for b in spec.bands if not 1 <= b <= ds.count]
-                        if bad:
-                            raise GeoVecInputError(f"band(s) {bad} requested but the raster has {ds.count} band(s)",
-                                                   source=path)
-                    windows = grid_windows(ds.width, ds.height, spec)
-                    when = _tiff_datetime(ds.tags())
-                    if ds.crs is not None and not ds.transform.is_identity:
-                        geo = footprints(ds.transform, ds.crs, windows)
-                    else:
-                        geo = [(None, None, None)] * len(windows)
+            with open_raster(path) as ds:
+                if spec.bands:
+                    bad = [b for b in spec.bands if not 1 <= b <= ds.count]
+                    if bad:
+                        raise GeoVecInputError(f"band(s) {bad} requested but the raster has {ds.count} band(s)",
+                                               source=path)
+                windows = grid_windows(ds.width, ds.height, spec)
+                when = _tiff_datetime(ds.tags())
+                if ds.crs is not None and not ds.transform.is_identity:
+                    geo = footprints(ds.transform, ds.crs, windows)
+                else:
+                    geo = [(None, None, None)] * len(windows)
         except GeoVecInputError:
             raise
         except Exception as e:  # rasterio raises several unrelated types for corrupt files
             raise GeoVecInputError(f"cannot read raster: {e}", source=path) from None
         return [Chip(path, w, spec.bands, fp, lat, lon, when, sig) for w, (fp, lat, lon) in zip(windows, geo)]
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    fmt = check_format(path, read_policy().drivers)
     try:
-        with Image.open(path) as im:
-            width, height = im.size
-    except (UnidentifiedImageError, OSError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=None if fmt is None else _pil_formats(fmt)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as e:
+        raise GeoVecInputError(f"image is too large to decode (decompression bomb guard): {e}", source=path) from None
+    except Exception as e:  # Pillow raises many types for malformed files
         raise GeoVecInputError(f"cannot decode image: {e}", source=path) from None
+    # a PNG / JPEG is decoded whole to cut its chips (no windowed reads): the whole-image limit applies
+    check_pixels(width, height, read_policy().max_pixels, path)
     return [Chip(path, w, None, None, None, None, None, sig) for w in grid_windows(width, height, spec)]
 
 
+def _pil_formats(fmt: str) -> tuple[str, ...]:
+    from geovec.inputs.raster import _PIL_FORMATS
+
+    return _PIL_FORMATS.get(fmt, ())
+
+
+@functools.lru_cache(maxsize=2)
+def _decoded(path: str, file_sig: str, policy: ReadPolicy) -> RasterImage:
+    """A whole non-TIFF image, decoded once for all its chips (not once per chip)."""
+    return read_image(path, max_pixels=policy.max_pixels, drivers=policy.drivers)
+
+
 def read_chip(chip: Chip) -> RasterImage:
-    """The chip's pixels (uint8 RGB) with the georeference of its window. Raises :class:`GeoVecInputError`."""
+    """The chip's pixels (uint8 RGB) with the georeference of its window. Raises :class:`GeoVecInputError`.
+    TIFFs are read through the chip's window only; other images are decoded whole (once, cached)."""
     if Path(chip.path).suffix.lower() in TIFF_SUFFIXES:
         return read_tiff(chip.path, bands=chip.bands, window=chip.window)
-    full = read_image(chip.path)
+    full = _decoded(chip.path, chip.file_sig, read_policy())
     c, r, w, h = chip.window
     if c + w > full.width or r + h > full.height:
         raise GeoVecInputError(f"window {chip.window} lies outside the {full.width}x{full.height} image", source=chip.path)

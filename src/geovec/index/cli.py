@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from geovec.embed.cli import ANY_FORMAT_HELP
+
 index_app = typer.Typer(help="Build, inspect and export a searchable index of imagery (LanceDB directory).",
                         no_args_is_help=True)
 
@@ -33,33 +35,62 @@ def _load_model(name: str | None):
     return geovec.load_model(name)
 
 
+def _bands(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        bands = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--bands must be 1-based band numbers like 4,3,2, got {text!r}") from None
+    if not bands or any(b < 1 for b in bands):
+        raise typer.BadParameter(f"--bands must be 1-based band numbers like 4,3,2, got {text!r}")
+    return bands
+
+
 @index_app.command("build")
 def build_cmd(
     paths: List[Path] = typer.Argument(..., help="Image files / GeoTIFFs, or folders searched recursively."),
     db: Path = typer.Option(..., "--db", help="Index directory (LanceDB); created if missing, else extended."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name or checkpoint dir (default: geovec-compact)."),
-    chip_size: int = typer.Option(256, "--chip-size", help="Chip width = height in pixels."),
-    overlap: int = typer.Option(0, "--overlap", help="Overlap of neighbouring chips in pixels."),
+    chip_size: int = typer.Option(256, "--chip-size", min=8, help="Chip width = height in pixels."),
+    overlap: int = typer.Option(0, "--overlap", min=0, help="Overlap of neighbouring chips in pixels."),
     bands: Optional[str] = typer.Option(None, "--bands", help="1-based band numbers for R,G,B, e.g. 4,3,2."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Chips per forward pass."),
-    commit_every: int = typer.Option(256, "--commit-every", help="Chips embedded per committed step (resume unit)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Chips per forward pass."),
+    commit_every: int = typer.Option(256, "--commit-every", min=1,
+                                     help="Chips embedded per committed step (resume unit)."),
     with_location: bool = typer.Option(False, "--with-location/--no-location",
                                        help="Embed each chip's centre lat/lon with its pixels."),
+    prune: bool = typer.Option(False, "--prune", help="Remove the chips of indexed files that no longer exist."),
+    max_image_mp: Optional[float] = typer.Option(None, "--max-image-mp", min=0.0,
+                                                 help="Largest PNG / JPEG decoded whole to cut its chips, megapixels "
+                                                      "(0 = no limit; default 100 or $GEOVEC_MAX_IMAGE_MP). "
+                                                      "GeoTIFFs of any size are read chip by chip."),
+    any_raster_format: bool = typer.Option(False, "--any-raster-format", help=ANY_FORMAT_HELP),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS", help=RAY_HELP),
-    ray_concurrency: int = typer.Option(2, "--ray-concurrency", help="Ray actors (model copies)."),
+    ray_concurrency: int = typer.Option(2, "--ray-concurrency", min=1, help="Ray actors (model copies)."),
 ):
-    """Cut images into chips, embed them, and store them in a LanceDB index (resumable, incremental)."""
+    """Cut images into chips, embed them, and store them in a LanceDB index (resumable, incremental).
+
+    Unreadable files (corrupt, decompression bombs, too large) are reported by name and skipped; chips with
+    no valid pixel (all NaN) are counted and skipped. Indexed files that were deleted are listed; --prune
+    removes their chips.
+
+    Exit codes: 0 all done; 1 finished but some inputs failed (each reported by name, the rest written);
+    2 usage error, nothing written; 130 interrupted (rerun the same command to resume).
+    """
     from rich.console import Console
 
+    from geovec import exitcodes
+    from geovec.embed.cli import read_options
     from geovec.index.build import build_index
     from geovec.index.chips import ChipSpec
+    from geovec.index.store import IndexMismatchError
 
-    band_tuple = tuple(int(b) for b in bands.split(",")) if bands else None
+    band_tuple = _bands(bands)
     try:
         spec = ChipSpec(chip_size, overlap, band_tuple)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    m = _load_model(model)
     ray_options = None
     if ray is not None:
         from functools import partial
@@ -67,16 +98,38 @@ def build_cmd(
         import geovec
 
         ray_options = {"model_factory": partial(geovec.load_model, model), "concurrency": ray_concurrency}
-    summary = build_index(paths, db, m, spec, batch_size=batch_size, commit_every=commit_every,
-                          with_location=with_location, ray_address=ray, ray_options=ray_options)
     con = Console(stderr=True)
+    try:
+        m = _load_model(model)
+        with read_options(max_image_mp, any_raster_format):
+            summary = build_index(paths, db, m, spec, batch_size=batch_size, commit_every=commit_every,
+                                  with_location=with_location, ray_address=ray, ray_options=ray_options, prune=prune)
+    except IndexMismatchError as e:
+        con.print(f"[red]error[/]: {e}")
+        raise typer.Exit(exitcodes.USAGE) from None
+    except KeyboardInterrupt:
+        con.print(f"\ninterrupted: every committed step is kept in {db}; rerun the same command to resume")
+        raise typer.Exit(exitcodes.INTERRUPTED) from None
     con.print(f"[bold]{db}[/]: {summary.rows} chips from {summary.files} file(s); embedded {summary.chips_embedded} "
               f"now, {summary.chips_skipped_done} already indexed; ANN index: {'yes' if summary.ann_index else 'no (exact)'}"
               f"; {summary.chips_per_s:.1f} chips/s")
+    if summary.chips_empty:
+        con.print(f"skipped {summary.chips_empty} chip(s) with no valid pixel (all NaN / nodata)")
+    if summary.pruned_files:
+        con.print(f"pruned {summary.pruned_chips} chip(s) of {summary.pruned_files} deleted file(s)")
+    elif summary.missing_files:
+        con.print(f"{len(summary.missing_files)} indexed file(s) no longer exist (--prune removes their chips), "
+                  f"e.g. {summary.missing_files[0]}")
     for path, problem in summary.failed.items():
-        con.print(f"[red]skipped[/] {path}: {problem}")
+        con.print("[red]skipped[/] " + _escape(f"{path}: {problem}"))
     if summary.failed:
-        raise typer.Exit(code=2 if summary.chips_embedded + summary.chips_skipped_done == 0 else 0)
+        raise typer.Exit(exitcodes.SOME_FAILED)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 @index_app.command("export")
@@ -112,14 +165,21 @@ def search_cmd(
     near: Optional[str] = typer.Option(None, "--near", help="Place part of the query: LAT,LON degrees."),
     within: Optional[float] = typer.Option(None, "--within", help="Only chips whose centre is within KM of --near."),
     bbox: Optional[str] = typer.Option(None, "--bbox", help="Only chips intersecting minlon,minlat,maxlon,maxlat."),
-    k: int = typer.Option(10, "-k", "--k", help="Number of results."),
+    k: int = typer.Option(10, "-k", "--k", min=1, help="Number of results."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the model's query instruction."),
     exact: bool = typer.Option(False, "--exact", help="Exact search (bypass the ANN index)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or geojson."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
     model: Optional[str] = typer.Option(None, "--model", help="Query model (default: the index's own)."),
+    max_image_mp: Optional[float] = typer.Option(None, "--max-image-mp", min=0.0,
+                                                 help="Largest --image read whole, megapixels (0 = no limit; "
+                                                      "default 100 or $GEOVEC_MAX_IMAGE_MP)."),
 ):
-    """Search an index with one interleaved query (text / image / region / place) and spatial pre-filters."""
+    """Search an index with one interleaved query (text / image / region / place) and spatial pre-filters.
+
+    Exit codes: 0 results printed; 2 bad query or option (e.g. an unreadable --image), with the reason.
+    """
+    from geovec.embed.cli import read_options
     from geovec.index.api import GeoIndex
     from geovec.index.search import SearchQuery, hits_to_geojson
     from geovec.inputs import GeoVecInputError
@@ -131,7 +191,8 @@ def search_cmd(
     try:
         q.validate()
         index = GeoIndex(db, _load_model(model) if model else None)
-        hits = index.query(q)
+        with read_options(max_image_mp, False):
+            hits = index.query(q)
     except (ValueError, FileNotFoundError, GeoVecInputError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None

@@ -13,7 +13,7 @@ from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_l
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -223,7 +223,9 @@ def hits_to_geojson(hits: Sequence[SearchHit], query: SearchQuery | None = None)
         features.append({"type": "Feature", "id": h.id, "geometry": geometry, "properties": props})
     out: dict = {"type": "FeatureCollection", "features": features}
     if query is not None:
-        q = {k: v for k, v in asdict(query).items() if v is not None and k != "image"}
+        # not asdict(): it would deep-copy the query image's pixels
+        q = {f.name: getattr(query, f.name) for f in fields(query)}
+        q = {k: (list(v) if isinstance(v, tuple) else v) for k, v in q.items() if v is not None and k != "image"}
         if query.image is not None:
             q["image"] = str(query.image) if isinstance(query.image, (str, bytes)) or hasattr(query.image, "__fspath__") else "<image>"
         out["query"] = q

@@ -95,6 +95,10 @@ def chip_rows(chips: Sequence[Chip], vectors: np.ndarray, model_id: str) -> pa.T
     return pa.table(cols, schema=chip_schema(dim))
 
 
+class IndexMismatchError(ValueError):
+    """An existing index was built with another model or chipping than this build asks for."""
+
+
 class ChipStore:
     """The LanceDB directory of an index. Open an existing one with ``ChipStore(db)``; create with
     ``ChipStore.create(db, info)`` (or ``open_or_create``)."""
@@ -118,7 +122,9 @@ class ChipStore:
     def create(cls, db: str | Path, info: IndexInfo) -> "ChipStore":
         path = Path(db)
         path.mkdir(parents=True, exist_ok=True)
-        (path / META_FILE).write_text(json.dumps(asdict(info), indent=2))
+        tmp = path / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(info), indent=2))
+        tmp.replace(path / META_FILE)  # atomic: a build killed here never leaves half a metadata file
         return cls(path)
 
     @classmethod
@@ -131,7 +137,7 @@ class ChipStore:
         old = store.info
         for key in ("model_id", "revision", "dimension", "task", "instruction", "with_location"):
             if getattr(old, key) != getattr(info, key):
-                raise ValueError(f"index {path} was built with {key}={getattr(old, key)!r}, this build uses "
+                raise IndexMismatchError(f"index {path} was built with {key}={getattr(old, key)!r}, this build uses "
                                  f"{getattr(info, key)!r}; use a new --db (vectors of different models do not mix)")
         return store
 
