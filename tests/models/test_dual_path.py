@@ -96,3 +96,29 @@ def test_dual_path_fine_tunes_through_the_trainer(parts, tmp_path):
     assert np.mean(losses[-2:]) < losses[0], losses
     moved = {n.split(".")[0] for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])}
     assert moved == {"global_image", "head"}
+
+
+@pytest.mark.slow
+def test_global_vision_top_branches_the_tower_without_touching_the_encoder_half(parts, tmp_path):
+    from geovec.models.vision_top import VisionTop
+
+    d, _ = parts
+    plain = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
+    items = _items(d)
+    ref = plain.encode(items)
+    # an untouched copy of the top gives the same model
+    same = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", vision_top=VisionTop(plain.vision.net))
+    np.testing.assert_allclose(same.encode(items), ref, atol=1e-4)
+    # a changed top moves the global half of image items only; it saves and loads with the model
+    top = VisionTop(plain.vision.net)
+    with torch.no_grad():
+        for p in top.conv_head.parameters():
+            p.mul_(1.5)
+    tuned = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", vision_top=top)
+    E = tuned.encode(items)
+    np.testing.assert_allclose(E[:, 384:], ref[:, 384:], atol=1e-4)  # the encoder half
+    moved = np.abs(E[:, :384] - ref[:, :384]).max(axis=1)
+    assert moved[0] < 1e-4 and moved[3] < 1e-4  # text, location
+    assert moved[1] > 1e-3 and moved[2] > 1e-3 and moved[4] > 1e-3  # image, box crop, image+text+place
+    tuned.save_pretrained(tmp_path / "tuned")
+    np.testing.assert_allclose(geovec.load_model(tmp_path / "tuned").encode(items), E, atol=1e-4)

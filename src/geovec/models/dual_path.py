@@ -10,7 +10,8 @@ by ``encoder_weight`` (the ``global_path`` entry of ``config.extra``), and L2-no
 
     e(x) = [g(x), w * s(x)] / sqrt(1 + w^2)        g, s unit vectors; cosine(e(x), e(y)) = (g.g' + w^2 s.s') / (1 + w^2)
 
-so cosine similarity is a fixed mix of the two paths' similarities. The towers (vision, GeoCLIP, MiniLM) are
+so cosine similarity is a fixed mix of the two paths' similarities. The output is a unit vector by construction, so
+``encode(..., normalize=False)`` returns the same vectors as ``normalize=True``. The towers (vision, GeoCLIP, MiniLM) are
 shared: the global path reuses the encoder's feature map for images already at the global path's size, its
 GeoCLIP features and its MiniLM weights (text is embedded twice: once in the sequence with the instruction,
 once on its own as a sentence). Instructions steer the encoder half only.
@@ -31,9 +32,11 @@ from geovec.models.config import GeoVecConfig
 from geovec.models.probe import ImageHead, box_crop, preprocess_pixels, sentence_embeddings
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
 from geovec.models.towers import VISION_CHANNELS, LocationTower
+from geovec.models.vision_top import VisionTop, run_from_split, run_to_split
 
-DEFAULTS = {"hidden": 1024, "layer_norm": True, "image_size": 224, "encoder_weight": 1.0, "max_text_tokens": 256}
-GLOBAL_PARAMS = ("global_image.", "global_location.")
+DEFAULTS = {"hidden": 1024, "layer_norm": True, "image_size": 224, "encoder_weight": 1.0, "max_text_tokens": 256,
+            "vision_top_split": None}
+GLOBAL_PARAMS = ("global_image.", "global_location.", "global_vision_top.")
 
 
 class DualPathModel(SingleEncoderModel):
@@ -54,6 +57,9 @@ class DualPathModel(SingleEncoderModel):
             raise ValueError(f"dual-path needs embed_dim == the encoder width ({d}), got {config.embed_dim}")
         self.global_image = ImageHead(VISION_CHANNELS, int(settings["hidden"]), d, bool(settings["layer_norm"]))
         self.global_location = nn.Linear(LocationTower.out_dim, d)
+        split = settings.get("vision_top_split")
+        # optional: the global path's own copy of the tower's top blocks (fine-tuned), branching at block `split`
+        self.global_vision_top = VisionTop(self.vision.net, int(split)) if split is not None else None
         self.apply_trainable(config.trainable)
         self.eval()
 
@@ -87,7 +93,8 @@ class DualPathModel(SingleEncoderModel):
         img = [i for i, p in enumerate(prepared) if p.pixels is not None or p.features is not None]
         if img:
             own = [i for i in img if getattr(prepared[i], "global_pixels", None) is not None]
-            extra = dict(zip(own, self.vision_features([prepared[i].global_pixels for i in own]))) if own else {}
+            tower = self._global_features if self.global_vision_top is not None else self.vision_features
+            extra = dict(zip(own, tower([prepared[i].global_pixels for i in own]))) if own else {}
             pooled = torch.stack([(extra[i] if i in extra else fmaps[i]).float().mean(dim=(1, 2)) for i in img])
             out[img] += F.normalize(self.global_image(pooled.to(dev)), dim=-1)
         txt = [i for i, p in enumerate(prepared) if p.text is not None]
@@ -103,10 +110,52 @@ class DualPathModel(SingleEncoderModel):
             out[loc] += F.normalize(self.global_location(self.location_features(lat, lon).float()), dim=-1)
         return F.normalize(out, dim=-1)
 
+    def _split_features(self, pixels: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(frozen feature maps for the encoder, the global top's feature maps) from one shared run of the tower
+        up to the split block, batched by image size."""
+        net, split = self.vision.net, self.global_vision_top.split
+        enc: list = [None] * len(pixels)
+        glob: list = [None] * len(pixels)
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(pixels):
+            groups.setdefault(tuple(p.shape), []).append(i)
+        for idx in groups.values():
+            batch = torch.stack([pixels[i] for i in idx]).to(self.device)
+            with torch.no_grad():
+                act = run_to_split(net, batch, split)
+                e = run_from_split(net, act, split)
+            g = self._tower(self.global_vision_top, act)
+            for j, i in enumerate(idx):
+                enc[i], glob[i] = e[j], g[j]
+        return enc, glob
+
+    def _global_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        net, split = self.vision.net, self.global_vision_top.split
+        out: list = [None] * len(pixels)
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(pixels):
+            groups.setdefault(tuple(p.shape), []).append(i)
+        for idx in groups.values():
+            with torch.no_grad():
+                act = run_to_split(net, torch.stack([pixels[i] for i in idx]).to(self.device), split)
+            g = self._tower(self.global_vision_top, act)
+            for j, i in enumerate(idx):
+                out[i] = g[j]
+        return out
+
     def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
         # the encoder's feature maps are computed once and shared with the global path
         need = [i for i, p in enumerate(prepared) if p.pixels is not None and p.features is None]
-        fmaps = dict(zip(need, self.vision_features([prepared[i].pixels for i in need])))
+        glob_maps: dict[int, torch.Tensor] = {}
+        if self.global_vision_top is not None:
+            if any(p.features is not None and getattr(p, "global_pixels", None) is None for p in prepared):
+                raise ValueError("a dual-path model with its own vision top needs pixels, not cached feature maps "
+                                 "(train it without feature_cache)")
+            enc_maps, g_maps = self._split_features([prepared[i].pixels for i in need])
+            fmaps = dict(zip(need, enc_maps))
+            glob_maps = dict(zip(need, g_maps))
+        else:
+            fmaps = dict(zip(need, self.vision_features([prepared[i].pixels for i in need])))
         for i, p in enumerate(prepared):
             if p.features is not None:
                 fmaps[i] = p.features
@@ -114,15 +163,18 @@ class DualPathModel(SingleEncoderModel):
                   for i, p in enumerate(prepared)]
         encoder = F.normalize(self.project(self.pool_prepared(staged)), dim=-1)
         w = float(self.settings["encoder_weight"])
-        glob = self.global_embed(prepared, fmaps)
+        glob = self.global_embed(prepared, glob_maps if self.global_vision_top is not None else fmaps)
         return torch.cat([glob, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
 
     # --- building one from its two halves ------------------------------------------------------------------------
     @classmethod
     def from_parts(cls, encoder_dir: str | Path, probe_dir: str | Path, encoder_weight: float = 1.0,
-                   name: str = "geovec-compact", revision: str | None = None) -> "DualPathModel":
-        """A dual-path model from a single-encoder checkpoint and a trained probe folder (their trained weights
-        are copied; the towers are the same pretrained packages)."""
+                   name: str = "geovec-compact", revision: str | None = None, vision_top: VisionTop | None = None,
+                   image_head: nn.Module | None = None) -> "DualPathModel":
+        """A dual-path model from a single-encoder checkpoint (or a dual-path one: its encoder half is used) and a
+        trained probe folder; their trained weights are copied, the towers are the same pretrained packages.
+        ``vision_top`` / ``image_head``: a fine-tuned global vision top and MLP (``geovec.train.global_top``)
+        replacing the probe's frozen top and its MLP."""
         from safetensors.torch import load_file
 
         from geovec.models.checkpoint import load_trained
@@ -136,7 +188,9 @@ class DualPathModel(SingleEncoderModel):
             **DEFAULTS, "hidden": probe_cfg.hidden, "layer_norm": probe_cfg.layer_norm,
             "image_size": probe_cfg.image_size, "max_text_tokens": probe_cfg.max_text_tokens,
             "encoder_weight": float(encoder_weight),
-            "from": {"encoder": config.revision, "probe": probe_cfg.revision}}}
+            "vision_top_split": vision_top.split if vision_top is not None else None,
+            "from": {"encoder": config.revision, "probe": probe_cfg.revision,
+                     **({"vision_top": "geovec.train.global_top"} if vision_top is not None else {})}}}
         if revision:
             config.revision = revision
         model = cls(config)
@@ -148,6 +202,11 @@ class DualPathModel(SingleEncoderModel):
                     dict(model.global_image.named_parameters())[name_[len("image_head."):]].copy_(t)
                 elif name_.startswith("location_map."):
                     dict(model.global_location.named_parameters())[name_[len("location_map."):]].copy_(t)
+            if image_head is not None:
+                model.global_image.load_state_dict(image_head.state_dict())
+            if vision_top is not None:
+                model.global_vision_top.load_state_dict(vision_top.state_dict())
+        model.apply_trainable(model.config.trainable)
         return model.eval()
 
 
