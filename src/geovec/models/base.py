@@ -12,8 +12,10 @@ A concrete model implements two things:
 
 from __future__ import annotations
 
+import re
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from os import PathLike
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -23,7 +25,16 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_item, parse_items
 from geovec.models.config import GeoVecConfig
-from geovec.models.instructions import DEFAULT_QUERY_INSTRUCTIONS, check_task, document_instruction
+from geovec.models.instructions import (
+    DEFAULT_QUERY_INSTRUCTIONS,
+    DOCUMENT_TEMPLATE,
+    TASKS,
+    check_task,
+    document_instruction,
+    fill_template,
+)
+
+_PROMPT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "query", "passage": a prompt name, not a sentence
 
 
 class EmbeddingModel(nn.Module):
@@ -49,6 +60,12 @@ class EmbeddingModel(nn.Module):
     def embed_dim(self) -> int:
         return self.config.embed_dim
 
+    def get_sentence_embedding_dimension(self) -> int:
+        """The embedding width (sentence-transformers' name for :attr:`embed_dim`)."""
+        return int(self.embed_dim)
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -70,10 +87,22 @@ class EmbeddingModel(nn.Module):
         check_task(task)
         return self.config.document_instructions.get(task) or document_instruction(item.order)
 
+    @property
+    def prompts(self) -> dict[str, str]:
+        """Named prompts, as sentence-transformers' ``prompt_name`` uses them: each task kind's query
+        instruction (from the model config), ``query`` (the retrieval query instruction) and ``document``
+        (the generic candidate instruction; ``{modalities}`` is filled per item). Extra names may be given in
+        ``config.extra["prompts"]``."""
+        named = {t: self.query_instruction(t) for t in TASKS}
+        named["query"] = self.query_instruction("retrieval")
+        named["document"] = self.config.document_instructions.get("retrieval") or DOCUMENT_TEMPLATE
+        named.update(getattr(self.config, "extra", {}).get("prompts", {}))
+        return named
+
     # --- encode ---------------------------------------------------------------------------------------------
     def encode(
         self,
-        items: Iterable[Any],
+        items: Iterable[Any] | Any,
         instruction: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
@@ -82,13 +111,55 @@ class EmbeddingModel(nn.Module):
         *,
         task: str | None = None,
         side: str = "query",
-    ) -> np.ndarray:
-        """Embed interleaved items -> float32 array (N, D).
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        normalize_embeddings: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | torch.device | None = None,
+    ) -> np.ndarray | torch.Tensor | list[torch.Tensor]:
+        """Embed interleaved items -> float32 array (N, D); a single item (not in a list) -> (D,).
 
         ``instruction`` applies to every item that has none of its own; with ``task`` (and ``side`` =
         ``"query"`` or ``"document"``) the model's named instruction for that task kind is used instead.
         Order and content of the batch do not change an item's embedding (within float tolerance).
+
+        The sentence-transformers keywords work as there: ``prompt_name`` (a key of :attr:`prompts`: a task
+        kind, ``"query"`` or ``"document"``), ``prompt`` (a literal instruction), ``normalize_embeddings``
+        (same as ``normalize``), ``convert_to_tensor`` (one tensor), ``convert_to_numpy=False`` (a list of
+        tensors) and ``device`` (moves the model there). A second positional argument that is a prompt name
+        (``encode(x, "query")``) is used as ``prompt_name``; a one-word instruction that is no prompt name is
+        an error, not an instruction.
         """
+        single = self._is_single_input(items)
+        if single:
+            items = [items]
+        elif isinstance(items, np.ndarray):
+            items = items.tolist()
+        if normalize_embeddings is not None:
+            normalize = bool(normalize_embeddings)
+        if device is not None and torch.device(device) != self.device:
+            self.to(device)
+        if task in ("query", "document"):  # sentence-transformers' task names are sides here
+            side, task = task, "retrieval"
+        if instruction is not None and prompt_name is None and prompt is None and isinstance(instruction, str) \
+                and _PROMPT_NAME.match(instruction):
+            prompt_name, instruction = instruction, None
+        if prompt is not None:
+            instruction = prompt
+        elif prompt_name is not None:
+            names = self.prompts
+            if prompt_name not in names:
+                raise ValueError(f"unknown prompt name {prompt_name!r}; this model's prompts are {sorted(names)} "
+                                 "(a literal instruction is a sentence: pass it as prompt=... or instruction=...)")
+            if prompt_name in ("query", "document"):
+                side, task = prompt_name, task or "retrieval"
+                if prompt_name in getattr(self.config, "extra", {}).get("prompts", {}):
+                    instruction = names[prompt_name]
+            elif prompt_name in TASKS:
+                side, task = "query", prompt_name
+            else:
+                instruction = names[prompt_name]
         parsed = parse_items(items)
         if side not in ("query", "document"):
             raise ValueError("side must be 'query' or 'document'")
@@ -97,8 +168,25 @@ class EmbeddingModel(nn.Module):
             instr = it.instruction or instruction
             if instr is None and task is not None:
                 instr = self.query_instruction(task) if side == "query" else self.document_instruction(task, it)
-            resolved.append(it.with_instruction(instr))
-        return self._encode_items(resolved, batch_size, show_progress_bar, normalize, num_workers)
+            resolved.append(it.with_instruction(None if instr is None else fill_template(instr, it.order)))
+        out = self._encode_items(resolved, batch_size, show_progress_bar, normalize, num_workers)
+        if convert_to_tensor:
+            t = torch.from_numpy(out).to(self.device)
+            return t[0] if single else t
+        if not convert_to_numpy:
+            rows = [torch.from_numpy(r).to(self.device) for r in out]
+            return rows[0] if single else rows
+        return out[0] if single else out
+
+    @staticmethod
+    def _is_single_input(items: Any) -> bool:
+        """One item rather than a list of them: a string, a dict, an :class:`Item`, a path, a PIL image or an
+        image array (an array of strings or objects is a list)."""
+        if isinstance(items, np.ndarray):
+            return items.dtype.kind not in ("U", "O")
+        from PIL import Image
+
+        return isinstance(items, (str, dict, Item, Image.Image, PathLike))
 
     def encode_partial(
         self, items: Sequence[Any], instruction: str | None = None, batch_size: int = 32,

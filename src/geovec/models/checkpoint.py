@@ -1,4 +1,5 @@
-"""Checkpoints: ``config.json`` + ``model.safetensors`` holding only the trained parameters.
+"""Checkpoints: ``config.json`` + ``model.safetensors`` holding only the trained parameters (plus the two small
+files that let sentence-transformers load the directory: ``modules.json``, ``config_sentence_transformers.json``).
 
 Frozen pretrained parts (towers, base language models) are rebuilt from their packages or ``backbone_path``
 on load, so a checkpoint stays small. Shared by every architecture that has ``config``,
@@ -22,6 +23,10 @@ def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None)
     model.config.to_json(directory / "config.json")
     state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in model.trainable_state_dict().items()}
     save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "geovec": model.config.name})
+    if hasattr(model, "prompts"):  # the directory loads as a sentence-transformers model too
+        from geovec.integrations.st_files import write_sentence_transformers_files
+
+        write_sentence_transformers_files(model, directory)
     return directory
 
 

@@ -22,16 +22,31 @@ DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
 _MODALITY_WORDS = {"image": "remote sensing image", "box": "image region", "location": "location", "text": "text"}
 
 
-def document_instruction(modalities: tuple[str, ...]) -> str:
-    """Generic candidate-side instruction, e.g. ``Represent the given remote sensing image.``"""
+# The candidate side's named prompt (``prompt_name="document"``): ``{modalities}`` becomes the item's modalities.
+DOCUMENT_TEMPLATE = "Represent the given {modalities}."
+
+
+def modality_words(modalities: tuple[str, ...]) -> str:
+    """``("image", "text")`` -> ``"remote sensing image and text"`` (a box item names its region, not its image)."""
     mods = list(modalities)
     if "box" in mods and "image" in mods:
         mods.remove("image")
     words = [_MODALITY_WORDS[m] for m in mods]
     if not words:
-        return "Represent the given input."
-    joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-    return f"Represent the given {joined}."
+        return "input"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def fill_template(instruction: str, modalities: tuple[str, ...]) -> str:
+    """An instruction with ``{modalities}`` in it (the ``document`` prompt) filled for one item; others as given."""
+    if "{modalities}" not in instruction:
+        return instruction
+    return instruction.replace("{modalities}", modality_words(modalities))
+
+
+def document_instruction(modalities: tuple[str, ...]) -> str:
+    """Generic candidate-side instruction, e.g. ``Represent the given remote sensing image.``"""
+    return fill_template(DOCUMENT_TEMPLATE, modalities)
 
 
 def check_task(task: str) -> str:
