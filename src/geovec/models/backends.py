@@ -198,15 +198,16 @@ def cache_writable() -> bool:
         return False
 
 
-def _check_path(prints: dict[str, str], runner: Runner) -> Path:
-    key = "-".join(f"{g}{prints[g][:8]}" for g in sorted(runner.graphs))
+def _check_path(prints: dict[str, str], runner: Runner, model_key: str) -> Path:
+    key = model_key + "-" + "-".join(f"{g}{prints[g][:8]}" for g in sorted(runner.graphs))
     version = re.sub(r"[^A-Za-z0-9.]+", "_", str(getattr(runner, "version", "")))[:40]
     return ex.cache_dir() / "onnx" / "checks" / f"{runner.label}-{version}-{key}.json"
 
 
 def checked_faithfulness(model, runner: Runner, prints: dict[str, str]) -> dict:
-    """:func:`faithfulness`, computed once per (graph set, backend, precision, runtime version) and cached."""
-    path = _check_path(prints, runner)
+    """:func:`faithfulness`, computed once per (model weights, graph set, backend, precision, runtime version)
+    and cached."""
+    path = _check_path(prints, runner, ex.model_fingerprint(model))
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

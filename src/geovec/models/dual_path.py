@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.inputs import Item, read_image
+from geovec.inputs import Item
 from geovec.models.config import GeoVecConfig
-from geovec.models.probe import ImageHead, box_crop, preprocess_pixels, sentence_embeddings
+from geovec.models.probe import ImageHead, box_crop, preprocess_pixels
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
 from geovec.models.towers import VISION_CHANNELS, LocationTower
 from geovec.models.vision_top import VisionTop, run_from_split, run_to_split
@@ -79,7 +79,7 @@ class DualPathModel(SingleEncoderModel):
             if not item.boxes and max(prepared.pixels.shape[1:]) == size:
                 prepared.global_pixels = None  # the encoder's own input is the global path's: one tower pass
             else:
-                pixels = read_image(item.image).pixels
+                pixels = self.decoded_pixels(item.image)  # the encoder's decode of the same file, not a second one
                 if item.boxes:
                     pixels = box_crop(pixels, item.boxes)
                 prepared.global_pixels = preprocess_pixels(pixels, size)
@@ -99,10 +99,9 @@ class DualPathModel(SingleEncoderModel):
             out[img] += F.normalize(self.global_image(pooled.to(dev)), dim=-1)
         txt = [i for i, p in enumerate(prepared) if p.text is not None]
         if txt:
-            bb = self.backbone
             with torch.no_grad():
-                out[txt] += sentence_embeddings(bb.model, bb.tokenizer, [prepared[i].text for i in txt],
-                                                int(self.settings["max_text_tokens"])).to(dev)
+                out[txt] += self.sentence_embeddings([prepared[i].text for i in txt],  # the backend runs it
+                                                     int(self.settings["max_text_tokens"])).to(dev)
         loc = [i for i, p in enumerate(prepared) if p.lat is not None]
         if loc:
             lat = torch.tensor([prepared[i].lat for i in loc], device=dev)

@@ -123,6 +123,20 @@ def fingerprint(model, graph: str) -> str:
     return h.hexdigest()[:20]
 
 
+def model_fingerprint(model) -> str:
+    """SHA-256 (hex, 12 chars) of what the torch side around the graphs computes: class, config and every
+    trained tensor (the faithfulness of a graph set is checked per model, as torch parts can amplify it)."""
+    import dataclasses
+
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    h.update(json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str).encode())
+    for name, t in sorted(model.trainable_state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(memoryview((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy()).cast("B"))
+    return h.hexdigest()[:12]
+
+
 def graph_tensors(modules: list[nn.Module]) -> list[torch.Tensor]:
     return [t for m in modules for t in (*m.parameters(), *m.buffers())]
 

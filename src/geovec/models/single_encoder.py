@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
+from geovec.inputs.raster import read_policy
 from geovec.models import export as graph_export
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
@@ -152,14 +153,16 @@ class SingleEncoderModel(EmbeddingModel):
     # --- CPU-side preparation ---------------------------------------------------------------------------------
     DECODE_CACHE_ITEMS = 16
 
-    def _decode(self, source) -> tuple[torch.Tensor, GeoRef | None, int, int]:
-        """(normalised pixels, georef, width, height) of an image; files are decoded once and kept in a
-        small LRU keyed by (path, mtime, size), so several boxes on one file cost one decode."""
+    def _decode(self, source) -> tuple[torch.Tensor, GeoRef | None, int, int, np.ndarray]:
+        """(normalised pixels, georef, width, height, decoded uint8 pixels) of an image; files are decoded
+        once and kept in a small LRU keyed by (path, mtime, size, read policy), so several boxes on one file (or a second
+        view of it, like the dual-path model's crop) cost one decode."""
         key = None
         if isinstance(source, (str, os.PathLike)):
             try:
                 st = os.stat(source)
-                key = (os.path.abspath(os.fspath(source)), st.st_mtime_ns, st.st_size)
+                # the read policy is part of the key: a file decoded under looser limits is read again
+                key = (os.path.abspath(os.fspath(source)), st.st_mtime_ns, st.st_size, read_policy())
             except OSError:
                 key = None  # read_image reports the problem
             if key is not None:
@@ -179,13 +182,17 @@ class SingleEncoderModel(EmbeddingModel):
                 return hit
         return self._decode_now(source, None)
 
-    def _decode_now(self, source, key) -> tuple[torch.Tensor, GeoRef | None, int, int]:
+    def decoded_pixels(self, source) -> np.ndarray:
+        """The (H, W, 3) uint8 pixels of an image as decoded (shared with :meth:`prepare`'s decode)."""
+        return self._decode(source)[4]
+
+    def _decode_now(self, source, key) -> tuple[torch.Tensor, GeoRef | None, int, int, np.ndarray]:
         raster = read_image(source)
         w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size)
         pixels = raster.pixels
         if (w, h) != (raster.width, raster.height):
             pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
-        out = (VisionTower.normalize(pixels), raster.georef, raster.width, raster.height)
+        out = (VisionTower.normalize(pixels), raster.georef, raster.width, raster.height, raster.pixels)
         if key is not None:
             with self._decoded_lock:
                 self._decoded[key] = out
@@ -197,7 +204,7 @@ class SingleEncoderModel(EmbeddingModel):
         prepared = PreparedItem(order=item.order, text=item.text, instruction=item.instruction,
                                 lat=item.lat, lon=item.lon)
         if item.image is not None:
-            prepared.pixels, prepared.georef, width, height = self._decode(item.image)
+            prepared.pixels, prepared.georef, width, height, _ = self._decode(item.image)
             if item.boxes:
                 b = torch.tensor(item.boxes, dtype=torch.float32)
                 # paths were checked at parse time; arrays/PIL may differ after decode
@@ -252,6 +259,26 @@ class SingleEncoderModel(EmbeddingModel):
         if self._graph("encoder"):
             return self._run_graph("encoder", inputs_embeds.float(), attention_mask.long())
         return self.backbone(inputs_embeds, attention_mask)
+
+    def sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 64) -> torch.Tensor:
+        """(N, d) unit sentence embeddings of the backbone read on its own, as sentence-transformers computes
+        them (tokenizer with its special tokens, token states mean-pooled over the mask, L2 norm), through
+        :meth:`encode_sequence`, so an attached backend runs it. Same numbers as
+        :func:`geovec.models.probe.sentence_embeddings` on the backbone's model (the backbone adds its own
+        position and token-type embeddings to input embeddings exactly as to token ids)."""
+        bb, dev = self.backbone, self.device
+        out = torch.empty(len(texts), bb.hidden_size)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
+                               return_tensors="pt")
+            mask = enc["attention_mask"].to(dev)
+            hidden = self.encode_sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            out[idx] = F.normalize(pooled, dim=-1).float().cpu()
+        return out
 
     def project(self, pooled: torch.Tensor) -> torch.Tensor:
         """The projection head (B, hidden) -> (B, embed_dim)."""
