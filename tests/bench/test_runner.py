@@ -77,14 +77,14 @@ def test_results_are_written_mteb_style(tmp_path, data_root):
     per_query = json.loads((folder / "per_query" / "RSICD-retrieval.json").read_text())
     assert len(per_query["values"]) == 24 and per_query["dataset_revision"] == r["dataset_revision"]
     meta = json.loads((folder / "model_meta.json").read_text())
-    assert meta["name"] == "oracle" and meta["revision"] == "r1"
+    assert meta["name"] == "geovec/oracle" and meta["revision"] == "r1"  # MTEB's organization/model naming
 
 
 def test_missing_data_is_reported_not_run_with_the_reason(tmp_path, data_root):
     enc = BenchEncoder(OracleModel())
     run_benchmark(SPECS, enc, _cfg(tmp_path, data_root), log=lambda *_: None)
     r = json.loads((result_dir(tmp_path / "out", enc) / "UCM-captions-retrieval.json").read_text())
-    assert r["status"] == "not run" and "scores" not in r
+    assert r["status"] == "not run" and r["scores"] == {}  # MTEB's fields, no score
     assert "imgs" in r["reason"] and "dataset.json" in r["reason"]
     md = summary_markdown(result_dir(tmp_path / "out", enc))
     assert "| UCM-captions-retrieval |" in md and "not run" in md

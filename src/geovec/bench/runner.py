@@ -92,12 +92,16 @@ MTEB_LANGUAGES = ["eng-Latn"]  # MTEB's language codes (ISO 639-3 + script) for 
 
 
 def _base_record(spec: TaskSpec, encoder: BenchEncoder) -> dict[str, Any]:
+    """The fields every result file has. MTEB's result loader (``mteb.ResultCache().load_results``) reads every
+    ``<task>.json`` of a folder, so a task that did not run still carries MTEB's required fields, with no scores
+    (``run_task`` fills them for a task that ran)."""
     import geovec
 
     return {
         "task_name": spec.name, "suite": spec.suite, "meta_task": spec.meta_task, "dataset": spec.dataset,
         "split": spec.split, "main_score_name": spec.main_score,
         "model_name": encoder.model_id, "model_revision": encoder.revision,
+        "dataset_revision": "dataset revision not available", "scores": {}, "evaluation_time": None,
         "mteb_version": None, "geovec_version": geovec.__version__, "kg_co2_emissions": None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "task_metadata": spec.metadata(),
@@ -311,7 +315,8 @@ def load_query_scores(model_dir: str | Path, task_name: str) -> tuple[QueryScore
 
 
 def write_model_meta(folder: Path, encoder: BenchEncoder) -> None:
-    """``model_meta.json`` in MTEB's ModelMeta field names, as far as the model tells them."""
+    """``model_meta.json``: MTEB's ``ModelMeta`` fields (as ``ModelMeta.to_dict()`` writes them), as far as the model
+    tells them; it validates as ``mteb.ModelMeta`` and names the model as :mod:`geovec.integrations.mteb` does."""
     model = encoder.model
     cfg = getattr(model, "config", None)
     n_params = None
@@ -321,15 +326,22 @@ def write_model_meta(folder: Path, encoder: BenchEncoder) -> None:
             n_params = int(counts().get("total"))
         except Exception:  # a model's own bookkeeping must not stop a benchmark run
             n_params = None
+    dim = getattr(model, "embed_dim", None) or getattr(cfg, "embed_dim", None)  # the output width (dual-path: 2 halves)
+    date = re.search(r"(\d{4}-\d{2}-\d{2})", str(encoder.revision))
+    # MTEB names models "organization/model": geovec/<model id> unless the id already has an organization
+    name = encoder.model_id if "/" in encoder.model_id else f"geovec/{encoder.model_id}"
     meta = {
-        "name": encoder.model_id, "revision": encoder.revision, "release_date": None,
-        "languages": MTEB_LANGUAGES, "n_parameters": n_params,
-        "embed_dim": getattr(cfg, "embed_dim", None) or getattr(model, "embed_dim", None),
-        "max_tokens": getattr(cfg, "max_text_tokens", None), "license": "apache-2.0", "open_weights": True,
-        "framework": ["PyTorch"], "similarity_fn_name": "cosine", "use_instructions": True,
-        "modalities": ["image", "text"], "public_training_code": "geovec (geovec train)",
-        "training_datasets": getattr(cfg, "extra", {}).get("training_datasets") if cfg is not None else None,
-        "loader": "geovec.load_model",
+        "loader": "geovec_loader", "loader_kwargs": {}, "name": name,
+        "revision": encoder.revision, "release_date": date.group(1) if date else None,
+        "languages": MTEB_LANGUAGES, "n_parameters": n_params, "n_active_parameters_override": None,
+        "n_embedding_parameters": None, "memory_usage_mb": round(n_params * 4 / 2**20, 1) if n_params else None,
+        "max_tokens": getattr(cfg, "max_text_tokens", None), "embed_dim": int(dim) if dim else None,
+        "license": "apache-2.0", "open_weights": True, "public_training_code": None, "public_training_data": None,
+        "framework": ["PyTorch"], "reference": None, "similarity_fn_name": "cosine", "use_instructions": True,
+        "training_datasets": (getattr(cfg, "extra", {}) or {}).get("training_datasets") if cfg is not None else None,
+        "adapted_from": None, "superseded_by": None, "modalities": ["image", "text"], "model_type": ["dense"],
+        "citation": None, "contacts": None, "experiment_kwargs": None, "output_dtypes": None,
+        "extra_requirements_groups": None,
     }
     _write_json(folder / "model_meta.json", meta)
 
