@@ -1,5 +1,10 @@
-"""The geovec HTTP server (FastAPI): OpenAI-compatible ``POST /v1/embeddings`` extended with multimodal
-items, ``POST /search`` over an index, ``GET /healthz``, chip thumbnails, and the map page at ``/``."""
+"""The geovec HTTP server (FastAPI): OpenAI-compatible ``POST /v1/embeddings`` (extended with multimodal items),
+``GET /v1/models`` and ``/v1/models/{id}``, ``POST /search`` over an index, ``GET /healthz``, chip thumbnails, and
+the map page at ``/``.
+
+Errors have OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so OpenAI clients raise them
+with the message; the same body keeps ``detail`` (FastAPI's field, with per-item ``loc`` / ``problem``) for
+clients that read it."""
 
 from __future__ import annotations
 
@@ -150,17 +155,33 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send):
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        message = f"request body larger than {self.max_bytes} bytes"
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                     "code": "request_too_large"}, "detail": message}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 
+ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+               422: "invalid_value", 429: "rate_limited"}
+
+
+def openai_error(status: int, message: str, param: str | None = None, code: str | None = None,
+                 detail: Any = None, headers: dict | None = None) -> JSONResponse:
+    """An error response in OpenAI's shape (``error.message`` / ``type`` / ``param`` / ``code``), with FastAPI's
+    ``detail`` beside it (``detail`` defaults to the message)."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code or ERROR_CODES.get(status)},
+            "detail": message if detail is None else detail}
+    return SafeJSONResponse(status_code=status, content=body, headers=headers)
+
+
 def input_error(e: GeoVecInputError, field_name: str = "input") -> JSONResponse:
     loc = ["body", field_name] + ([e.index] if e.index is not None else [])
-    return SafeJSONResponse(status_code=422, content={"detail": [
-        {"loc": loc, "msg": str(e), "type": "value_error", "item": e.index, "problem": e.problem}]})
+    detail = [{"loc": loc, "msg": str(e), "type": "value_error", "item": e.index, "problem": e.problem}]
+    return openai_error(422, str(e), param=field_name, code="invalid_input", detail=detail)
 
 
 def validation_error(exc: RequestValidationError) -> JSONResponse:
@@ -176,12 +197,47 @@ def validation_error(exc: RequestValidationError) -> JSONResponse:
             if not (isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18):
                 d["input"] = value
         detail.append(d)
-    return SafeJSONResponse(status_code=422, content=_json_safe({"detail": detail}))
+    first = detail[0] if detail else {"field": "body", "msg": "invalid request"}
+    more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
+    return openai_error(422, f"{first['field']}: {first['msg']}{more}", param=first["field"], detail=_json_safe(detail))
 
 
-def create_app(db: str | Path | None = None, model=None, limits: Limits | None = None) -> FastAPI:
-    """The app for index ``db`` (optional: without it only ``/v1/embeddings`` and ``/healthz`` work).
-    ``model`` defaults to the index's model (or ``geovec.load_model()``)."""
+def _created(model) -> int:
+    """``created`` of ``/v1/models``: the revision's date (``r7-2026-12-01``) as a Unix time, else 0."""
+    import datetime as dt
+    import re
+
+    m = re.search(r"(\d{4})-(\d{2})-(\d{2})", str(getattr(model, "revision", "")))
+    if not m:
+        return 0
+    return int(dt.datetime(*map(int, m.groups()), tzinfo=dt.timezone.utc).timestamp())
+
+
+def count_tokens(model, items) -> int:
+    """``usage.prompt_tokens``: the model tokenizer's count of the text parts of the items (no special tokens;
+    images, boxes and places are not text and not counted). A model without a tokenizer counts words."""
+    texts = [it.text for it in items if it.text]
+    if not texts:
+        return 0
+    tok = getattr(getattr(model, "backbone", None), "tokenizer", None) or getattr(model, "tokenizer", None)
+    if tok is None:
+        return sum(len(t.split()) for t in texts)
+    return int(sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]))
+
+
+def _is_token_input(raw: Any) -> bool:
+    """OpenAI's token-id inputs: one array of ints, or an array of such arrays."""
+    def ints(x):
+        return isinstance(x, list) and bool(x) and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
+
+    return ints(raw) or (isinstance(raw, list) and bool(raw) and all(ints(x) for x in raw))
+
+
+def create_app(db: str | Path | None = None, model=None, limits: Limits | None = None,
+               cors_origins: list[str] | None = None) -> FastAPI:
+    """The app for index ``db`` (optional: without it only ``/v1/embeddings``, ``/v1/models`` and ``/healthz``
+    work). ``model`` defaults to the index's model (or ``geovec.load_model()``). ``cors_origins``: browser origins
+    allowed to call the API (CORS; none by default)."""
     limits = limits or Limits()
     store = None
     if db is not None:
@@ -212,7 +268,27 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, e: StarletteHTTPException):
-        return SafeJSONResponse(status_code=e.status_code, content={"detail": e.detail}, headers=e.headers)
+        param, code, message = None, None, e.detail
+        if isinstance(e.detail, dict):  # raised as HTTPException(status, {"message", "param", "code"})
+            param, code, message = e.detail.get("param"), e.detail.get("code"), e.detail.get("message")
+        return openai_error(e.status_code, str(message), param=param, code=code, headers=e.headers)
+
+    names = {model.model_id, f"geovec/{model.model_id}", "geovec"}
+
+    def model_card() -> dict:
+        return {"id": model.model_id, "object": "model", "created": _created(model), "owned_by": "geovec",
+                "revision": model.revision, "dimension": int(model.embed_dim)}
+
+    @app.get("/v1/models")
+    def list_models():
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str):
+        if model_id not in names:
+            raise HTTPException(404, {"message": f"model {model_id!r} is not served here; this server serves "
+                                                 f"{model.model_id!r}", "param": "model", "code": "model_not_found"})
+        return model_card()
 
     @app.get("/healthz")
     def healthz():
@@ -223,19 +299,26 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     @app.post("/v1/embeddings")
     def embeddings(req: EmbeddingRequest):
-        if req.model not in (None, "", model.model_id, "geovec"):
-            raise HTTPException(404, f"model {req.model!r} is not served here; this server serves {model.model_id!r}")
+        if req.model not in (None, "") and req.model not in names:
+            raise HTTPException(404, {"message": f"model {req.model!r} is not served here; this server serves "
+                                                 f"{model.model_id!r}", "param": "model", "code": "model_not_found"})
         if req.dimensions is not None and req.dimensions != model.embed_dim:
-            raise HTTPException(422, f"dimensions={req.dimensions} not supported: this model gives {model.embed_dim}")
+            raise HTTPException(422, {"message": f"dimensions={req.dimensions} not supported: this model gives "
+                                                 f"{model.embed_dim} (its embeddings are not truncatable)",
+                                      "param": "dimensions", "code": "unsupported_dimensions"})
         raw = req.input
+        if _is_token_input(raw):
+            raise HTTPException(400, {"message": "token-id arrays are not supported: geovec's tokenizer is not the "
+                                                 "one the ids come from; send the text (or geovec items) instead",
+                                      "param": "input", "code": "unsupported_input"})
         if isinstance(raw, (str, dict)):
             raw = [raw]
-        elif isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
-            raw = [raw]  # a single token array: reported as an unsupported item
         if not isinstance(raw, list) or not raw:
-            raise HTTPException(422, "input must be a string, an item object, or a non-empty list of them")
+            raise HTTPException(422, {"message": "input must be a string, an item object, or a non-empty list of "
+                                                 "them", "param": "input"})
         if len(raw) > limits.max_items:
-            raise HTTPException(413, f"{len(raw)} items in one request; this server takes at most {limits.max_items}")
+            raise HTTPException(413, {"message": f"{len(raw)} items in one request; this server takes at most "
+                                                 f"{limits.max_items}", "param": "input"})
         budget = PixelBudget(limits)
         items = [to_item(r, i, limits, budget) for i, r in enumerate(raw)]
         with lock:
@@ -246,7 +329,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
             emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode() if req.encoding_format == "base64"
                    else [float(x) for x in v])
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        tokens = sum(len((it.text or "").split()) for it in items)
+        tokens = count_tokens(model, items)
         return {"object": "list", "data": data, "model": model.model_id,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -332,6 +415,11 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["*"], max_age=600)
     return app
 
 

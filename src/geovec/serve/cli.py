@@ -24,8 +24,12 @@ def serve_cmd(
                                                    help="Largest total of decoded images in one request, megapixels "
                                                         "(default 4 x --max-image-mp)."),
     max_items: int = typer.Option(256, "--max-items", min=1, help="Most items per /v1/embeddings request."),
+    cors: List[str] = typer.Option([], "--cors", metavar="ORIGIN",
+                                   help="Browser origin allowed to call the API (CORS), e.g. http://localhost:3000 "
+                                        "(repeatable; '*' allows any). Default: none."),
 ):
-    """Serve /v1/embeddings (OpenAI-compatible, multimodal), /search, /healthz and the map page at /.
+    """Serve /v1/embeddings and /v1/models (OpenAI-compatible; items may be multimodal), /search, /healthz and
+    the map page at /. Errors are OpenAI-shaped ({"error": {"message", "type", "param", "code"}}).
 
     Files are opened only under --root and only with GTiff / PNG / JPEG / WebP / BMP content (a .tif that is a
     GDAL VRT is refused). Bad input is a 4xx naming the item and field, never a 500.
@@ -44,7 +48,7 @@ def serve_cmd(
                     max_image_pixels=int(max_image_mp * 1e6),
                     max_request_pixels=int(max_request_mp * 1e6) if max_request_mp else None,
                     roots=[p.resolve() for p in root])
-    app = create_app(db, m, limits)
+    app = create_app(db, m, limits, cors_origins=cors)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
