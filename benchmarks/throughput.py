@@ -378,7 +378,8 @@ def main() -> None:
                        "ratio_vs_clip": results[default][kind]["ratio_vs_clip"]}
     result = {
         "command": "python benchmarks/throughput.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+            (f"--{k.replace('_', '-')}" if v else f"--no-{k.replace('_', '-')}") if isinstance(v, bool)
+            else f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
         "model": f"{first.model_id}@{first.revision}", "default_backend": default,
         "inputs": source, "batch_size": args.batch_size, "items_per_kind": args.n, "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),

@@ -73,7 +73,11 @@ def test_openvino_bf16_is_explicit_and_within_its_own_threshold(torch_model, exp
     runner = runner_for(torch_model, export_dir, "openvino", precision="bf16")
     assert runner.label == "openvino-bf16"
     report = backends.faithfulness(torch_model, runner)
-    assert backends.REDUCED_COSINE <= report["min_cosine"] < 1.0, report  # bf16 really ran
+    assert report["min_cosine"] >= backends.REDUCED_COSINE, report
+    import openvino as ov
+
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert report["min_cosine"] < 0.99999, report  # bf16 really ran (a CPU without it runs f32)
 
 
 @needs("onnx")

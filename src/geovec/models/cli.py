@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from geovec.cli_common import format_option
+
 
 def export_merged(
     checkpoint: Path = typer.Argument(..., help="geovec checkpoint directory of a qwen2-vl model with a LoRA/DoRA adapter"),
@@ -59,6 +61,7 @@ def export_onnx_cmd(
                                                        "cache, where load_model finds them; MODEL/onnx is found too)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare each installed backend with torch on "
                                                                  "the fixed mixed batch and record the result."),
+    fmt: str = format_option(),
 ) -> None:
     """Export the vision tower, location tower, encoder and projection head to ONNX, once per checkpoint.
 
@@ -66,38 +69,45 @@ def export_onnx_cmd(
     (git-ignored), rebuilt from the checkpoint whenever needed."""
     import geovec
     from geovec.models import backends
+
+    say = (lambda line: say(line, err=True)) if fmt == "json" else typer.echo
     from geovec.models import export as ex
 
     m = geovec.load_model(model, backend="torch")
     if not callable(getattr(m, "set_runner", None)):
         raise typer.BadParameter(f"{model} is a {m.config.architecture!r} model; ONNX export covers the single encoder")
     if output is None:
-        paths, prints = ex.ensure_graphs(m, log=typer.echo)
+        paths, prints = ex.ensure_graphs(m, log=say)
         where = ex.graphs_cache()
         manifest_path = None
     else:
         where = ex.export_onnx(m, output)
         manifest_path = where / ex.MANIFEST
         paths, prints = ex.find_graphs(m, [where]), {g: ex.fingerprint(m, g) for g in ex.GRAPHS}
-    typer.echo(f"graphs {', '.join(sorted(paths))} -> {where}")
+    say(f"graphs {', '.join(sorted(paths))} -> {where}")
     if not check:
+        if fmt == "json":
+            typer.echo(json.dumps({"graphs": sorted(paths), "dir": str(where)}, indent=2))
         return
     results = {}
     for name in backends.AUTO_ORDER:
         if not backends.installed(name):
-            typer.echo(f"{name:<14} not installed ({backends.EXTRA_HINT[name]})")
+            say(f"{name:<14} not installed ({backends.EXTRA_HINT[name]})")
             continue
         for precision in (("fp32", "bf16") if name == "openvino" else ("fp32",)):
             runner = backends.RUNNERS[name](paths, precision=precision)
             report = backends.checked_faithfulness(m, runner, prints)
             ok = report["min_cosine"] >= backends.threshold(precision)
             results[runner.label] = {**report, "passes": ok, "threshold": backends.threshold(precision)}
-            typer.echo(f"{runner.label:<14} min cosine with torch {report['min_cosine']:.6f} over "
+            say(f"{runner.label:<14} min cosine with torch {report['min_cosine']:.7f} over "
                        f"{report['n_items']} items ({'ok' if ok else 'FAILS'} >= {backends.threshold(precision)})")
     if manifest_path is not None:
         manifest = json.loads(manifest_path.read_text())
         manifest["faithfulness"] = results
         ex.write_json(manifest_path, manifest)
+    if fmt == "json":
+        typer.echo(json.dumps({"graphs": sorted(paths), "dir": str(where), "faithfulness": results}, indent=2,
+                              default=float))
 
 
 def register(app: typer.Typer) -> None:
