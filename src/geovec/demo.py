@@ -12,14 +12,19 @@ from typing import Optional
 
 import typer
 
+from geovec.cli_common import format_option, is_terminal
+
 
 def demo(
     data_root: Optional[Path] = typer.Option(None, help="Folder laid out like ../shared/data (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
     db: Path = typer.Option(Path("out/demo.lancedb"), help="Index directory to create (embedded LanceDB)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or checkpoint (default: bundled)."),
     k: int = typer.Option(3, "-k", help="Results per query."),
+    fmt: str = format_option(),
 ) -> None:
-    """Index the sample GeoTIFFs with the default model and search them by text, place and image."""
+    """Index the sample GeoTIFFs with the default model and search them by text, place and image.
+
+    --format json prints the index summary and every query's hits as one JSON document."""
     import geovec
     from geovec.index import GeoIndex
     from geovec.paths import default_data_root
@@ -31,18 +36,24 @@ def demo(
             f"sample scenes not found under {root}: expected rsvqa_lr/Images_LR/*.tif and rsvqa_hr/Data/*.tif "
             "(pass --data-root or set GEOVEC_DATA_ROOT)")
     m = geovec.load_model(model)
-    typer.echo(f"model {m.model_id}@{m.revision}, {m.embed_dim}-d; indexing {', '.join(map(str, scenes))} -> {db}")
+    say = (lambda line="": typer.echo(line, err=True)) if fmt == "json" else typer.echo
+    say(f"model {m.model_id}@{m.revision}, {m.embed_dim}-d; indexing {', '.join(map(str, scenes))} -> {db}")
     index = GeoIndex.build(scenes, db=db, model=m, chip_size=256)
     s = GeoIndex.last_summary
-    typer.echo(f"index: {len(index)} chips ({s.chips_embedded} embedded now, {s.chips_skipped_done} already indexed, {len(s.failed)} failed)\n")
+    say(f"index: {len(index)} chips ({s.chips_embedded} embedded now, {s.chips_skipped_done} already indexed, {len(s.failed)} failed)\n")
+    short = is_terminal()  # on a terminal: folder/file; in a pipe or a file: the whole path, never cut
+    report: dict = {"model": m.model_id, "revision": m.revision, "db": str(db), "chips": len(index), "queries": []}
 
     def show(title: str, hits) -> None:
+        report["queries"].append({"query": title, "hits": [h.to_dict() for h in hits]})
+        if fmt == "json":
+            return
         typer.echo(title)
         for h in hits:
             where = f"{h.centre_lat:8.4f}, {h.centre_lon:9.4f}" if h.centre_lat is not None else "-"
             dist = f"  {h.distance_km:6.1f} km" if h.distance_km is not None else ""
-            typer.echo(f"  {h.rank:>2}. {h.score:6.3f}  {Path(h.path).parent.parent.name}/{Path(h.path).name:<8} "
-                       f"window {h.window}  ({where}){dist}")
+            name = f"{Path(h.path).parent.parent.name}/{Path(h.path).name:<8}" if short else h.path
+            typer.echo(f"  {h.rank:>2}. {h.score:6.3f}  {name} window {h.window}  ({where}){dist}")
         typer.echo("")
 
     show('text "dense residential area with many houses and roads":',
@@ -52,6 +63,11 @@ def demo(
     example = sorted((root / "rsvqa_hr" / "Data").glob("*.tif"))[0]
     show(f"more like the top-left quarter of {example.name}:",
          index.search(image=example, box=(0, 0, 256, 256), k=k))
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
     typer.echo(f"next: geovec search --db {db} --text '...' | geovec serve --db {db} | geovec bench --suite rsmeb-dev")
 
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from geovec.cli_common import format_option
+
 
 def bench(
     suite: Optional[str] = typer.Option(None, "--suite", help="rsmeb | rsmeb-dev"),
@@ -31,9 +33,14 @@ def bench(
                                     help="score a seeded subset of at most this many queries per ranking (quick look)"),
     prompt_ensemble: bool = typer.Option(False, "--prompt-ensemble",
                                          help="classification extra: also score the mean over RS-TransCLIP's prompts"),
-    runs: Optional[list[str]] = typer.Argument(None, help="with --compare: two result folders or model[/revision] names under --out"),
+    runs: Optional[list[str]] = typer.Argument(None, help="with --compare: two result folders or model\\[/revision] names under --out"),
+    fmt: str = format_option(),
 ) -> None:
-    """Benchmark an embedding model on RSMEB (one JSON per task + summary.md)."""
+    """Benchmark an embedding model on RSMEB (one JSON per task + summary.md).
+
+    --format json prints one JSON document on stdout (the task list, the comparison, or each task's main score),
+    the progress lines go to stderr."""
+    import json
     from geovec.bench.tasks import SUITES, get_task, tasks_in
     from geovec.paths import default_data_root
 
@@ -49,13 +56,29 @@ def bench(
                 a, b = (resolve_model_dir(out, r) for r in runs)
             except ValueError as e:
                 raise typer.BadParameter(str(e)) from None
-            typer.echo(paired_markdown(a, b))
+            if fmt == "json":
+                from geovec.bench.report import paired_comparison
+
+                typer.echo(json.dumps({"a": str(a), "b": str(b), "tasks": paired_comparison(a, b)}, indent=2,
+                                      default=str))
+            else:
+                typer.echo(paired_markdown(a, b))
             return
         text = comparison_markdown(out)
         (Path(out) / "comparison.md").write_text(text)
-        typer.echo(text)
+        if fmt == "json":
+            from geovec.bench.report import load_results, main_score, model_dirs
+
+            typer.echo(json.dumps({str(d.relative_to(out)): {r["task_name"]: main_score(r) for r in load_results(d)}
+                                   for d in model_dirs(out)}, indent=2))
+        else:
+            typer.echo(text)
         return
     if list_tasks:
+        listed = {s: [t.metadata() for t in tasks_in(s)] for s in ([suite] if suite else SUITES)}
+        if fmt == "json":
+            typer.echo(json.dumps(listed, indent=2, default=list))
+            return
         for s in ([suite] if suite else SUITES):
             typer.echo(f"{s}:")
             for t in tasks_in(s):
@@ -80,7 +103,17 @@ def bench(
     cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or DEFAULT_CACHE_DIR, seed=seed,
                     overwrite=overwrite, use_cache=not no_cache, max_queries=max_queries,
                     prompt_ensemble=prompt_ensemble)
-    run_benchmark(specs, encoder, cfg, log=typer.echo)
+    log = (lambda line: typer.echo(line, err=True)) if fmt == "json" else typer.echo
+    records = run_benchmark(specs, encoder, cfg, log=log)
+    if fmt == "json":
+        rows = []
+        for r in records:
+            sc = r["scores"][next(iter(r["scores"]))][0] if r.get("status") == "ok" else {}
+            rows.append({"task": r["task_name"], "status": r.get("status"), "main_score_name": r.get("main_score_name"),
+                         "main_score": sc.get("main_score"), "ci95": sc.get("ci95"), "n_queries": sc.get("n_queries"),
+                         "reason": r.get("reason")})
+        typer.echo(json.dumps({"results": str(result_dir(out, encoder)), "tasks": rows}, indent=2))
+        return
     typer.echo(f"results: {result_dir(out, encoder)} (summary.md)")
 
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from geovec.cli_common import format_option
+
 MODEL_HELP = "Bundled model name or checkpoint directory (default: the bundled geovec-compact)."
 
 
@@ -97,6 +99,7 @@ def embed(
     any_raster_format: bool = typer.Option(False, "--any-raster-format", help=ANY_FORMAT_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help="CPU threads for torch."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on a Ray cluster ('auto', 'local' or an address)."),
+    fmt: str = format_option(),
 ) -> None:
     """Embed images / GeoTIFFs / JSONL items to parquet: id, source, embedding, lat/lon, footprint, model id.
 
@@ -112,34 +115,52 @@ def embed(
     with read_options(max_image_mp, any_raster_format):
         summary = _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume,
                              threads, ray)
-    typer.echo(f"embedded {summary.embedded} new, {summary.skipped_done} already done, "
-               f"{len(summary.failed)} failed, of {summary.total} -> {out} ({summary.rows} rows)")
-    if summary.kept_previous:
-        typer.echo(f"kept {summary.kept_previous} row(s) of earlier runs for inputs not given this time "
-                   "(--no-resume replaces --out instead)")
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps({"out": str(out), "embedded": summary.embedded, "skipped_done": summary.skipped_done,
+                               "failed": dict(summary.failed), "total": summary.total, "rows": summary.rows,
+                               "kept_previous": summary.kept_previous}, indent=2))
+    else:
+        typer.echo(f"embedded {summary.embedded} new, {summary.skipped_done} already done, "
+                   f"{len(summary.failed)} failed, of {summary.total} -> {out} ({summary.rows} rows)")
+        if summary.kept_previous:
+            typer.echo(f"kept {summary.kept_previous} row(s) of earlier runs for inputs not given this time "
+                       "(--no-resume replaces --out instead)")
     for rid, problem in summary.failed.items():
         typer.echo(f"  FAILED {rid}: {problem}", err=True)
     if summary.failed:
         raise typer.Exit(exitcodes.SOME_FAILED)
 
 
-def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP)) -> None:
+def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP), fmt: str = format_option()) -> None:
     """Print the model's id, dimension, modalities, instructions and parameter counts."""
     import geovec
 
     m = geovec.load_model(model)
     cfg = m.config
+    if cfg.architecture in ("single-encoder", "dual-path"):
+        image = (f"longer side {cfg.image_min_size}-{cfg.image_max_size} px, {cfg.image_grid}x{cfg.image_grid} "
+                 "image tokens")
+    else:  # VLMs tokenize images natively (pixel caps in config.extra)
+        image = f"native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px"
+    counts = m.parameter_counts() if hasattr(m, "parameter_counts") else {}
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps({
+            "model": m.model_id, "revision": m.revision, "architecture": cfg.architecture, "backbone": cfg.backbone,
+            "dimension": int(m.embed_dim), "similarity": "cosine", "backend": getattr(m, "backend", "torch"),
+            "modalities": ["image", "text", "box", "location", "instruction"], "image_size": image,
+            "pooling": cfg.pooling, "parameters": counts, "prompts": m.prompts,
+            "geovec_version": geovec.__version__}, indent=2))
+        return
     typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
     typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
     typer.echo(f"backend      {getattr(m, 'backend', 'torch')} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
-    if cfg.architecture == "single-encoder":
-        typer.echo(f"image size   longer side {cfg.image_min_size}-{cfg.image_max_size} px, "
-                   f"{cfg.image_grid}x{cfg.image_grid} image tokens")
-    else:  # VLMs tokenize images natively (pixel caps in config.extra)
-        typer.echo(f"image size   native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px")
+    typer.echo(f"image size   {image}")
     typer.echo(f"pooling      {cfg.pooling}")
-    counts = m.parameter_counts() if hasattr(m, "parameter_counts") else {}
     for k, v in counts.items():
         typer.echo(f"params       {k:<14} {v:>12,}")
     for task, text in cfg.query_instructions.items():

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from geovec.cli_common import format_option, print_table
 from geovec.embed.cli import ANY_FORMAT_HELP
 
 index_app = typer.Typer(help="Build, inspect and export a searchable index of imagery (LanceDB directory).",
@@ -68,6 +69,7 @@ def build_cmd(
     any_raster_format: bool = typer.Option(False, "--any-raster-format", help=ANY_FORMAT_HELP),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS", help=RAY_HELP),
     ray_concurrency: int = typer.Option(2, "--ray-concurrency", min=1, help="Ray actors (model copies)."),
+    fmt: str = format_option(),
 ):
     """Cut images into chips, embed them, and store them in a LanceDB index (resumable, incremental).
 
@@ -98,7 +100,7 @@ def build_cmd(
         import geovec
 
         ray_options = {"model_factory": partial(geovec.load_model, model), "concurrency": ray_concurrency}
-    con = Console(stderr=True)
+    con = Console(stderr=True, soft_wrap=True)  # soft wrap: a long path is never broken or cut
     try:
         m = _load_model(model)
         with read_options(max_image_mp, any_raster_format):
@@ -110,7 +112,14 @@ def build_cmd(
     except KeyboardInterrupt:
         con.print(f"\ninterrupted: every committed step is kept in {db}; rerun the same command to resume")
         raise typer.Exit(exitcodes.INTERRUPTED) from None
-    con.print(f"[bold]{db}[/]: {summary.rows} chips from {summary.files} file(s); embedded {summary.chips_embedded} "
+    if fmt == "json":
+        typer.echo(json.dumps({"db": str(db), "rows": summary.rows, "files": summary.files,
+                               "chips_embedded": summary.chips_embedded, "chips_skipped_done": summary.chips_skipped_done,
+                               "chips_empty": summary.chips_empty, "ann_index": bool(summary.ann_index),
+                               "chips_per_s": summary.chips_per_s, "pruned_files": summary.pruned_files,
+                               "pruned_chips": summary.pruned_chips, "missing_files": list(summary.missing_files),
+                               "failed": {str(k): v for k, v in summary.failed.items()}}, indent=2))
+    con.print(f"[bold]{_escape(str(db))}[/]: {summary.rows} chips from {summary.files} file(s); embedded {summary.chips_embedded} "
               f"now, {summary.chips_skipped_done} already indexed; ANN index: {'yes' if summary.ann_index else 'no (exact)'}"
               f"; {summary.chips_per_s:.1f} chips/s")
     if summary.chips_empty:
@@ -135,7 +144,7 @@ def _escape(text: str) -> str:
 @index_app.command("export")
 def export_cmd(
     db: Path = typer.Option(..., "--db", help="Index directory."),
-    geoparquet: Path = typer.Option(..., "--geoparquet", help="Output GeoParquet 1.1 file."),
+    geoparquet: Path = typer.Option(..., "--out", "-o", "--geoparquet", help="Output GeoParquet 1.1 file."),
 ):
     """Write the index as GeoParquet 1.1 (WKB footprints in EPSG:4326, bbox covering, embeddings, Hilbert order)."""
     from geovec.index.export import export_geoparquet
@@ -147,14 +156,19 @@ def export_cmd(
 
 
 @index_app.command("info")
-def info_cmd(db: Path = typer.Option(..., "--db", help="Index directory.")):
-    """Model, chipping and size of an index, as JSON."""
+def info_cmd(db: Path = typer.Option(..., "--db", help="Index directory."), fmt: str = format_option()):
+    """Model, chipping and size of an index (--format json: as JSON)."""
     from dataclasses import asdict
 
     from geovec.index.store import ChipStore
 
     store = ChipStore(db)
-    typer.echo(json.dumps({**asdict(store.info), "rows": len(store), "ann_index": store.has_vector_index()}, indent=2))
+    doc = {**asdict(store.info), "rows": len(store), "ann_index": store.has_vector_index()}
+    if fmt == "json":
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        print_table([{"field": k, "value": json.dumps(v) if isinstance(v, (dict, list)) else v} for k, v in doc.items()],
+                    ["field", "value"], title=str(db))
 
 
 def search_cmd(
@@ -168,8 +182,8 @@ def search_cmd(
     k: int = typer.Option(10, "-k", "--k", min=1, help="Number of results."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="Override the model's query instruction."),
     exact: bool = typer.Option(False, "--exact", help="Exact search (bypass the ANN index)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json or geojson."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of stdout."),
+    fmt: str = format_option(choices=("table", "json", "geojson")),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", "--output", help="Write to a file instead of stdout."),
     model: Optional[str] = typer.Option(None, "--model", help="Query model (default: the index's own)."),
     max_image_mp: Optional[float] = typer.Option(None, "--max-image-mp", min=0.0,
                                                  help="Largest --image read whole, megapixels (0 = no limit; "
@@ -177,41 +191,45 @@ def search_cmd(
 ):
     """Search an index with one interleaved query (text / image / region / place) and spatial pre-filters.
 
-    Exit codes: 0 results printed; 2 bad query or option (e.g. an unreadable --image), with the reason.
+    --near is LAT,LON (latitude first): |lat| > 90 is an error, and a place far from every indexed chip whose
+    swapped pair is near them gets a warning. A table that is not printed to a terminal (a pipe, --out) is
+    tab-separated, with full paths.
     """
+    from geovec import exitcodes
     from geovec.embed.cli import read_options
     from geovec.index.api import GeoIndex
-    from geovec.index.search import SearchQuery, hits_to_geojson
+    from geovec.index.search import SearchQuery, hits_to_geojson, swapped_near_warning
     from geovec.inputs import GeoVecInputError
 
-    if fmt not in ("table", "json", "geojson"):
-        raise typer.BadParameter("--format must be table, json or geojson")
     q = SearchQuery(text=text, image=image, box=_floats(box, 4, "--box"), near=_floats(near, 2, "--near"),
                     within_km=within, bbox=_floats(bbox, 4, "--bbox"), k=k, instruction=instruction, exact=exact)
     try:
+        if q.near is not None and abs(q.near[0]) > 90:
+            raise ValueError(f"--near {near}: latitude {q.near[0]:g} is outside [-90, 90]; --near is LAT,LON "
+                             "(latitude first)" + (f": did you mean --near {q.near[1]:g},{q.near[0]:g}?"
+                                                   if abs(q.near[1]) <= 90 else ""))
         q.validate()
         index = GeoIndex(db, _load_model(model) if model else None)
+        if q.near is not None:
+            warning = swapped_near_warning(index.store, q.near)
+            if warning:
+                typer.echo(f"warning: --near {near}: {warning}", err=True)
         with read_options(max_image_mp, False):
             hits = index.query(q)
     except (ValueError, FileNotFoundError, GeoVecInputError) as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=exitcodes.USAGE) from None
     if fmt == "table":
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{len(hits)} result(s) from {db} (task: {q.task})")
-        for col in ("#", "score", "path", "window", "centre lat, lon", "km"):
-            table.add_column(col)
-        for h in hits:
-            centre = "" if h.centre_lat is None else f"{h.centre_lat:.5f}, {h.centre_lon:.5f}"
-            km = "" if h.distance_km is None else f"{h.distance_km:.2f}"
-            table.add_row(str(h.rank), f"{h.score:.4f}", h.path, ",".join(map(str, h.window)), centre, km)
+        rows = [{"#": h.rank, "score": f"{h.score:.4f}", "path": h.path, "window": ",".join(map(str, h.window)),
+                 "centre lat, lon": "" if h.centre_lat is None else f"{h.centre_lat:.5f}, {h.centre_lon:.5f}",
+                 "km": "" if h.distance_km is None else f"{h.distance_km:.2f}"} for h in hits]
+        cols = ["#", "score", "path", "window", "centre lat, lon", "km"]
+        title = f"{len(hits)} result(s) from {db} (task: {q.task})"
         if output:
             with open(output, "w") as f:
-                Console(file=f, width=200).print(table)
+                print_table(rows, cols, title=title, file=f)
         else:
-            Console().print(table)
+            print_table(rows, cols, title=title)
         return
     doc = hits_to_geojson(hits, q) if fmt == "geojson" else [h.to_dict() for h in hits]
     text_out = json.dumps(doc, indent=2)

@@ -119,6 +119,26 @@ def haversine_km(lat1, lon1, lat2, lon2):
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
+def swapped_near_warning(store, near: tuple[float, float], far_km: float = 500.0, close_km: float = 100.0) -> str | None:
+    """A warning when ``near`` = (lat, lon) looks swapped: it lies more than ``far_km`` from every indexed chip
+    centre, while (lon, lat) lies within ``close_km`` of one (and is at least 10x closer). None otherwise,
+    and for an index with no georeferenced chips."""
+    lat, lon = near
+    if abs(lon) > 90:  # swapped, the pair would not be a place at all
+        return None
+    t = store.column("centre_lat", "centre_lon", where="centre_lat IS NOT NULL")
+    if not t.num_rows:
+        return None
+    clat = t["centre_lat"].to_numpy(zero_copy_only=False)
+    clon = t["centre_lon"].to_numpy(zero_copy_only=False)
+    as_given = float(haversine_km(lat, lon, clat, clon).min())
+    swapped = float(haversine_km(lon, lat, clat, clon).min())
+    if as_given > far_km and swapped <= close_km and swapped * 10 <= as_given:
+        return (f"near=({lat:g}, {lon:g}) is {as_given:,.0f} km from the nearest indexed chip, but ({lon:g}, {lat:g}) "
+                f"is {swapped:,.1f} km from one: places are LAT,LON (latitude first); did you swap them?")
+    return None
+
+
 def _lon_range_sql(col_min: str, col_max: str, west: float, east: float) -> str:
     """Footprint lon interval [col_min, col_max] intersects [west, east] (east < west: across 180)."""
     if west <= east:

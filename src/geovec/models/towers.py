@@ -84,7 +84,14 @@ class LocationTower(nn.Module):
         if name != "geoclip":
             raise ValueError(f"unknown location tower {name!r} (available: geoclip)")
         with quiet_transformers():  # geoclip imports transformers' CLIP processor, which warns without torchvision
-            from geoclip import LocationEncoder
+            try:
+                from geoclip import LocationEncoder
+            except ModuleNotFoundError as e:
+                if (e.name or "").split(".")[0] != "geoclip":
+                    raise
+                from geovec.errors import geoclip_missing
+
+                raise geoclip_missing() from None
 
             self.encoder = LocationEncoder()
 

@@ -367,6 +367,12 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         for f in out["features"]:
             f["properties"]["thumbnail"] = "/thumbnail?id=" + _quote(f["id"])
         out["task"] = q.task
+        if q.near is not None:
+            from geovec.index.search import swapped_near_warning
+
+            warning = swapped_near_warning(s, q.near)
+            if warning:
+                out["warnings"] = [warning]
         return out
 
     @app.get("/thumbnail")
