@@ -7,10 +7,15 @@
 
 import os as _os
 
-_os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from installed packages; never reach for a hub
+# Process-wide settings: only these two, and only where the user has not set them (set either yourself, before
+# importing geovec, to choose otherwise). geovec sets nothing else; in particular not HF_HUB_OFFLINE: its weights
+# come from installed packages and are loaded from their local paths, so a hub is never asked for them, and the
+# user's own hub downloads (sentence-transformers, MTEB) keep working beside it.
+# - the tokenizers library's own thread pool is off: geovec already prepares items in threads, and a pool that
+#   is live when a worker process forks (Ray, DataLoader) makes the library warn and disable itself;
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Idle OpenMP threads sleep instead of spinning. Measured on a busy 2-core machine: encode went from 1 to 24
-# texts/s; on an idle machine the cost is within noise. Only takes effect if torch was not imported first.
+# - idle OpenMP threads sleep instead of spinning. Measured on a busy 2-core machine: encode went from 1 to 24
+#   texts/s; on an idle machine the cost is within noise. Only takes effect if torch was not imported first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from geovec.inputs import GeoVecInputError, Item  # noqa: E402
