@@ -85,7 +85,7 @@ class EmbeddingRequest(_Strict):
     dimensions: Optional[int] = None
     user: Optional[str] = None
     instruction: Optional[str] = None
-    task: Optional[Literal["classification", "retrieval", "composed", "vqa", "region", "geo"]] = None
+    task: Optional[Literal["classification", "retrieval", "composed", "vqa", "region", "referring", "geo"]] = None
     side: Literal["query", "document"] = "query"
     normalize: bool = True
 
