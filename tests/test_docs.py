@@ -69,9 +69,7 @@ def test_model_card_table_matches_the_result_files():
             value, ci = by_task[task]
             m = re.match(r"\**([\d.]+)\**\s*\(([\d.]+)-([\d.]+)\)", cells[i])
             assert m, (task, cells[i])
-            # one decimal of the file's value; the probe column's RSICD retrieval reads 36.1 for 36.049 (a rounding
-            # slip left as measured and reported), hence its 0.1
-            tol = 0.1 if cols[i].startswith("probe") else 0.05 + 1e-9
+            tol = 0.05 + 1e-9  # one decimal of the file's value
             assert float(m.group(1)) == pytest.approx(value, abs=tol), (task, cols[i])
             assert [float(m.group(2)), float(m.group(3))] == pytest.approx(ci, abs=tol), (task, cols[i])
     assert "**768-d**" in CARD.read_text()
