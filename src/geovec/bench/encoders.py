@@ -284,7 +284,8 @@ class OpenCLIPAdapter:
 
 
 def load_encoder(name_or_path: str | None, batch_size: int = 32, num_threads: int | None = None) -> BenchEncoder:
-    """``chance`` / ``chance:<dim>``, ``open_clip:<arch>:<pretrained>``, or any geovec model name or path."""
+    """``chance`` / ``chance:<dim>``, ``open_clip:<arch>:<pretrained>``, ``probe:<dir>``, or any geovec model
+    name or path."""
     name = name_or_path or "geovec-compact"
     if name == "chance" or name.startswith("chance:"):
         dim = int(name.split(":", 1)[1]) if ":" in name else 64
@@ -292,6 +293,13 @@ def load_encoder(name_or_path: str | None, batch_size: int = 32, num_threads: in
     if name.startswith("open_clip:"):
         _, arch, pretrained = name.split(":", 2)
         return BenchEncoder(OpenCLIPAdapter.from_open_clip(arch, pretrained), batch_size)
+    if name.startswith("probe:"):  # the frozen-towers probe baseline (geovec.models.probe), a folder it saved
+        from pathlib import Path
+
+        from geovec.models.probe import ProbeModel
+
+        return BenchEncoder(ProbeModel.load(Path(name.split(":", 1)[1]).expanduser(), num_threads=num_threads),
+                            batch_size)
     import geovec
 
     return BenchEncoder(geovec.load_model(name, num_threads=num_threads), batch_size)

@@ -1,0 +1,371 @@
+"""Training of the frozen-towers probe (:mod:`geovec.models.probe`): feature caches, the LiT image MLP, the
+location map, and RSICD retrieval scored the published way.
+
+* :class:`ArrayCache`: a resumable ``.npy`` (fp16) filled in chunks, with a ``.json`` progress file next to
+  it; an interrupted build continues where it stopped, a finished one is only read.
+* :func:`train_image_head`: symmetric InfoNCE (learnable temperature) between the MLP of the cached pooled
+  image features and the frozen sentence embeddings of one random caption per image (LiT), AdamW with a
+  short linear warm-up and cosine decay.
+* :func:`train_location_map`: the 512 -> 384 map of GeoCLIP features, contrastive against the (frozen) probe
+  embeddings of georeferenced training images.
+* :func:`caption_retrieval`: RSICD-style R@1/5/10 image->text and text->image, mR = mean of the six.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from geovec.inputs import read_image
+from geovec.models.probe import ProbeModel, box_crop, preprocess_pixels
+
+CACHE_VERSION = 1
+VIEWS = ("id", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
+
+
+def dihedral(pixels: np.ndarray, view: str) -> np.ndarray:
+    """One of the 8 dihedral views of an (H, W, C) image."""
+    ops = {
+        "id": lambda a: a,
+        "hflip": lambda a: a[:, ::-1],
+        "vflip": lambda a: a[::-1],
+        "rot90": lambda a: np.rot90(a, 1),
+        "rot180": lambda a: np.rot90(a, 2),
+        "rot270": lambda a: np.rot90(a, 3),
+        "transpose": lambda a: a.transpose(1, 0, 2),
+        "transverse": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    }
+    if view not in ops:
+        raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
+    return np.ascontiguousarray(ops[view](pixels))
+
+
+def content_key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class ArrayCache:
+    """``<dir>/<name>-<key>.npy`` of shape (n, dim) fp16, filled in order by ``fill(compute)``; resumable."""
+
+    def __init__(self, directory: str | Path, name: str, key: str, n: int, dim: int):
+        self.dir = Path(directory)
+        self.path = self.dir / f"{name}-{key}.npy"
+        self.progress_path = self.dir / f"{name}-{key}.json"
+        self.n, self.dim, self.key = n, dim, key
+
+    @property
+    def done(self) -> int:
+        if not self.path.exists() or not self.progress_path.exists():
+            return 0
+        meta = json.loads(self.progress_path.read_text())
+        if meta.get("key") != self.key or meta.get("n") != self.n or meta.get("dim") != self.dim:
+            return 0
+        return int(meta["done"])
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.n
+
+    @property
+    def build_seconds(self) -> float | None:
+        """Seconds spent computing the rows so far, over all resumes (None for caches from before timing)."""
+        if not self.progress_path.exists():
+            return None
+        return json.loads(self.progress_path.read_text()).get("seconds")
+
+    def _mark(self, done: int, seconds: float | None) -> None:
+        tmp = self.progress_path.with_suffix(".json.tmp")
+        meta = {"key": self.key, "n": self.n, "dim": self.dim, "done": done}
+        if seconds is not None:
+            meta["seconds"] = round(seconds, 2)
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self.progress_path)
+
+    def fill(self, compute: Callable[[int, int], np.ndarray], chunk: int = 64,
+             log: Callable[[str], None] | None = None, label: str = "") -> np.ndarray:
+        """``compute(start, stop) -> (stop - start, dim)`` for the rows not yet cached; returns the array."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        start = self.done
+        spent = 0.0 if start == 0 else self.build_seconds
+        if start == 0:
+            arr = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float16, shape=(self.n, self.dim))
+            self._mark(0, spent)
+        else:
+            arr = np.lib.format.open_memmap(self.path, mode="r+")
+        if start and log and start < self.n:
+            log(f"{label}: resuming at {start}/{self.n}")
+        t0, last = time.perf_counter(), time.perf_counter()
+        for s in range(start, self.n, chunk):
+            e = min(self.n, s + chunk)
+            t = time.perf_counter()
+            arr[s:e] = np.asarray(compute(s, e), dtype=np.float16)
+            arr.flush()
+            if spent is not None:
+                spent += time.perf_counter() - t
+            self._mark(e, spent)
+            if log and (time.perf_counter() - last > 15 or e == self.n):
+                rate = (e - start) / max(time.perf_counter() - t0, 1e-9)
+                log(f"{label}: {e}/{self.n} ({rate:.0f}/s)")
+                last = time.perf_counter()
+        del arr
+        return np.load(self.path, mmap_mode="r")
+
+
+def image_feature_cache(model: ProbeModel, images: Sequence[str | Path], directory: str | Path, name: str,
+                        view: str = "id", boxes: Sequence[Sequence[float] | None] | None = None,
+                        chunk: int = 64, log: Callable[[str], None] | None = None,
+                        stats: dict | None = None) -> np.ndarray:
+    """(N, 1280) fp16 pooled vision features of ``images`` (each in ``view``; optional box crop), cached.
+    ``stats``: a dict that gets ``{"<name>-<view>": {"rows", "build_seconds"}}``."""
+    boxes = list(boxes) if boxes is not None else [None] * len(images)
+    key = content_key(CACHE_VERSION, model.config.vision, model.config.image_size, view,
+                      [str(p) for p in images], boxes)
+    cache = ArrayCache(directory, f"{name}-{view}", key, len(images), 1280)
+
+    def compute(s: int, e: int) -> np.ndarray:
+        pixels = []
+        for p, b in zip(images[s:e], boxes[s:e]):
+            px = read_image(p).pixels
+            if b is not None:
+                px = box_crop(px, [b])
+            pixels.append(preprocess_pixels(dihedral(px, view), model.config.image_size))
+        with torch.inference_mode():
+            return model.pooled_features(pixels).cpu().numpy()
+
+    arr = cache.fill(compute, chunk, log, f"{name} image features ({view})")
+    if stats is not None:
+        stats[f"{name}-{view}"] = {"rows": cache.n, "build_seconds": cache.build_seconds}
+    return arr
+
+
+def text_embedding_cache(model: ProbeModel, texts: Sequence[str], directory: str | Path, name: str,
+                         chunk: int = 512, log: Callable[[str], None] | None = None,
+                         stats: dict | None = None) -> np.ndarray:
+    """(N, 384) fp16 frozen sentence embeddings, cached (``stats`` as for :func:`image_feature_cache`)."""
+    key = content_key(CACHE_VERSION, model.config.text, model.config.max_text_tokens, list(texts))
+    cache = ArrayCache(directory, f"{name}-text", key, len(texts), model.embed_dim)
+    arr = cache.fill(lambda s, e: model.embed_texts(texts[s:e]).numpy(), chunk, log, f"{name} captions")
+    if stats is not None:
+        stats[f"{name}-text"] = {"rows": cache.n, "build_seconds": cache.build_seconds}
+    return arr
+
+
+# --- RSICD ---------------------------------------------------------------------------------------------------
+def caption_split(root: str | Path, split: str) -> tuple[list[Path], list[str], np.ndarray]:
+    """RSICD ``split`` -> (image paths, all captions flattened, owner image index of each caption)."""
+    from geovec.data import RSICD
+
+    ds = RSICD(root, split)
+    images, captions, owner = [], [], []
+    for i, s in enumerate(ds.samples):
+        images.append(s["image"])
+        for c in s["captions"]:
+            captions.append(c)
+            owner.append(i)
+    return images, captions, np.asarray(owner, dtype=np.int64)
+
+
+def caption_retrieval(image_emb: np.ndarray, caption_emb: np.ndarray, owner: Sequence[int]) -> dict:
+    """RSICD retrieval the published way: every caption is a candidate (i2t; an image's golds are its
+    captions) and a query (t2i; gold = its image). Scores in percent; ``mR`` = mean of the six."""
+    from geovec.bench.metrics import rank_golds, summarize
+
+    owner = np.asarray(owner)
+    golds = [np.flatnonzero(owner == i) for i in range(len(image_emb))]
+    i2t = summarize(rank_golds(image_emb, caption_emb, golds))
+    t2i = summarize(rank_golds(caption_emb, image_emb, [[int(o)] for o in owner]))
+    out = {}
+    for side, s in (("i2t", i2t), ("t2i", t2i)):
+        for k in (1, 5, 10):
+            out[f"{side}_R@{k}"] = 100 * s[f"hit@{k}"]
+    out["mR"] = float(np.mean([out[f"{side}_R@{k}"] for side in ("i2t", "t2i") for k in (1, 5, 10)]))
+    out["n_i2t"], out["n_t2i"] = int(i2t["n_queries"]), int(t2i["n_queries"])
+    return out
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of matched rows of unit vectors ``a`` and ``b``."""
+    logits = logit_scale.exp().clamp(max=100.0) * a @ b.T
+    target = torch.arange(a.shape[0], device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_emb: np.ndarray,
+                     owner: Sequence[int], epochs: int = 8, batch_size: int = 128, lr: float = 1e-3,
+                     weight_decay: float = 0.05, warmup_steps: int = 20, seed: int = 0,
+                     evaluate: Callable[[ProbeModel], dict] | None = None,
+                     log: Callable[[str], None] = print, max_steps: int | None = None) -> list[dict]:
+    """LiT: train ``model.image_head`` (+ ``logit_scale``) on (image, random one of its captions) pairs.
+
+    ``features``: one (N, 1280) array per cached view (a random view per image and step). Returns one record
+    per epoch (mean loss, temperature, and ``evaluate(model)``'s scores when given)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    feats = torch.stack([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in features])  # (V, N, C)
+    caps = torch.from_numpy(np.asarray(caption_emb, dtype=np.float32))
+    owner = np.asarray(owner)
+    n = feats.shape[1]
+    slots = [torch.from_numpy(np.flatnonzero(owner == i)) for i in range(n)]
+    if any(len(s) == 0 for s in slots):
+        raise ValueError("every training image needs at least one caption")
+    steps_per_epoch = max(1, n // batch_size) if n >= batch_size else 1
+    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
+    params = list(model.image_head.parameters()) + [model.logit_scale]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    model.image_head.train()
+    history, step = [], 0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        losses = []
+        for b in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = perm[b * batch_size : (b + 1) * batch_size]
+            view = torch.randint(feats.shape[0], (len(idx),), generator=gen)
+            pick = [slots[int(i)][int(torch.randint(len(slots[int(i)]), (1,), generator=gen))] for i in idx]
+            x = feats[view, idx]
+            t = caps[torch.stack(pick)]
+            for g in opt.param_groups:
+                g["lr"] = cosine_lr(step, total, lr, warmup_steps)
+            z = F.normalize(model.embed_image_features(x), dim=-1)
+            loss = info_nce(z, t, model.logit_scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+        rec = {"epoch": epoch + 1, "steps": step, "loss": float(np.mean(losses)) if losses else float("nan"),
+               "temperature": float(1 / model.logit_scale.detach().exp().clamp(max=100.0)),
+               "seconds": round(time.perf_counter() - t0, 2)}
+        if evaluate is not None:
+            model.image_head.eval()
+            rec["val"] = evaluate(model)
+            model.image_head.train()
+        history.append(rec)
+        msg = f"epoch {rec['epoch']}/{epochs}  loss {rec['loss']:.4f}  T {rec['temperature']:.4f}"
+        if "val" in rec:
+            v = rec["val"]
+            msg += (f"  val mR {v['mR']:.2f}  i2t R@1/5/10 {v['i2t_R@1']:.1f}/{v['i2t_R@5']:.1f}/{v['i2t_R@10']:.1f}"
+                    f"  t2i {v['t2i_R@1']:.1f}/{v['t2i_R@5']:.1f}/{v['t2i_R@10']:.1f}")
+        log(msg)
+        if step >= total:
+            break
+    model.image_head.eval()
+    return history
+
+
+def embed_features(model: ProbeModel, features: np.ndarray, batch: int = 4096) -> np.ndarray:
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(features), batch):
+            x = torch.from_numpy(np.asarray(features[s : s + batch], dtype=np.float32))
+            out.append(F.normalize(model.embed_image_features(x), dim=-1).cpu().numpy())
+    return np.concatenate(out)
+
+
+# --- location ------------------------------------------------------------------------------------------------
+def _bilinear_latlon(footprint, u: float, v: float) -> tuple[float, float]:
+    """(lat, lon) at fractional pixel position (u = col / width, v = row / height) from the corner ring
+    (top-left, top-right, bottom-right, bottom-left) of a GeoRef footprint."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = footprint[:4]
+    top = (x0 + (x1 - x0) * u, y0 + (y1 - y0) * u)
+    bottom = (x3 + (x2 - x3) * u, y3 + (y2 - y3) * u)
+    lon = top[0] + (bottom[0] - top[0]) * v
+    lat = top[1] + (bottom[1] - top[1]) * v
+    return float(lat), float(lon)
+
+
+def geotiff_places(data_root: str | Path, split: str = "train", crops: bool = True) -> list[dict]:
+    """Fallback geo pairs from ``geo_index.csv``: RSVQA-LR/HR GeoTIFFs with id % 5 != 0 (train) or == 0
+    (eval); each whole scene, plus (``crops``) its four quadrants as boxes with their own centre lat/lon."""
+    import csv
+
+    root = Path(data_root)
+    places = []
+    with open(root / "geo_index.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["dataset"] in ("rsvqa_lr", "rsvqa_hr")]
+    for r in rows:
+        scene_id = int(Path(r["relpath"]).stem)
+        if (scene_id % 5 != 0) != (split == "train"):
+            continue
+        path = root / r["dataset"] / r["relpath"]
+        places.append({"image": str(path), "lat": float(r["center_lat"]), "lon": float(r["center_lon"]),
+                       "dataset": r["dataset"]})
+        if crops:
+            w, h = int(r["width"]), int(r["height"])
+            georef = read_image(path).georef
+            if georef is None:
+                continue
+            for qx in (0, 1):
+                for qy in (0, 1):
+                    box = [qx * w / 2, qy * h / 2, (qx + 1) * w / 2, (qy + 1) * h / 2]
+                    lat, lon = _bilinear_latlon(georef.footprint, (qx + 0.5) / 2, (qy + 0.5) / 2)
+                    places.append({"image": str(path), "box": box, "lat": lat, "lon": lon, "dataset": r["dataset"]})
+    return places
+
+
+def geo_training_places(data_root: str | Path, cache_dir: str | Path | None = None,
+                        split: str = "train") -> tuple[list[dict], str]:
+    """Georeferenced places: ``geovec.data.geo.geo_places(split=...)`` (the benchmark's chips and spatially
+    held-out split) when that module exists, else :func:`geotiff_places` (RSVQA id % 5 rule). Returns
+    (places, source description). Train the location map on ``split="train"`` only."""
+    try:
+        from geovec.data.geo import geo_places  # type: ignore[import-not-found]
+    except ImportError:
+        return geotiff_places(data_root, split), f"geo_index.csv rsvqa_lr/hr, id % 5 rule, split {split!r}"
+    places = list(geo_places(data_root, split=split, cache_dir=cache_dir))
+    return places, f"geovec.data.geo.geo_places(split={split!r})"
+
+
+def train_location_map(model: ProbeModel, location_feats: np.ndarray, image_emb: np.ndarray,
+                       steps: int = 300, lr: float = 1e-2, weight_decay: float = 0.01, seed: int = 0,
+                       batch_size: int = 256, log: Callable[[str], None] | None = None) -> list[float]:
+    """Train ``model.location_map`` (+ its temperature): GeoCLIP features (N, 512) against the frozen unit
+    image embeddings (N, 384) of the same places; symmetric InfoNCE, AdamW, cosine decay. Returns losses."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.asarray(location_feats, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(image_emb, dtype=np.float32))
+    params = list(model.location_map.parameters()) + [model.location_logit_scale]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    losses = []
+    for step in range(steps):
+        idx = torch.randperm(len(x), generator=gen)[:batch_size]
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, steps, lr, min(20, steps // 10 + 1))
+        z = F.normalize(model.embed_location_features(x[idx]), dim=-1)
+        loss = info_nce(z, y[idx], model.location_logit_scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if log and (step + 1) % max(1, steps // 4) == 0:
+            log(f"location map step {step + 1}/{steps}  loss {np.mean(losses[-max(1, steps // 4):]):.4f}")
+    return losses
+
+
+def place_embeddings(model: ProbeModel, places: Sequence[dict], directory: str | Path, name: str,
+                     log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(probe image embeddings (N, 384), GeoCLIP features (N, 512)) of places (image [+ box], lat, lon)."""
+    feats = image_feature_cache(model, [p["image"] for p in places], directory, name,
+                                boxes=[p.get("box") for p in places], chunk=16, log=log)
+    img = embed_features(model, feats)
+    loc = model.location_features([p["lat"] for p in places], [p["lon"] for p in places]).cpu().numpy()
+    return img, loc

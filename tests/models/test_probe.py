@@ -1,0 +1,165 @@
+"""The frozen-towers probe (geovec-probe): training steps on a tiny RSICD-layout fixture, save/load, encode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from geovec.inputs import GeoVecInputError
+from geovec.models.probe import ProbeConfig, ProbeModel, box_crop
+from geovec.models.probe_train import (
+    ArrayCache, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
+    text_embedding_cache, train_image_head, train_location_map,
+)
+from tests.bench.formats import write_caption_dataset
+
+CAPTIONS = ["many buildings and green trees are around a playground .", "a river passes through the farmland .",
+            "several planes are parked at the airport .", "a bridge crosses the wide river .",
+            "the dense residential area has many houses ."]
+
+
+@pytest.fixture(scope="module")
+def rsicd_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rsicd")
+    entries = [(f"scene_{i}.jpg", "train" if i < 6 else "val",
+                [f"{CAPTIONS[(i + k) % 5][:-2]} number {i} view {k} ." for k in range(5)]) for i in range(8)]
+    write_caption_dataset(root, "RSICD_images", "dataset_rsicd.json", entries)
+    return root
+
+
+@pytest.fixture(scope="module")
+def probe():
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    return ProbeModel(ProbeConfig(image_size=64))  # small tower input keeps the test fast
+
+
+@pytest.fixture(scope="module")
+def trained(probe, rsicd_root, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("probe-cache")
+    images, caps, owner = caption_split(rsicd_root, "train")
+    va_images, va_caps, va_owner = caption_split(rsicd_root, "val")
+    feats = image_feature_cache(probe, images, cache, "train")
+    text = text_embedding_cache(probe, caps, cache, "train")
+    va_feats = image_feature_cache(probe, va_images, cache, "val")
+    va_text = np.asarray(text_embedding_cache(probe, va_caps, cache, "val"), dtype=np.float32)
+    before = {n: p.detach().clone() for n, p in probe.image_head.named_parameters()}
+    history = train_image_head(probe, [feats], text, owner, epochs=1, batch_size=4, warmup_steps=1,
+                               evaluate=lambda m: caption_retrieval(embed_features(m, va_feats), va_text, va_owner),
+                               log=lambda _m: None)
+    loc = probe.location_features([52.0, 40.7, 51.3], [5.0, -73.5, 6.0]).numpy()
+    losses = train_location_map(probe, loc, embed_features(probe, feats[:3]), steps=2)
+    return {"history": history, "before": before, "images": images, "cache": cache, "geo_losses": losses}
+
+
+def test_training_runs_and_moves_weights(trained, probe):
+    h = trained["history"]
+    assert len(h) == 1 and h[0]["steps"] == 1 and np.isfinite(h[0]["loss"])
+    val = h[0]["val"]
+    assert val["n_i2t"] == 2 and val["n_t2i"] == 10 and 0 <= val["mR"] <= 100
+    changed = [not torch.equal(trained["before"][n], p) for n, p in probe.image_head.named_parameters()]
+    assert any(changed)
+    assert len(trained["geo_losses"]) == 2 and all(np.isfinite(trained["geo_losses"]))
+
+
+def test_feature_cache_resumes(tmp_path):
+    calls = []
+
+    def compute(s, e):
+        calls.append((s, e))
+        if len(calls) == 2 and not getattr(compute, "resumed", False):
+            raise KeyboardInterrupt
+        return np.full((e - s, 3), s, dtype=np.float32)
+
+    cache = ArrayCache(tmp_path, "x", "k1", 5, 3)
+    with pytest.raises(KeyboardInterrupt):
+        cache.fill(compute, chunk=2)
+    assert cache.done == 2
+    compute.resumed = True
+    arr = cache.fill(compute, chunk=2)
+    assert calls[-2:] == [(2, 4), (4, 5)] and cache.complete
+    assert arr[:, 0].tolist() == [0, 0, 2, 2, 4]
+    assert ArrayCache(tmp_path, "x", "k2", 5, 3).done == 0  # another key starts afresh
+
+
+def test_save_load_round_trip(trained, probe, tmp_path, rsicd_root):
+    items = ["a bridge over a river", {"image": trained["images"][0]}, {"lat": 52.1, "lon": 5.2}]
+    a = probe.encode(items)
+    probe.save(tmp_path / "m")
+    loaded = ProbeModel.load(tmp_path / "m")
+    assert loaded.revision == probe.revision and loaded.model_id == "geovec-probe"
+    assert loaded.config.image_size == 64
+    np.testing.assert_array_equal(loaded.encode(items), a)
+
+
+def test_encode_all_kinds_unit_384(trained, probe):
+    img = trained["images"][1]
+    items = [
+        {"text": "a runway next to the terminal"},
+        {"image": img},
+        {"image": img, "box": [4, 4, 20, 28]},
+        {"lat": -33.86, "lon": 151.2},
+        {"image": img, "box": [0, 0, 16, 16], "text": "harbour", "lat": 52.4, "lon": 4.9,
+         "instruction": "Represent this place."},
+    ]
+    e = probe.encode(items, batch_size=2)
+    assert e.shape == (5, 384) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(e[1], e[2])  # the box crop is not the whole image
+    # instructions are ignored
+    same = probe.encode([{**items[4], "instruction": "something else"}, {k: v for k, v in items[4].items()
+                                                                           if k != "instruction"}])
+    np.testing.assert_allclose(same[0], e[4], atol=1e-6)
+    np.testing.assert_allclose(same[1], e[4], atol=1e-6)
+    # the text part is the frozen sentence embedding itself
+    np.testing.assert_allclose(e[0], probe.embed_texts(["a runway next to the terminal"])[0].numpy(), atol=1e-6)
+
+
+def test_bad_item_names_the_item(probe):
+    with pytest.raises(GeoVecInputError) as err:
+        probe.encode(["fine", {"lat": 95.0, "lon": 0.0}])
+    assert "item 1" in str(err.value)
+    with pytest.raises(GeoVecInputError, match="item 0"):
+        probe.encode([{"image": "/nonexistent/scene.jpg"}])
+
+
+def test_helpers():
+    a = np.arange(2 * 3 * 3).reshape(2, 3, 3).astype(np.uint8)
+    assert {dihedral(a, v).shape for v in ("id", "hflip", "rot90", "transpose")} == {(2, 3, 3), (3, 2, 3)}
+    assert box_crop(np.zeros((10, 20, 3)), [[2.5, 1, 5, 4], [8, 2, 9.2, 3]]).shape == (3, 8, 3)
+    # perfect retrieval: image i == caption embeddings of i
+    emb = np.eye(3, dtype=np.float32)
+    r = caption_retrieval(emb, np.repeat(emb, 2, axis=0), [0, 0, 1, 1, 2, 2])
+    assert r["mR"] == 100.0 and r["n_i2t"] == 3 and r["n_t2i"] == 6
+
+
+def test_bench_loads_probe_prefix(trained, probe, tmp_path):
+    from geovec.bench.encoders import load_encoder
+
+    probe.save(tmp_path / "p")
+    enc = load_encoder(f"probe:{tmp_path / 'p'}")
+    assert enc.model_id == "geovec-probe" and enc.revision == probe.revision
+    out = enc.encode([{"text": "a bridge", "instruction": "Find the caption."}, {"image": trained["images"][2]}])
+    assert out.shape == (2, 384)
+
+
+def test_quadrant_centres_from_footprint():
+    from geovec.models.probe_train import _bilinear_latlon
+
+    ring = ((5.0, 53.0), (6.0, 53.0), (6.0, 52.0), (5.0, 52.0), (5.0, 53.0))  # TL, TR, BR, BL (lon, lat)
+    assert _bilinear_latlon(ring, 0.5, 0.5) == (52.5, 5.5)
+    assert _bilinear_latlon(ring, 0.25, 0.75) == (52.25, 5.25)  # bottom-left quadrant
+
+
+@pytest.mark.shared_data
+def test_fallback_geo_places_split_by_id(shared_data):
+    from pathlib import Path
+
+    from geovec.models.probe_train import geotiff_places
+
+    train = geotiff_places(shared_data, "train", crops=False)
+    held = geotiff_places(shared_data, "eval", crops=False)
+    ids = lambda ps: {(p["dataset"], int(Path(p["image"]).stem)) for p in ps}  # noqa: E731
+    assert len(train) == 60 and len(held) == 16 and not ids(train) & ids(held)
+    assert all(i % 5 == 0 for _, i in ids(held))
