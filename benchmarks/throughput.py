@@ -256,7 +256,9 @@ def rss_probe(spec: str, args) -> None:
             m.encode([{"image": p, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
                       for p, t in zip(paths, texts)], batch_size=args.batch_size)
             m.encode(texts, batch_size=args.batch_size)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM: this process's own high-water mark (ru_maxrss would carry the parent's over fork + exec)
+    hwm = [ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:")]
+    peak = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"engine": spec, "loaded_rss_mib": round(after_load / 2**20), "peak_rss_mib": round(peak)}))
 
 
