@@ -149,3 +149,18 @@ def test_env_var_names_the_drivers_and_reading_passes_the_policy_to_workers(monk
         assert os.environ["GEOVEC_MAX_IMAGE_MP"] == "5.0" and os.environ["GEOVEC_RASTER_DRIVERS"] == "any"
         assert raster._policy_from_env() == read_policy()  # what a worker process started here would read
     assert "GEOVEC_MAX_IMAGE_MP" not in os.environ and "GEOVEC_RASTER_DRIVERS" not in os.environ
+
+
+def test_decoded_image_cache_respects_a_tightened_pixel_limit(model, tmp_path):
+    """A file decoded under a loose limit is read again (and refused) once the limit is tightened."""
+    from PIL import Image
+
+    from geovec.inputs import GeoVecInputError
+    from geovec.inputs.raster import ReadPolicy, read_policy, reading
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (1200, 1000), (90, 120, 60)).save(path)
+    model.encode([{"image": str(path)}])  # decoded and kept in the model's small decode cache
+    with reading(ReadPolicy(max_pixels=1_000_000, drivers=read_policy().drivers)):
+        with pytest.raises(GeoVecInputError, match="megapixel"):
+            model.encode([{"image": str(path)}])
