@@ -33,11 +33,19 @@ OUT_ARGUMENTS = ("output", "out_dir", "cache_dir")  # positional outputs: --out 
 
 def _option_names(fn) -> set[str]:
     names: set[str] = set()
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: fall back to the raw ones
+        hints = {}
     for prm in inspect.signature(fn).parameters.values():
         if isinstance(prm.default, OptionInfo):
-            if not prm.default.param_decls:  # typer names it after the parameter
-                prm.default.param_decls = ("--" + prm.name.replace("_", "-"),)
-            names.update(prm.default.param_decls)
+            if not prm.default.param_decls:  # name it the way typer would have
+                flag = prm.name.replace("_", "-")
+                is_bool = hints.get(prm.name, prm.annotation) in (bool, "bool")
+                # a boolean option keeps typer's --x/--no-x pair (e.g. embed --no-resume)
+                prm.default.param_decls = (f"--{flag}/--no-{flag}",) if is_bool else (f"--{flag}",)
+            for decl in prm.default.param_decls:
+                names.update(decl.split("/"))
     return names
 
 
