@@ -357,11 +357,17 @@ def main() -> None:
             out["decode_cpu_ms_per_item"] = round(entries[k]["decode_cpu_ms_per_item"], 2)
         return out
 
-    apps = {}
-    if args.apps:
-        for name, m in models.items():
-            apps[name] = {"index_build": index_build_rate(m, args.batch_size), "serve": serve_latency(m, args.requests)}
-            print(f"{name}: {apps[name]}", flush=True)
+    apps: dict[str, dict] = {}
+    if args.apps:  # two passes in opposite orders (the load moves during a run); the better of the two is kept
+        for r, names in enumerate([list(models), list(reversed(models))]):
+            for name in names:
+                ib, sv = index_build_rate(models[name], args.batch_size), serve_latency(models[name], args.requests)
+                best = apps.setdefault(name, {"index_build": ib, "serve": sv})
+                if ib and best["index_build"] and ib["chips_per_s"] > best["index_build"]["chips_per_s"]:
+                    best["index_build"] = ib
+                if sv["p50_ms"] < best["serve"]["p50_ms"]:
+                    best["serve"] = sv
+                print(f"{name} (pass {r + 1}): index build {ib and ib['chips_per_s']} chips/s, serve {sv}", flush=True)
 
     specs = [b.strip() for b in args.backends.split(",") if b.strip()] + ["clip-vit-b32"]
     alone_rss = peak_rss_per_engine(specs, args) if args.rss else {}
