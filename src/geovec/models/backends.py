@@ -43,7 +43,7 @@ AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see doc
 PRECISIONS = ("fp32", "bf16")
 FAITHFUL_COSINE = 0.9999  # fp32 backends: every item of the fixed batch, cosine with torch
 REDUCED_COSINE = 0.998  # bf16, stated separately: measured 0.9992; rsmeb-dev within the paired CI (docs/performance.md)
-EXTRA_HINT = {"onnx": "pip install 'geovec[onnx]'  (onnxruntime)", "openvino": "pip install 'geovec[openvino]'"}
+EXTRA_HINT = {"onnx": "pip install 'geovec[onnx]'", "openvino": "pip install 'geovec[openvino]'"}
 _MODULE = {"onnx": "onnxruntime", "openvino": "openvino"}
 _hinted = False
 
@@ -263,7 +263,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
     if not candidates:
         if not _hinted:
             _hinted = True
-            _log(f"geovec: torch backend (onnxruntime is not installed; {EXTRA_HINT['onnx']} for ~4x faster CPU inference)")
+            _log(f"geovec: torch backend (onnxruntime is not installed: {EXTRA_HINT['onnx']} embeds images ~3x faster)")
         return "torch"
     last_error = ""
     for b in candidates:
