@@ -89,3 +89,16 @@ def test_adapter_is_benchmarked_by_the_same_harness(tmp_path, adapter):
     s = recs[0]["scores"]["test"][0]
     assert recs[0]["status"] == "ok" and recs[0]["model_name"] == "fake-clip"
     assert 0 <= s["main_score"] <= 1 and s["chance_p@1"] == pytest.approx(2 / 8)
+
+
+def test_reduced_precision_backends_get_their_own_revision():
+    class Model:
+        model_id, revision, backend = "m", "r1", "torch"
+
+        def encode(self, items, batch_size=32, show_progress_bar=None):
+            return np.zeros((len(items), 4), dtype=np.float32)
+
+    fp32, bf16 = Model(), Model()
+    bf16.backend = "openvino-bf16"
+    assert BenchEncoder(fp32).revision == "r1" and BenchEncoder(bf16).revision == "r1+bf16"
+    assert BenchEncoder(fp32).namespace != BenchEncoder(bf16).namespace

@@ -98,7 +98,11 @@ class BenchEncoder:
 
     @property
     def revision(self) -> str:
-        return str(self.model.revision)
+        """The model's revision; a reduced-precision backend (``openvino-bf16``) gives different embeddings, so it
+        gets its own revision (and with it its own cache namespace and results folder)."""
+        rev = str(self.model.revision)
+        backend = str(getattr(self.model, "backend", "") or "")
+        return f"{rev}+bf16" if "bf16" in backend else rev
 
     @property
     def namespace(self) -> str:
