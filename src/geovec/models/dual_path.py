@@ -109,9 +109,10 @@ class DualPathModel(SingleEncoderModel):
             out[loc] += F.normalize(self.global_location(self.location_features(lat, lon).float()), dim=-1)
         return F.normalize(out, dim=-1)
 
-    def _split_features(self, pixels: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(frozen feature maps for the encoder, the global top's feature maps) from one shared run of the tower
-        up to the split block, batched by image size."""
+    def _split_features(self, pixels: list[torch.Tensor], encoder: bool = True
+                        ) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
+        """(frozen feature maps for the encoder, or None without ``encoder``; the global top's feature maps) from
+        one shared run of the tower up to the split block, batched by image size."""
         net, split = self.vision.net, self.global_vision_top.split
         enc: list = [None] * len(pixels)
         glob: list = [None] * len(pixels)
@@ -119,28 +120,18 @@ class DualPathModel(SingleEncoderModel):
         for i, p in enumerate(pixels):
             groups.setdefault(tuple(p.shape), []).append(i)
         for idx in groups.values():
-            batch = torch.stack([pixels[i] for i in idx]).to(self.device)
-            with torch.no_grad():
-                act = run_to_split(net, batch, split)
-                e = run_from_split(net, act, split)
-            g = self._tower(self.global_vision_top, act)
-            for j, i in enumerate(idx):
-                enc[i], glob[i] = e[j], g[j]
-        return enc, glob
-
-    def _global_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
-        net, split = self.vision.net, self.global_vision_top.split
-        out: list = [None] * len(pixels)
-        groups: dict[tuple, list[int]] = {}
-        for i, p in enumerate(pixels):
-            groups.setdefault(tuple(p.shape), []).append(i)
-        for idx in groups.values():
             with torch.no_grad():
                 act = run_to_split(net, torch.stack([pixels[i] for i in idx]).to(self.device), split)
+                e = run_from_split(net, act, split) if encoder else None
             g = self._tower(self.global_vision_top, act)
             for j, i in enumerate(idx):
-                out[i] = g[j]
-        return out
+                glob[i] = g[j]
+                if encoder:
+                    enc[i] = e[j]
+        return (enc if encoder else None), glob
+
+    def _global_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self._split_features(pixels, encoder=False)[1]
 
     def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
         # the encoder's feature maps are computed once and shared with the global path
