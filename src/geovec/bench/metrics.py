@@ -136,15 +136,8 @@ def average_precision(ranks: np.ndarray) -> float:
 def summarize(ranking: Ranking, ks: Sequence[int] = KS) -> dict[str, float]:
     """Mean metrics over queries (fractions in [0, 1]) plus the chance level of P@1."""
     r = ranking.gold_ranks
-    out: dict[str, float] = {"p@1": float(np.mean([hit_at_k(x, 1) for x in r]))}
-    for k in ks:
-        out[f"hit@{k}"] = float(np.mean([hit_at_k(x, k) for x in r]))
-    for k in ks:
-        out[f"recall@{k}"] = float(np.mean([recall_at_k(x, k) for x in r]))
-    out["mR"] = float(np.mean([out[f"hit@{k}"] for k in KS]))
-    out["mrr"] = float(np.mean([reciprocal_rank(x) for x in r]))
-    out["ndcg@10"] = float(np.mean([ndcg_at_k(x, 10) for x in r]))
-    out["map"] = float(np.mean([average_precision(x) for x in r]))
+    names = ("p@1", *(f"hit@{k}" for k in ks), *(f"recall@{k}" for k in ks), "mR", "mrr", "ndcg@10", "map")
+    out: dict[str, float] = {n: float(np.mean(per_query_values(ranking, n))) for n in names}
     out["chance_p@1"] = float(np.mean([x.size / n for x, n in zip(r, ranking.n_allowed)]))
     out["n_queries"] = len(r)
     return out
