@@ -122,3 +122,30 @@ def test_global_vision_top_branches_the_tower_without_touching_the_encoder_half(
     assert moved[1] > 1e-3 and moved[2] > 1e-3 and moved[4] > 1e-3  # image, box crop, image+text+place
     tuned.save_pretrained(tmp_path / "tuned")
     np.testing.assert_allclose(geovec.load_model(tmp_path / "tuned").encode(items), E, atol=1e-4)
+
+
+def test_global_text_top_moves_the_global_half_of_text_items_only(parts, tmp_path):
+    from geovec.models.text_top import TextTop
+
+    d, _ = parts
+    plain = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
+    items = _items(d)
+    ref = plain.encode(items)
+    # an untouched copy of the top layers gives the same model
+    same = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe",
+                                    text_top=TextTop(plain.backbone.model, 4))
+    np.testing.assert_allclose(same.encode(items), ref, atol=1e-4)
+    top = TextTop(plain.backbone.model, 4)
+    with torch.no_grad():
+        for p in top.layers[-1].output.dense.parameters():
+            p.mul_(1.5)
+    tuned = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", text_top=top)
+    assert tuned.config.extra["global_path"]["text_top_split"] == 4
+    E = tuned.encode(items)
+    np.testing.assert_allclose(E[:, 384:], ref[:, 384:], atol=1e-4)  # the encoder half keeps the frozen tower
+    moved = np.abs(E[:, :384] - ref[:, :384]).max(axis=1)
+    assert moved[1] < 1e-4 and moved[2] < 1e-4 and moved[3] < 1e-4  # image, box crop, location
+    assert moved[0] > 1e-3 and moved[4] > 1e-3  # text, image+text+place
+    tuned.save_pretrained(tmp_path / "tuned")
+    loaded = geovec.load_model(tmp_path / "tuned", backend="torch")
+    np.testing.assert_allclose(loaded.encode(items), E, atol=1e-4)

@@ -116,7 +116,7 @@ class OpenVINORunner(Runner):
             core.set_property({"CACHE_DIR": str(ex.cache_dir() / "openvino")})
         self.compiled, self.requests, self.locks = {}, {}, {}
         for g, p in self.paths.items():
-            hint = "bf16" if precision == "bf16" and g in ("vision", "encoder") else "f32"
+            hint = "bf16" if precision == "bf16" and g in ("vision", "encoder", "global_text") else "f32"
             cfg = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads,
                    "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
             self.compiled[g] = core.compile_model(core.read_model(str(p)), "CPU", cfg)

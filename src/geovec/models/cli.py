@@ -83,7 +83,7 @@ def export_onnx_cmd(
     else:
         where = ex.export_onnx(m, output)
         manifest_path = where / ex.MANIFEST
-        paths, prints = ex.find_graphs(m, [where]), {g: ex.fingerprint(m, g) for g in ex.GRAPHS}
+        paths, prints = ex.find_graphs(m, [where]), {g: ex.fingerprint(m, g) for g in ex.model_graphs(m)}
     say(f"graphs {', '.join(sorted(paths))} -> {where}")
     if not check:
         if fmt == "json":

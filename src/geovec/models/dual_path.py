@@ -14,7 +14,10 @@ so cosine similarity is a fixed mix of the two paths' similarities. The output i
 ``encode(..., normalize=False)`` returns the same vectors as ``normalize=True``. The towers (vision, GeoCLIP, MiniLM) are
 shared: the global path reuses the encoder's feature map for images already at the global path's size, its
 GeoCLIP features and its MiniLM weights (text is embedded twice: once in the sequence with the instruction,
-once on its own as a sentence). Instructions steer the encoder half only.
+once on its own as a sentence). Instructions steer the encoder half only. Optionally the global path carries its own
+fine-tuned copies of the towers' top layers: a vision top (``vision_top_split``, :mod:`geovec.models.vision_top`)
+and a text top (``text_top_split``, :mod:`geovec.models.text_top`, trained by ``geovec.train.text_top``); the
+encoder half keeps the frozen towers either way.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from geovec.models.config import GeoVecConfig
 from geovec.models.probe import ImageHead, box_crop, preprocess_pixels
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
 from geovec.models.towers import VISION_CHANNELS, LocationTower
+from geovec.models.text_top import TextTop, mean_pool
+from geovec.models.text_top import run_to_split as text_to_split
 from geovec.models.vision_top import VisionTop, run_from_split, run_to_split
 
 DEFAULTS = {"hidden": 1024, "layer_norm": True, "image_size": 224, "encoder_weight": 1.0, "max_text_tokens": 256,
-            "vision_top_split": None}
-GLOBAL_PARAMS = ("global_image.", "global_location.", "global_vision_top.")
+            "vision_top_split": None, "text_top_split": None}
+GLOBAL_PARAMS = ("global_image.", "global_location.", "global_vision_top.", "global_text_top.")
 
 
 class DualPathModel(SingleEncoderModel):
@@ -60,6 +65,9 @@ class DualPathModel(SingleEncoderModel):
         split = settings.get("vision_top_split")
         # optional: the global path's own copy of the tower's top blocks (fine-tuned), branching at block `split`
         self.global_vision_top = VisionTop(self.vision.net, int(split)) if split is not None else None
+        tsplit = settings.get("text_top_split")
+        # optional: the global path's own copy of the text tower's top layers (fine-tuned), from layer `tsplit`
+        self.global_text_top = TextTop(self.backbone.model, int(tsplit)) if tsplit is not None else None
         self.apply_trainable(config.trainable)
         self.eval()
 
@@ -70,6 +78,32 @@ class DualPathModel(SingleEncoderModel):
     @property
     def embed_dim(self) -> int:
         return 2 * self.config.embed_dim
+
+    @property
+    def extra_graphs(self) -> tuple[str, ...]:
+        """Exported graphs beyond the four of every model (:func:`geovec.models.export.model_graphs`)."""
+        return ("global_text",) if self.global_text_top is not None else ()
+
+    def global_sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256,
+                                   batch_size: int = 64) -> torch.Tensor:
+        """(N, d) unit sentence embeddings of the global path: the frozen tower's, or through its text top."""
+        if self.global_text_top is None:
+            return self.sentence_embeddings(texts, max_tokens, batch_size)  # the backend runs it
+        bb, dev = self.backbone, self.device
+        out = torch.empty(len(texts), bb.hidden_size)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
+                               return_tensors="pt")
+            mask, embeds = enc["attention_mask"].to(dev), bb.embed_tokens(enc["input_ids"].to(dev))
+            if self._graph("global_text"):
+                hidden = self._run_graph("global_text", embeds.float(), mask.long()).to(dev)
+            else:
+                top = self.global_text_top
+                hidden = top(text_to_split(bb.model, None, mask, top.split, inputs_embeds=embeds), mask)
+            out[idx] = mean_pool(hidden, mask).float().cpu()
+        return out
 
     # --- CPU side: the global path's own view of the image ------------------------------------------------------
     def prepare(self, item: Item) -> PreparedItem:
@@ -100,8 +134,8 @@ class DualPathModel(SingleEncoderModel):
         txt = [i for i, p in enumerate(prepared) if p.text is not None]
         if txt:
             with torch.no_grad():
-                out[txt] += self.sentence_embeddings([prepared[i].text for i in txt],  # the backend runs it
-                                                     int(self.settings["max_text_tokens"])).to(dev)
+                out[txt] += self.global_sentence_embeddings([prepared[i].text for i in txt],
+                                                            int(self.settings["max_text_tokens"])).to(dev)
         loc = [i for i, p in enumerate(prepared) if p.lat is not None]
         if loc:
             lat = torch.tensor([prepared[i].lat for i in loc], device=dev)
@@ -160,11 +194,11 @@ class DualPathModel(SingleEncoderModel):
     @classmethod
     def from_parts(cls, encoder_dir: str | Path, probe_dir: str | Path, encoder_weight: float = 1.0,
                    name: str = "geovec-compact", revision: str | None = None, vision_top: VisionTop | None = None,
-                   image_head: nn.Module | None = None) -> "DualPathModel":
+                   image_head: nn.Module | None = None, text_top: TextTop | None = None) -> "DualPathModel":
         """A dual-path model from a single-encoder checkpoint (or a dual-path one: its encoder half is used) and a
         trained probe folder; their trained weights are copied, the towers are the same pretrained packages.
         ``vision_top`` / ``image_head``: a fine-tuned global vision top and MLP (``geovec.train.global_top``)
-        replacing the probe's frozen top and its MLP."""
+        replacing the probe's frozen top and its MLP; ``text_top``: a fine-tuned text top (``geovec.train.text_top``)."""
         from safetensors.torch import load_file
 
         from geovec.models.checkpoint import load_trained
@@ -179,8 +213,10 @@ class DualPathModel(SingleEncoderModel):
             "image_size": probe_cfg.image_size, "max_text_tokens": probe_cfg.max_text_tokens,
             "encoder_weight": float(encoder_weight),
             "vision_top_split": vision_top.split if vision_top is not None else None,
+            "text_top_split": text_top.split if text_top is not None else None,
             "from": {"encoder": config.revision, "probe": probe_cfg.revision,
-                     **({"vision_top": "geovec.train.global_top"} if vision_top is not None else {})}}}
+                     **({"vision_top": "geovec.train.global_top"} if vision_top is not None else {}),
+                     **({"text_top": "geovec.train.text_top"} if text_top is not None else {})}}}
         if revision:
             config.revision = revision
         model = cls(config)
@@ -196,6 +232,8 @@ class DualPathModel(SingleEncoderModel):
                 model.global_image.load_state_dict(image_head.state_dict())
             if vision_top is not None:
                 model.global_vision_top.load_state_dict(vision_top.state_dict())
+            if text_top is not None:
+                model.global_text_top.load_state_dict(text_top.state_dict())
         model.apply_trainable(model.config.trainable)
         return model.eval()
 

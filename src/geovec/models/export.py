@@ -39,7 +39,7 @@ from geovec.paths import cache_dir
 
 EXPORT_FORMAT = 1  # bump when a wrapper below changes what a graph computes
 OPSET = 17
-GRAPHS = ("vision", "location", "encoder", "head")
+GRAPHS = ("vision", "location", "encoder", "head")  # every model's graphs; a model adds its own (extra_graphs)
 MANIFEST = "manifest.json"
 
 
@@ -71,6 +71,20 @@ class EncoderGraph(nn.Module):
         return self.backbone(inputs_embeds, attention_mask)
 
 
+class GlobalTextGraph(nn.Module):
+    """The dual-path global path's text tower with its fine-tuned top (:class:`~geovec.models.text_top.TextTop`)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.bert = model.backbone.model
+        self.top = model.global_text_top
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        from geovec.models.text_top import run_to_split
+
+        return self.top(run_to_split(self.bert, None, attention_mask, self.top.split, inputs_embeds), attention_mask)
+
+
 class HeadGraph(nn.Module):
     def __init__(self, model):
         super().__init__()
@@ -80,10 +94,18 @@ class HeadGraph(nn.Module):
         return self.head(pooled)
 
 
+def model_graphs(model) -> tuple[str, ...]:
+    """The graphs ``model`` has: the four every model has, then its ``extra_graphs`` (e.g. ``global_text``)."""
+    return GRAPHS + tuple(getattr(model, "extra_graphs", ()))
+
+
 def graph_modules(model) -> dict[str, list[nn.Module]]:
     """The model's modules whose weights each graph bakes in (a graph is stale once any of them changes)."""
-    return {"vision": [model.vision], "location": [model.location], "encoder": [model.backbone],
+    mods = {"vision": [model.vision], "location": [model.location], "encoder": [model.backbone],
             "head": [model.head]}
+    if "global_text" in model_graphs(model):
+        mods["global_text"] = [model.backbone, model.global_text_top]
+    return mods
 
 
 def _example_inputs(model, graph: str):
@@ -94,7 +116,7 @@ def _example_inputs(model, graph: str):
     if graph == "location":
         return (torch.tensor([52.1, -33.9]), torch.tensor([5.2, 151.2])), ["lat", "lon"], ["features"], {
             "lat": {0: "batch"}, "lon": {0: "batch"}, "features": {0: "batch"}}
-    if graph == "encoder":
+    if graph in ("encoder", "global_text"):
         mask = torch.ones(2, 12, dtype=torch.long)
         mask[1, 7:] = 0
         return (torch.randn(2, 12, d) * 0.05, mask), ["inputs_embeds", "attention_mask"], ["hidden"], {
@@ -105,7 +127,8 @@ def _example_inputs(model, graph: str):
     raise ValueError(f"unknown graph {graph!r}; graphs: {GRAPHS}")
 
 
-WRAPPERS = {"vision": VisionGraph, "location": LocationGraph, "encoder": EncoderGraph, "head": HeadGraph}
+WRAPPERS = {"vision": VisionGraph, "location": LocationGraph, "encoder": EncoderGraph, "head": HeadGraph,
+            "global_text": GlobalTextGraph}
 
 
 # --- fingerprints --------------------------------------------------------------------------------------------
@@ -198,7 +221,7 @@ def _manifest_graphs(directory: Path) -> dict[str, dict]:
 def find_graphs(model, search: list[Path] | None = None, prints: dict | None = None) -> dict[str, Path]:
     """Graph files matching ``model``'s current weights, from the export folders in ``search`` (each with a
     manifest) or the cache; graphs not found are absent from the result."""
-    prints = prints if prints is not None else {g: fingerprint(model, g) for g in GRAPHS}
+    prints = prints if prints is not None else {g: fingerprint(model, g) for g in model_graphs(model)}
     found: dict[str, Path] = {}
     for directory in search or []:
         for g, entry in _manifest_graphs(Path(directory)).items():
@@ -215,9 +238,9 @@ def find_graphs(model, search: list[Path] | None = None, prints: dict | None = N
 def ensure_graphs(model, search: list[Path] | None = None, log=None) -> tuple[dict[str, Path], dict[str, str]]:
     """Every graph of ``model``: found (see :func:`find_graphs`) or exported now into the cache.
     Returns ``(paths, fingerprints)``; a graph that fails to export is left out (it runs in torch)."""
-    prints = {g: fingerprint(model, g) for g in GRAPHS}
+    prints = {g: fingerprint(model, g) for g in model_graphs(model)}
     found = find_graphs(model, search, prints)
-    missing = [g for g in GRAPHS if g not in found]
+    missing = [g for g in model_graphs(model) if g not in found]
     if missing and log:
         log(f"geovec: exporting {', '.join(missing)} to ONNX once (cached in {graphs_cache()})")
     for g in missing:
@@ -234,7 +257,7 @@ def export_onnx(model, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     graphs: dict[str, dict] = {}
-    for g in GRAPHS:
+    for g in model_graphs(model):
         fp = fingerprint(model, g)
         name = f"{g}.onnx"
         export_graph(model, g, out / name)

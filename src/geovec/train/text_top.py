@@ -1,0 +1,152 @@
+"""Let the text side adapt: fine-tune the top layers of the text tower for the global path, on cached states.
+
+The probe (LiT) keeps all-MiniLM-L6-v2 frozen and moves only the image MLP into its sentence space. Here the
+tower runs once per distinct training text up to layer ``split`` and those token states are cached (fp16, padded
+to the longest text); a copy of the layers above it (:class:`~geovec.models.text_top.TextTop`) trains together
+with the image MLP (started from the trained probe) against the cached pooled image features, symmetric InfoNCE.
+A step costs the copied layers only; the lower layers and the vision tower never run during training.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from geovec.models.text_top import TextTop, mean_pool, run_to_split
+
+
+class TextStates:
+    """Cached (N, T, d) fp16 layer-``split`` states of N texts (padded to T) and their token counts."""
+
+    def __init__(self, states: np.ndarray, lengths: np.ndarray, max_len: int, dim: int):
+        self.states, self.lengths, self.max_len, self.dim = states, np.asarray(lengths), int(max_len), int(dim)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden (B, t, d) float32, mask (B, t)) with t the longest text of the batch."""
+        idx = np.asarray(idx)
+        t = int(self.lengths[idx].max())
+        order = np.argsort(idx)  # memmap reads in file order
+        rows = np.empty((len(idx), self.max_len * self.dim), dtype=np.float16)
+        rows[order] = self.states[idx[order]]
+        hidden = torch.from_numpy(rows.reshape(len(idx), self.max_len, self.dim)[:, :t].astype(np.float32))
+        mask = (torch.arange(t)[None, :] < torch.from_numpy(self.lengths[idx])[:, None]).long()
+        return hidden, mask
+
+
+def text_state_cache(bert, tokenizer, texts: Sequence[str], split: int, directory: str | Path, name: str,
+                     max_tokens: int = 64, chunk: int = 256, log: Callable[[str], None] | None = None) -> TextStates:
+    """Layer-``split`` token states of ``texts`` (tokenised as sentence-transformers does, at most
+    ``max_tokens``), cached resumably under ``directory``."""
+    from geovec.models.probe_train import ArrayCache, content_key
+
+    lengths = np.array([len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]])
+    max_len, dim = int(lengths.max()), int(bert.config.hidden_size)
+    key = content_key("text-states-v1", bert.config.name_or_path.rsplit("/", 1)[-1], split, max_tokens, list(texts))
+    cache = ArrayCache(directory, f"{name}-layer{split}", key, len(texts), max_len * dim)
+
+    def compute(s: int, e: int) -> np.ndarray:
+        enc = tokenizer(list(texts[s:e]), padding="max_length", truncation=True, max_length=max_len,
+                        return_tensors="pt")
+        with torch.inference_mode():
+            h = run_to_split(bert, enc["input_ids"], enc["attention_mask"], split)
+        return (h * enc["attention_mask"][..., None]).reshape(e - s, -1).float().numpy()
+
+    arr = cache.fill(compute, chunk, log, f"{name} text states (layer {split})")
+    return TextStates(arr, lengths, max_len, dim)
+
+
+def embed_text_states(top: TextTop, states: TextStates, batch: int = 256) -> np.ndarray:
+    """(N, d) unit sentence vectors of every cached text through ``top``."""
+    out = []
+    top.eval()
+    order = np.argsort(states.lengths, kind="stable")  # little padding per batch
+    with torch.inference_mode():
+        for s in range(0, len(order), batch):
+            idx = order[s : s + batch]
+            h, m = states.batch(idx)
+            out.append((idx, mean_pool(top(h, m), m).numpy()))
+    emb = np.empty((len(states), states.dim), dtype=np.float32)
+    for idx, e in out:
+        emb[idx] = e
+    return emb
+
+
+def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, image_features: Sequence[np.ndarray],
+                   states: TextStates, caption_text: Sequence[int], owner: Sequence[int], epochs: int = 10,
+                   batch_size: int = 256, lr_top: float = 3e-5, lr_head: float = 3e-4, weight_decay: float = 0.05,
+                   warmup_steps: int = 30, seed: int = 0, evaluate: Callable[[], dict] | None = None,
+                   log: Callable[[str], None] = print, checkpoint: Callable[[int, dict], None] | None = None,
+                   start_epoch: int = 0, opt_state: dict | None = None) -> list[dict]:
+    """(pooled image features of a random cached view, one random caption of the image) pairs, symmetric
+    InfoNCE over the batch; captions that are the same text as another pair's count as its positives too.
+
+    ``caption_text[j]``: the row in ``states`` of caption ``j``; ``owner[j]``: its image. ``checkpoint(epoch,
+    state)`` gets everything needed to resume exactly (``start_epoch`` / ``opt_state``): the order and picks of an
+    epoch derive from ``seed`` and the epoch. Returns one record per epoch."""
+    from geovec.models.probe_train import cosine_lr
+
+    owner, caption_text = np.asarray(owner), np.asarray(caption_text)
+    feats = [np.asarray(f, dtype=np.float32) for f in image_features]
+    n = feats[0].shape[0]
+    slots = [np.flatnonzero(owner == i) for i in range(n)]
+    if any(len(s) == 0 for s in slots):
+        raise ValueError("every training image needs at least one caption")
+    steps_per_epoch = max(1, n // batch_size)
+    total = epochs * steps_per_epoch
+    groups = [{"params": list(top.parameters()), "lr": lr_top, "base": lr_top},
+              {"params": list(head.parameters()) + [logit_scale], "lr": lr_head, "base": lr_head}]
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    if opt_state is not None:
+        opt.load_state_dict(opt_state)
+    history = []
+    for epoch in range(start_epoch, epochs):
+        rng = np.random.default_rng(seed * 1000 + epoch)
+        torch.manual_seed(seed * 1000 + epoch)  # dropout in the copied layers: an epoch replays exactly on resume
+        perm = rng.permutation(n)
+        top.train()
+        head.train()
+        t0, losses = time.perf_counter(), []
+        for b in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + b
+            idx = perm[b * batch_size : (b + 1) * batch_size]
+            views = rng.integers(0, len(feats), len(idx))
+            x = torch.from_numpy(np.stack([feats[v][i] for v, i in zip(views, idx)]))
+            rows = caption_text[np.array([rng.choice(slots[i]) for i in idx])]
+            h, m = states.batch(rows)
+            for g in opt.param_groups:
+                g["lr"] = cosine_lr(step, total, g["base"], warmup_steps)
+            zi = F.normalize(head(x), dim=-1)
+            zt = mean_pool(top(h, m), m)
+            logits = logit_scale.exp().clamp(max=100.0) * zi @ zt.T
+            same = torch.from_numpy(rows[:, None] == rows[None, :])  # one text drawn twice: both are positives
+            target = same.float() / same.sum(1, keepdim=True)
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if log and (b + 1) % 10 == 0:
+                log(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} loss {np.mean(losses[-10:]):.4f}")
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": round(time.perf_counter() - t0, 1),
+               "temperature": float(1 / logit_scale.detach().exp().clamp(max=100.0))}
+        if evaluate is not None:
+            rec["val"] = evaluate()
+        history.append(rec)
+        log(f"epoch {epoch + 1}/{epochs} loss {rec['loss']:.4f} ({rec['seconds']} s)"
+            + ("".join(f" {k} {v:.2f}" for k, v in rec["val"].items() if isinstance(v, float)) if "val" in rec else ""))
+        if checkpoint is not None:
+            checkpoint(epoch + 1, {"top": top.state_dict(), "head": head.state_dict(),
+                                   "logit_scale": logit_scale.detach().clone(), "opt": opt.state_dict(),
+                                   "history": history})
+    top.eval()
+    head.eval()
+    return history
