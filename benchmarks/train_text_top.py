@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr-top", type=float, default=3e-5)
     ap.add_argument("--lr-head", type=float, default=3e-4)
+    ap.add_argument("--class-prob", type=float, default=0.0,
+                    help="probability of drawing the image's RSICD train class prompt instead of a caption")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encoder", type=Path, default=None,
@@ -85,7 +87,10 @@ def main(argv: list[str] | None = None) -> dict:
     nwpu_prompts = [CLASS_TEMPLATE.format(n) for n in nwpu.prompt_names]
     nw_labels = np.array([s["label"] for s in nwpu.samples])
 
-    distinct = sorted(set(tr_caps))
+    tr_scenes = RSICDScenes(root / "rsicd", "train")
+    tr_by_file = {Path(s["image"]).name: s for s in tr_scenes.samples}
+    tr_class_prompts = [CLASS_TEMPLATE.format(tr_by_file[Path(p).name]["prompt_name"]) for p in tr_images]
+    distinct = sorted(set(tr_caps) | (set(tr_class_prompts) if args.class_prob > 0 else set()))
     row = {t: i for i, t in enumerate(distinct)}
     tr_states = text_state_cache(bert, tok, distinct, args.split, args.cache, "rsicd-train-distinct", log=log)
     eval_texts = sorted(set(va_caps) | set(scene_prompts) | set(nwpu_prompts))
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     history = past + train_text_top(
         top, head, logit_scale, tr_feats, tr_states, [row[c] for c in tr_caps], tr_owner, epochs=args.epochs,
         batch_size=args.batch_size, lr_top=args.lr_top, lr_head=args.lr_head, seed=args.seed, evaluate=evaluate,
-        log=log, checkpoint=checkpoint, start_epoch=start_epoch, opt_state=opt_state)
+        log=log, checkpoint=checkpoint, start_epoch=start_epoch, opt_state=opt_state,
+        class_text=[row[t] for t in tr_class_prompts] if args.class_prob > 0 else None, class_prob=args.class_prob)
     record = {"command": "python benchmarks/train_text_top.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "data": "RSICD train (AMFMN train minus the val carve-out)", "n_train_images": len(tr_images),
               "n_train_captions": len(tr_caps), "n_distinct_train_captions": len(distinct),

@@ -78,3 +78,19 @@ def test_training_lowers_the_loss_and_resumes_exactly(tower, tmp_path):
     _, _, resumed, _ = _train(tower, states, 6, tmp_path, start=3, opt_state=ck["opt"], seed_state=ck)
     for (n, a), (_, b) in zip(top.named_parameters(), resumed.named_parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=n)
+
+
+def test_class_prompts_replace_captions_with_their_probability(tower, tmp_path, monkeypatch):
+    """class_prob=1: every pair's text is the image's class prompt (rows 6, 7 here), never a caption."""
+    import geovec.train.text_top as tt
+
+    states = text_state_cache(tower.model, tower.tokenizer, TEXTS, 4, tmp_path, "t")
+    seen = []
+    real = tt.TextStates.batch
+    monkeypatch.setattr(tt.TextStates, "batch", lambda self, idx: (seen.append(list(idx)), real(self, idx))[1])
+    top, head = TextTop(tower.model, 4), ImageHead(1280, 64, 384)
+    scale = torch.nn.Parameter(torch.tensor(2.0))
+    feats = [np.random.default_rng(0).normal(size=(6, 1280)).astype(np.float32)]
+    train_text_top(top, head, scale, feats, states, list(range(6)), list(range(6)), epochs=1, batch_size=6,
+                   log=lambda m: None, class_text=[6, 6, 6, 7, 7, 7], class_prob=1.0)
+    assert seen and all(set(rows) <= {6, 7} for rows in seen)

@@ -85,13 +85,16 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
                    batch_size: int = 256, lr_top: float = 3e-5, lr_head: float = 3e-4, weight_decay: float = 0.05,
                    warmup_steps: int = 30, seed: int = 0, evaluate: Callable[[], dict] | None = None,
                    log: Callable[[str], None] = print, checkpoint: Callable[[int, dict], None] | None = None,
-                   start_epoch: int = 0, opt_state: dict | None = None) -> list[dict]:
+                   start_epoch: int = 0, opt_state: dict | None = None, class_text: Sequence[int] | None = None,
+                   class_prob: float = 0.0) -> list[dict]:
     """(pooled image features of a random cached view, one random caption of the image) pairs, symmetric
     InfoNCE over the batch; captions that are the same text as another pair's count as its positives too.
 
     ``caption_text[j]``: the row in ``states`` of caption ``j``; ``owner[j]``: its image. ``checkpoint(epoch,
     state)`` gets everything needed to resume exactly (``start_epoch`` / ``opt_state``): the order and picks of an
-    epoch derive from ``seed`` and the epoch. Returns one record per epoch."""
+    epoch derive from ``seed`` and the epoch. ``class_text[i]`` (optional): the row of image ``i``'s class prompt
+    ("a remote sensing image of {class}."), drawn instead of a caption with probability ``class_prob`` (images of
+    one class in a batch then share a positive). Returns one record per epoch."""
     from geovec.models.probe_train import cosine_lr
 
     owner, caption_text = np.asarray(owner), np.asarray(caption_text)
@@ -121,6 +124,9 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
             views = rng.integers(0, len(feats), len(idx))
             x = torch.from_numpy(np.stack([feats[v][i] for v, i in zip(views, idx)]))
             rows = caption_text[np.array([rng.choice(slots[i]) for i in idx])]
+            if class_text is not None and class_prob > 0:
+                use = rng.random(len(idx)) < class_prob
+                rows = np.where(use, np.asarray(class_text)[idx], rows)
             h, m = states.batch(rows)
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, total, g["base"], warmup_steps)
