@@ -30,6 +30,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from geovec.data.base import prompt_name
+from geovec.inputs.raster import TRUE_COLOUR_MAX_DN, scale_to_uint8
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -56,7 +57,9 @@ SOURCES = (
     GeoSource("eurosat_ms", "*/*.tif", 1, "a Sentinel-2 satellite image of {class}", true_colour=(4, 3, 2)),
     GeoSource("satclip_s2", "**/patch_*.tif", 2, "a Sentinel-2 satellite image", true_colour=(4, 3, 2)),
 )
-REFLECTANCE_MAX = 3000.0  # Sentinel-2 digital numbers (reflectance x 10,000) mapped to 255
+# Sentinel-2 digital numbers (reflectance x 10,000) mapped to 255: the one true-colour scale, shared with
+# geovec.inputs.raster (which reads Sentinel-2 GeoTIFFs for `geovec embed` / `index build` with it)
+REFLECTANCE_MAX = TRUE_COLOUR_MAX_DN
 
 
 @dataclass
@@ -135,7 +138,7 @@ def spatial_split(scenes: Sequence[Scene], block_km: float = 10.0, gap_km: float
 def _rgb(ds, src: GeoSource) -> np.ndarray:
     if src.true_colour is not None and ds.count >= max(src.true_colour):
         a = ds.read(list(src.true_colour)).astype(np.float32)
-        return np.clip(a / REFLECTANCE_MAX * 255.0, 0, 255).round().astype(np.uint8).transpose(1, 2, 0)
+        return scale_to_uint8(a, 0.0, REFLECTANCE_MAX).transpose(1, 2, 0)
     a = ds.read(list(range(1, min(3, ds.count) + 1)))
     if a.shape[0] == 1:
         a = np.repeat(a, 3, axis=0)

@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 
 from geovec.inputs.errors import GeoVecInputError
-from geovec.inputs.raster import IMAGE_SUFFIXES, RasterImage, image_size
+from geovec.inputs.raster import IMAGE_SUFFIXES, BandSelection, RasterImage, check_bands, image_size
 
-ALLOWED_KEYS = ("image", "text", "box", "boxes", "lat", "lon", "instruction")
+ALLOWED_KEYS = ("image", "text", "box", "boxes", "lat", "lon", "instruction", "bands")
 # Modalities in a sequence; ``order`` holds them in the order the user gave them.
 MODALITIES = ("image", "box", "location", "text")
 
@@ -30,6 +30,8 @@ class Item:
     ``image``: PIL image, (H, W[, C]) array, :class:`RasterImage` or a path (JPEG/PNG/TIFF/GeoTIFF).
     ``boxes``: pixel xyxy boxes in the frame of ``image`` as given (see :mod:`geovec.inputs`).
     ``lat`` / ``lon``: WGS84 degrees. ``instruction``: overrides the call's task instruction.
+    A dict's ``bands`` key (1-based band numbers shown as R, G, B, e.g. ``[8, 4, 3]``) makes ``image`` a
+    :class:`~geovec.inputs.raster.BandSelection` of the image.
     ``order``: the modalities in the order they appear in the encoder's sequence.
     """
 
@@ -64,6 +66,10 @@ class Item:
             with open(img, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
+        elif isinstance(img, BandSelection):
+            h.update(repr(img.bands).encode())
+            inner = Item(image=img.source, order=("image",)).content_key()
+            h.update(inner.encode())
         elif isinstance(img, RasterImage):
             h.update(np.ascontiguousarray(img.pixels).tobytes())
         elif isinstance(img, Image.Image):
@@ -75,7 +81,7 @@ class Item:
 
 
 def _is_image_like(x: Any) -> bool:
-    return isinstance(x, (Image.Image, np.ndarray, RasterImage, Path))
+    return isinstance(x, (Image.Image, np.ndarray, RasterImage, Path, BandSelection))
 
 
 def _looks_like_image_path(text: str) -> bool:
@@ -133,6 +139,10 @@ def _parse_box(raw: Any) -> Box:
 
 
 def _check_image_source(image: Any) -> None:
+    if isinstance(image, BandSelection):
+        if isinstance(image.source, (RasterImage, BandSelection)):
+            raise GeoVecInputError("bands select bands of a file, PIL image or array; this image is already decoded")
+        return _check_image_source(image.source)
     if isinstance(image, (str, os.PathLike)):
         p = Path(image)
         if isinstance(image, str) and not image.strip():
@@ -193,6 +203,8 @@ def _from_dict(d: dict) -> Item:
         elif key in ("lat", "lon"):
             if "location" not in order and (d.get("lat") is not None or d.get("lon") is not None):
                 order.append("location")
+        elif key == "bands":
+            continue  # applied to the image below
         elif key == "instruction":
             if value is None:
                 continue
@@ -209,6 +221,11 @@ def _from_dict(d: dict) -> Item:
             raise GeoVecInputError(f"lat {kw['lat']} is out of range [-90, 90] degrees")
         if not -180.0 <= kw["lon"] <= 180.0:
             raise GeoVecInputError(f"lon {kw['lon']} is out of range [-180, 180] degrees")
+    if d.get("bands") is not None:
+        if kw.get("image") is None:
+            raise GeoVecInputError("'bands' picks bands of the item's image: give an image with it")
+        kw["image"] = BandSelection(kw["image"], check_bands(d["bands"]))
+        _check_image_source(kw["image"])
     if kw.get("boxes") and kw.get("image") is None:
         raise GeoVecInputError("a box needs an image: boxes are pixel xyxy on the item's image")
     if not order:

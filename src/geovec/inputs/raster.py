@@ -13,11 +13,14 @@ Reading files follows a :class:`ReadPolicy` (process-wide, see :func:`set_read_p
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -227,32 +230,82 @@ class RasterImage:
         return int(self.pixels.shape[0])
 
 
+@dataclass(frozen=True)
+class BandSelection:
+    """An image with the bands to show as R, G, B (1-based), what an item's ``bands`` key makes of its image:
+    ``{"image": "scene.tif", "bands": [8, 4, 3]}``. Read lazily, like a path (:func:`read_image`)."""
+
+    source: Any
+    bands: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "bands", check_bands(self.bands))
+
+
+def select_bands(array: np.ndarray, bands: tuple[int, ...] | None) -> np.ndarray:
+    """Bands (1-based) of an (H, W[, C]) array."""
+    if not bands:
+        return array
+    a = array[..., None] if array.ndim == 2 else array
+    check_bands(bands, a.shape[2])
+    return a[..., [b - 1 for b in bands]]
+
+
+def scale_to_uint8(array: np.ndarray, lo, hi) -> np.ndarray:
+    """Linear display scaling to uint8: ``lo`` -> 0, ``hi`` -> 255 (clipped, rounded); non-finite values -> 0.
+
+    ``lo`` / ``hi`` are scalars or one value per band (the last axis). The one scaling every raster path uses:
+    a fixed sensor scale (:data:`TRUE_COLOUR_MAX_DN`), a per-raster stretch (:func:`raster_stretch`) and the
+    per-array stretch of :func:`to_uint8`; the benchmark's Sentinel-2 chips (:mod:`geovec.data.geo`) too."""
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32)
+    lo = np.asarray(lo, np.float32) if np.ndim(lo) else lo
+    hi = np.asarray(hi, np.float32) if np.ndim(hi) else hi
+    span = np.where(np.asarray(hi) > np.asarray(lo), np.asarray(hi) - np.asarray(lo), 1.0)
+    span = span.astype(np.float32) if np.ndim(span) else float(span)
+    scaled = np.clip((a - lo) / span * 255.0, 0, 255)
+    if np.issubdtype(scaled.dtype, np.floating):
+        scaled = np.where(np.isfinite(scaled), scaled, 0)
+    return scaled.round().astype(np.uint8)
+
+
+def stretch_limits(array: np.ndarray, ignore=None) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per band (last axis) of the 2-98 percentile stretch of ``array`` (finite values, ``ignore``
+    = a nodata value left out); integer data that already fits 0-255 keeps its values (0, 255)."""
+    channels = array.shape[-1]
+    lo, hi = np.zeros(channels, np.float32), np.full(channels, 255.0, np.float32)
+    if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= 0 and array.max() <= 255:
+        return lo, hi
+    for c in range(channels):  # band by band: the float copy is one band, not the whole raster
+        band = array[..., c].astype(np.float32).ravel()
+        keep = np.isfinite(band)
+        if ignore is not None and np.isfinite(ignore):
+            keep &= band != np.float32(ignore)
+        valid = band[keep]
+        if valid.size == 0:
+            lo[c], hi[c] = 0.0, 1.0
+            continue
+        lo[c], hi[c] = np.percentile(valid, [2, 98])
+        if hi[c] <= lo[c]:
+            hi[c] = lo[c] + 1.0
+    return lo, hi
+
+
 def to_uint8(array: np.ndarray) -> np.ndarray:
     """Scale an (H, W, C) array of any numeric type to uint8.
 
     8-bit data is kept as is. Integer data that already fits 0-255 is cast. Anything wider (12/16-bit
-    reflectance, floats) gets a per-band 2-98 percentile stretch, the usual display scaling for
-    satellite imagery, so dark 16-bit scenes do not collapse to black.
+    reflectance, floats) gets a per-band 2-98 percentile stretch of this array, the usual display scaling for
+    satellite imagery, so dark 16-bit scenes do not collapse to black. (A raster *file* is scaled once for all
+    its chips instead: :func:`read_tiff`.)
     """
     if array.dtype == np.uint8:
         return array
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= 0 and array.max() <= 255:
-        return array.astype(np.uint8)
-    out = np.zeros(array.shape, dtype=np.uint8)
-    for c in range(array.shape[2]):  # band by band: the float copy is one band, not the whole raster
-        band = array[..., c].astype(np.float32)
-        finite = np.isfinite(band)
-        valid = band[finite]
-        if valid.size == 0:
-            continue
-        lo, hi = np.percentile(valid, [2, 98])
-        if hi <= lo:
-            hi = lo + 1.0
-        scaled = (np.where(finite, band, lo) - lo) / (hi - lo) * 255.0
-        out[..., c] = np.clip(scaled, 0, 255).astype(np.uint8)
-    return out
+    lo, hi = stretch_limits(array)
+    return scale_to_uint8(array, lo, hi)
 
 
 def to_rgb(array: np.ndarray) -> np.ndarray:
@@ -299,21 +352,194 @@ def read_georef(path: str | os.PathLike, drivers=_KEEP) -> GeoRef | None:
         return _georef(ds)
 
 
-def _rgb_band_indexes(ds, bands: tuple[int, ...] | None) -> list[int]:
-    if bands:
-        for b in bands:
-            if not 1 <= b <= ds.count:
-                raise GeoVecInputError(f"band {b} requested but the raster has {ds.count} band(s)")
-        return list(bands)
+# --- which bands are red, green, blue, and how a product is scaled -------------------------------------------
+# Sentinel-2 L1C / L2A digital numbers are reflectance x 10,000 (no offset is applied: processing baseline 04.00+
+# L2A products add 1000, which darkens them a little). True colour shows reflectance 0-0.3 as 0-255, so
+# DN 0-3000: one fixed scale for every chip of every Sentinel-2 product (also the benchmark's geo chips,
+# geovec.data.geo). Landsat 8/9 Collection 2 uses its own fixed per-level scale and offset, to the same 0-0.3.
+S2_QUANTIFICATION = 10_000.0  # Sentinel-2 DN per unit reflectance
+TRUE_COLOUR_MAX_REFLECTANCE = 0.3  # reflectance shown as 255 in true colour (brighter saturates)
+TRUE_COLOUR_MAX_DN = 3000.0  # = S2_QUANTIFICATION * TRUE_COLOUR_MAX_REFLECTANCE: Sentinel-2 DN shown as 255
+
+S2_L1C_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
+S2_L2A_BANDS = tuple(b for b in S2_L1C_BANDS if b != "B10")  # 12 bands: L2A has no cirrus band
+S2_10_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")  # the 10 m + 20 m bands (So2Sat)
+S2_BAND_ORDERS = {13: S2_L1C_BANDS, 12: S2_L2A_BANDS, 10: S2_10_BANDS}
+# Landsat 8/9 Collection 2: reflectance = DN * scale + offset (the same for every scene of a level)
+LANDSAT_SCALE = {"L2": (2.75e-5, -0.2), "L1": (2.0e-5, -0.1)}
+STRETCH_SAMPLE_PIXELS = 1 << 20  # pixels a per-raster stretch is computed from (overview or decimated sample)
+
+_BAND_NAME = re.compile(r"^(?:(?:SR|TOA|ST)_)?B(?:AND)?[ _]?0*(\d{1,2}A?)\b")
+
+
+@dataclass(frozen=True)
+class RasterProduct:
+    """What a raster file is, for display: ``rgb`` the 1-based bands shown as R, G, B, ``sensor`` (None when not
+    recognised), ``scale`` the fixed DN range ``(lo, hi)`` shown as 0-255 for a known sensor (None: one
+    2-98 % stretch is computed per raster from its overviews or a sample), ``how`` what it was recognised by."""
+
+    rgb: tuple[int, ...]
+    sensor: str | None = None
+    scale: tuple[float, float] | None = None
+    how: str = "default"
+
+
+def _band_names(ds) -> list[str | None]:
+    """Normalised band names from the band descriptions (``B04``, ``B4``, ``SR_B4``, ``B8A``, ``red``...)."""
+    names = []
+    for d in ds.descriptions:
+        text = (d or "").strip().upper()
+        m = _BAND_NAME.match(text)
+        if m:
+            names.append("B" + m.group(1))
+        elif text in ("RED", "GREEN", "BLUE", "NIR"):
+            names.append(text)
+        else:
+            names.append(None)
+    return names
+
+
+def _landsat_level(ds, path) -> str | None:
+    """``"L1"`` / ``"L2"`` for a Landsat 8/9 product (by its tags, band descriptions or product-id file name)."""
+    text = " ".join([Path(str(path)).name.upper()] + [f"{k}={v}".upper() for k, v in ds.tags().items()]
+                    + [(d or "").upper() for d in ds.descriptions])
+    if not (re.search(r"\bL[COT]0?[89]_", text) or re.search(r"LANDSAT[ _-]?[89]", text)):
+        return None
+    return "L2" if re.search(r"L2S[PR]|\bSR_B|_SR\b|SURFACE_REFLECTANCE", text) else "L1"
+
+
+def _is_sentinel2(ds, path) -> bool:
+    text = " ".join([Path(str(path)).name.upper()] + [f"{k}={v}".upper() for k, v in ds.tags().items()])
+    return bool(re.search(r"SENTINEL[ _-]?2|\bS2[ABC]?_?MSI|\bS2[ABC]_", text))
+
+
+def detect_product(ds, path: str | os.PathLike | None = None) -> RasterProduct:
+    """The RGB bands and scaling of an open rasterio dataset (header only, no pixels read).
+
+    In order: band descriptions naming B4 / B3 / B2 (Sentinel-2 and Landsat 8/9 both call red, green, blue
+    so) or red / green / blue; RGB colour interpretation; a Sentinel-2 band order from the band count of an
+    integer raster (13 = L1C, 12 = L2A without B10, 10 = the 10 m + 20 m bands B2-B8A, B11, B12); a Landsat 8/9
+    product (tags or file name; band n = Bn); else the first three bands (or one grey band). Sentinel-2 and
+    Landsat integer products get their fixed reflectance scale; anything else is stretched once per raster."""
     from rasterio.enums import ColorInterp
 
+    dtype = np.dtype(ds.dtypes[0])
+    integer = np.issubdtype(dtype, np.integer) and dtype.itemsize > 1  # digital numbers (8-bit data is shown as is)
+    names = _band_names(ds)
+    landsat = _landsat_level(ds, path)
+    s2 = landsat is None and (_is_sentinel2(ds, path) or "B8A" in names)
+    rgb, how = None, None
+    for wanted in (("B4", "B3", "B2"), ("RED", "GREEN", "BLUE")):
+        if all(w in names for w in wanted):
+            rgb, how = tuple(names.index(w) + 1 for w in wanted), "band descriptions"
+            break
     interp = list(ds.colorinterp)
-    wanted = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
-    if all(c in interp for c in wanted):
-        return [interp.index(c) + 1 for c in wanted]
-    if ds.count >= 3:
-        return [1, 2, 3]
-    return [1]
+    if rgb is None and all(c in interp for c in (ColorInterp.red, ColorInterp.green, ColorInterp.blue)):
+        rgb = tuple(interp.index(c) + 1 for c in (ColorInterp.red, ColorInterp.green, ColorInterp.blue))
+        how = "colour interpretation"
+    if rgb is None and landsat is not None and ds.count >= 4:
+        rgb, how = (4, 3, 2), f"Landsat 8/9 {landsat} band order"
+    if rgb is None and landsat is None and integer and ds.count in S2_BAND_ORDERS:
+        order = S2_BAND_ORDERS[ds.count]
+        rgb, how, s2 = tuple(order.index(b) + 1 for b in ("B4", "B3", "B2")), f"Sentinel-2 {ds.count}-band order", True
+    if rgb is None:
+        rgb, how = ((1, 2, 3), "first three bands") if ds.count >= 3 else ((1,), "one grey band")
+    sensor = scale = None
+    if landsat is not None:
+        sensor = f"Landsat 8/9 {landsat}"
+        if integer:
+            k, offset = LANDSAT_SCALE[landsat]
+            scale = ((0.0 - offset) / k, (TRUE_COLOUR_MAX_REFLECTANCE - offset) / k)
+    elif s2:
+        sensor = {13: "Sentinel-2 L1C", 12: "Sentinel-2 L2A"}.get(ds.count, "Sentinel-2")
+        if integer:
+            scale = (0.0, TRUE_COLOUR_MAX_DN)
+    return RasterProduct(rgb=rgb, sensor=sensor, scale=scale, how=how)
+
+
+def describe_raster(path: str | os.PathLike, drivers=_KEEP) -> RasterProduct:
+    """:func:`detect_product` of a file: which bands it shows as RGB and how it is scaled."""
+    _, drivers = _resolve(_KEEP, drivers)
+    with open_raster(path, drivers) as ds:
+        return detect_product(ds, path)
+
+
+def check_bands(bands, count: int | None = None) -> tuple[int, ...]:
+    """``bands`` as a tuple of 1-based band numbers (a list / tuple of positive ints), each <= ``count``."""
+    if isinstance(bands, (str, bytes)) or not isinstance(bands, (list, tuple, np.ndarray)) or not len(bands):
+        raise GeoVecInputError(f"bands must be a list of 1-based band numbers like [4, 3, 2], got {bands!r}"[:200])
+    out = []
+    for b in bands:
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, np.integer)) or b < 1:
+            raise GeoVecInputError(f"bands must be 1-based band numbers (integers >= 1), got {list(bands)!r}"[:200])
+        if count is not None and b > count:
+            raise GeoVecInputError(f"band {int(b)} requested but the raster has {count} band(s)")
+        out.append(int(b))
+    if len(out) not in (1, 3):
+        raise GeoVecInputError(f"bands picks 1 (grey) or 3 (R, G, B) bands, got {len(out)}: {out}")
+    return tuple(out)
+
+
+def _rgb_band_indexes(ds, bands: tuple[int, ...] | None, path=None) -> list[int]:
+    if bands:
+        return list(check_bands(bands, ds.count))
+    return list(detect_product(ds, path).rgb)
+
+
+def _sample(ds, idx: list[int]) -> np.ndarray:
+    """(C, h, w) values of bands ``idx`` spread over the whole raster, about :data:`STRETCH_SAMPLE_PIXELS`:
+    all of a small raster; else a decimated read (GDAL takes it from the overviews when the file has them), or,
+    without overviews, a grid of windows (so a huge tiled file is not decoded whole)."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    n = ds.width * ds.height
+    if n <= 4 * STRETCH_SAMPLE_PIXELS:
+        return ds.read(idx)
+    f = (STRETCH_SAMPLE_PIXELS / n) ** 0.5
+    if ds.overviews(idx[0]):
+        shape = (len(idx), max(1, int(ds.height * f)), max(1, int(ds.width * f)))
+        return ds.read(idx, out_shape=shape, resampling=Resampling.nearest)
+    grid, size = 8, max(1, int((STRETCH_SAMPLE_PIXELS / 64) ** 0.5))
+    parts = []
+    for i in range(grid):
+        for j in range(grid):
+            c = int((j + 0.5) * ds.width / grid - size / 2)
+            r = int((i + 0.5) * ds.height / grid - size / 2)
+            win = Window(max(0, c), max(0, r), min(size, ds.width), min(size, ds.height))
+            parts.append(ds.read(idx, window=win).reshape(len(idx), -1))
+    return np.concatenate(parts, axis=1)[:, None, :]
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_stretch(key: tuple, path: str, idx: tuple[int, ...], drivers) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    with open_raster(path, drivers) as ds:
+        sample = np.moveaxis(_sample(ds, list(idx)), 0, -1)
+        lo, hi = stretch_limits(sample, ignore=ds.nodata)
+    return tuple(map(float, lo)), tuple(map(float, hi))
+
+
+def raster_stretch(path: str | os.PathLike, bands: tuple[int, ...], drivers=_KEEP) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per band of the 2-98 % stretch of a whole raster file (computed once per file version and
+    bands from an overview or sample, :func:`_sample`), so every chip of the raster is scaled alike."""
+    _, drivers = _resolve(_KEEP, drivers)
+    st = os.stat(path)
+    key = (os.path.abspath(os.fspath(path)), st.st_size, st.st_mtime_ns)
+    lo, hi = _cached_stretch(key, os.fspath(path), tuple(bands), drivers)
+    return np.asarray(lo, np.float32), np.asarray(hi, np.float32)
+
+
+def _scale_raster(data: np.ndarray, ds, path, idx: list[int], product: RasterProduct, drivers) -> np.ndarray:
+    """(H, W, C) raw values of a raster read -> uint8 with the product's scaling (never per chip)."""
+    if data.dtype == np.uint8:
+        return data
+    if data.dtype == bool:
+        return data.astype(np.uint8) * 255
+    if product.scale is not None:
+        lo, hi = product.scale
+    else:
+        lo, hi = raster_stretch(path, tuple(idx), drivers)
+    return scale_to_uint8(data, lo, hi)
 
 
 def read_tiff(
@@ -324,7 +550,9 @@ def read_tiff(
     max_pixels=_KEEP,
     drivers=_KEEP,
 ) -> RasterImage:
-    """Read a (Geo)TIFF with rasterio: RGB bands (or the first three; ``bands`` are 1-based), scaled to uint8.
+    """Read a (Geo)TIFF with rasterio: its RGB bands (:func:`detect_product`; ``bands`` are 1-based and
+    override it), scaled to uint8 the same way for every window of the file (a fixed reflectance scale for a
+    known sensor, else one stretch per raster: :func:`raster_stretch`).
 
     ``window`` is ``(col_off, row_off, width, height)`` in pixels; the georeference then describes the window.
     ``max_pixels`` / ``drivers`` default to the :class:`ReadPolicy`; the pixel limit applies to what is read
@@ -335,15 +563,22 @@ def read_tiff(
     max_pixels, drivers = _resolve(max_pixels, drivers)
     try:
         with open_raster(path, drivers) as ds:
-            idx = _rgb_band_indexes(ds, bands)
+            product = detect_product(ds, path)
+            idx = list(check_bands(bands, ds.count)) if bands else list(product.rgb)
             win = Window(*window) if window else None
             w, h = (int(window[2]), int(window[3])) if window else (ds.width, ds.height)
             check_pixels(w, h, max_pixels, str(path))
             data = ds.read(idx, window=win)  # (C, H, W)
             transform = ds.window_transform(win) if win is not None else ds.transform
             georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1])
-    except GeoVecInputError:
-        raise
+            if data.size:
+                data = np.moveaxis(data, 0, -1)
+                if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
+                    raise GeoVecInputError(f"{NODATA_PROBLEM}: every value is NaN or infinite (nodata)",
+                                           source=str(path))
+                data = _scale_raster(data, ds, path, idx, product, drivers)
+    except GeoVecInputError as e:
+        raise e if e.source else GeoVecInputError(e.problem, source=str(path)) from None
     except MemoryError:
         raise GeoVecInputError("not enough memory to read the raster", source=str(path)) from None
     except Exception as e:  # rasterio / GDAL raise several unrelated types for corrupt files
@@ -351,7 +586,7 @@ def read_tiff(
     if data.size == 0:
         raise GeoVecInputError("raster is empty (0 pixels)", source=str(path))
     try:
-        return RasterImage(to_rgb(np.moveaxis(data, 0, -1)), georef, str(path))
+        return RasterImage(to_rgb(data), georef, str(path))
     except ValueError as e:
         raise GeoVecInputError(str(e), source=str(path)) from None
 
@@ -367,18 +602,28 @@ def _pil_pixels(im: Image.Image) -> np.ndarray:
 
 
 def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP, drivers=_KEEP) -> RasterImage:
-    """Decode ``source`` (PIL image, numpy (H, W[, C]) array, or a file path) to a :class:`RasterImage`.
+    """Decode ``source`` (PIL image, numpy (H, W[, C]) array, a file path, or a :class:`BandSelection` of one)
+    to a :class:`RasterImage`. ``bands`` (1-based) picks the bands shown as R, G, B (default: a (Geo)TIFF's own,
+    :func:`detect_product`; the first three of an array).
 
     Files are read under the :class:`ReadPolicy` (``max_pixels`` / ``drivers`` override it for this call).
     Raises :class:`GeoVecInputError` (without an index; callers add it) for anything unreadable.
     """
+    if isinstance(source, BandSelection):
+        return read_image(source.source, bands=source.bands, max_pixels=max_pixels, drivers=drivers)
     if isinstance(source, RasterImage):
+        if bands:
+            raise GeoVecInputError("bands select bands of a file or an array; this image is already decoded to RGB")
         return source
     if isinstance(source, Image.Image):
         if source.width == 0 or source.height == 0:
             raise GeoVecInputError("image is empty (0 pixels)")
         try:
-            pixels = _pil_pixels(source)
+            pixels = select_bands(np.asarray(source), bands) if bands else _pil_pixels(source)
+            if bands:
+                pixels = to_rgb(pixels)
+        except GeoVecInputError:
+            raise
         except Exception as e:  # a lazily opened PIL file decodes here
             raise GeoVecInputError(f"cannot decode image: {e}") from None
         return RasterImage(pixels, None, getattr(source, "filename", None) or None)
@@ -390,7 +635,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
         if np.iscomplexobj(source):
             raise GeoVecInputError(f"image array has complex dtype {source.dtype}")
         try:
-            return RasterImage(to_rgb(np.asarray(source)))
+            return RasterImage(to_rgb(select_bands(np.asarray(source), bands)))
         except ValueError as e:
             raise GeoVecInputError(str(e)) from None
     if isinstance(source, (str, os.PathLike)):
@@ -413,7 +658,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
                 with Image.open(path, formats=_PIL_FORMATS.get(fmt) if fmt else None) as im:
                     check_pixels(im.width, im.height, max_pixels, str(path))
                     im.load()
-                    pixels = _pil_pixels(im)
+                    pixels = to_rgb(select_bands(np.asarray(im), bands)) if bands else _pil_pixels(im)
         except GeoVecInputError:
             raise
         except Image.DecompressionBombError as e:
@@ -431,6 +676,8 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
 
 def image_size(source, drivers=_KEEP) -> tuple[int, int]:
     """(width, height) without decoding pixels where the format allows it."""
+    if isinstance(source, BandSelection):
+        return image_size(source.source, drivers)
     if isinstance(source, RasterImage):
         return source.width, source.height
     if isinstance(source, Image.Image):

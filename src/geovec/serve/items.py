@@ -1,8 +1,8 @@
 """Turning JSON request items into geovec items, with the server's safety limits.
 
 An item is a string (always text: the server never reads a file named by a bare string) or an object with
-``text``, ``image``, ``box`` / ``boxes`` (pixel xyxy on the image), ``lat`` / ``lon`` (WGS84 degrees) and
-``instruction``. ``image`` is a ``data:image/...;base64,`` URL, ``{"base64": "..."}``, or a file path
+``text``, ``image``, ``box`` / ``boxes`` (pixel xyxy on the image), ``lat`` / ``lon`` (WGS84 degrees),
+``instruction`` and ``bands`` (1-based bands of the image shown as R, G, B). ``image`` is a ``data:image/...;base64,`` URL, ``{"base64": "..."}``, or a file path
 (``{"path": "..."}`` or a string that is not a data URL) that must lie inside one of the server's configured
 roots. Every image is decoded here, in the request, under the server's limits: its pixels checked from the
 header before decoding, its content one of the safe formats (GTiff / PNG / JPEG / WebP / BMP; a ``.tif``
@@ -130,8 +130,14 @@ def resolve_path(name: str, limits: Limits) -> Path:
     raise GeoVecInputError(f"image path {name!r} is outside the server's allowed roots")
 
 
-def _image(value: Any, limits: Limits, budget: PixelBudget | None = None) -> Any:
-    from geovec.inputs.raster import image_size
+def _image(value: Any, limits: Limits, budget: PixelBudget | None = None, bands: Any = None) -> Any:
+    from geovec.inputs.raster import check_bands, image_size, select_bands
+
+    if bands is not None:  # an item's "bands": picked from the file (or the decoded array) here
+        bands = check_bands(bands)
+        pixels = _image(value, limits, budget) if not _is_path(value) else None
+        if pixels is not None:
+            return select_bands(pixels, bands)
 
     if isinstance(value, dict):
         keys = set(value)
@@ -156,7 +162,13 @@ def _image(value: Any, limits: Limits, budget: PixelBudget | None = None) -> Any
     w, h = image_size(path, drivers=SAFE_DRIVERS)
     _check_pixels(w, h, limits, budget)
     # decoded here, with the server's own limits: never by a library guessing the format from the content
-    return read_image(path, max_pixels=limits.max_image_pixels, drivers=SAFE_DRIVERS)
+    return read_image(path, bands=bands, max_pixels=limits.max_image_pixels, drivers=SAFE_DRIVERS)
+
+
+def _is_path(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"path"}
+    return isinstance(value, str) and not value.startswith("data:")
 
 
 def to_item(raw: Any, index: int, limits: Limits, budget: PixelBudget | None = None) -> Item:
@@ -173,7 +185,7 @@ def to_item(raw: Any, index: int, limits: Limits, budget: PixelBudget | None = N
             raise GeoVecInputError(f"an item must be a string or an object, got {type(raw).__name__}")
         item = dict(raw)
         if item.get("image") is not None:
-            item["image"] = _image(item["image"], limits, budget)
+            item["image"] = _image(item["image"], limits, budget, item.pop("bands", None))
         return parse_item(item)
     except GeoVecInputError as e:
         raise e.at(index) from None
