@@ -153,8 +153,8 @@ def _main(
 
 
 # modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
-SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.bench.cli", "geovec.train.cli", "geovec.index.cli",
-                      "geovec.serve.cli")
+SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.data.cli", "geovec.bench.cli",
+                      "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 
 def _register_all() -> None:

@@ -6,7 +6,8 @@ Official layout per split: three json files ``<P>_split_<split>_questions.json``
 ``{"answers": [{"id", "question_id", "answer", "active", ...}]}`` and
 ``{"images": [{"id", "questions_ids", "active", ...}]}``. Images are ``Images_LR/<id>.tif`` (LR) or
 ``Data/<id>.tif`` (HR). Rows with ``"active": false`` are placeholders (the splits share one id space) and
-are skipped, for questions, answers and images alike.
+are skipped, for questions, answers and images alike. An image row may name its file (``"file"``, relative to
+the image folder), as the splits written by :func:`geovec.data.vqa_gen.write_rsvqa` do; released rows do not.
 
 Answers are normalised as the official code does (:func:`normalize_answer`); ``answer_raw`` keeps the released
 string. Question types as released: ``presence``, ``comp`` (comparison), ``count``, ``rural_urban`` (LR) and
@@ -102,13 +103,15 @@ class RSVQA(BenchDataset):
                 if q is None or not q.get("answers_ids") or q["answers_ids"][0] not in answers:
                     continue
                 raw = str(answers[q["answers_ids"][0]]["answer"])
-                out.append({"image": self.root / self.image_dir / f"{img['id']}.tif", "image_id": img["id"],
+                # released rows name no file: the image is <id>.tif; a derived split (geovec.data.vqa_gen) names it
+                image = self.root / self.image_dir / str(img.get("file") or f"{img['id']}.tif")
+                out.append({"image": image, "image_id": img["id"],
                             "question_id": q["id"], "type": q["type"], "question": q["question"],
                             "answer": normalize_answer(raw, q["type"], self.vocab), "answer_raw": raw})
-        missing = sorted({s["image_id"] for s in out if not s["image"].exists()})
+        missing = sorted({s["image"].name for s in out if not s["image"].exists()})
         if missing:
             raise self._missing(f"{len(missing)} image(s) of split {self.split!r} missing from {self.image_dir}/ "
-                                f"(e.g. {missing[0]}.tif)")
+                                f"(e.g. {missing[0]})")
         return out
 
 

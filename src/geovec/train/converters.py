@@ -9,6 +9,7 @@ This module only turns their samples into query/positive/negative examples::
     classification_examples(RSICDScenes(root, "train").samples)    # image -> class name (others negatives)
     classification_examples(UCMerced(root).samples)                # no official split: hold out eval images
     vqa_examples(RSVQALR(root, "train").samples)                   # (image, question) -> answer
+    caption_vqa_examples(RSICDScenes(root, "train").samples)       # derived questions from captions + class
     referring_examples(DIORRSVG(root, "train").samples)            # box <-> referring expression
 
 For your own data in those formats at other paths: :func:`karpathy_captions`, :func:`precomp_captions`,
@@ -28,6 +29,7 @@ from geovec.data.base import prompt_name
 from geovec.data.captions import CaptionDataset
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
+from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
 from geovec.data.scenes import ClassFolderDataset, MillionAID
 from geovec.train.data import Example
 
@@ -115,22 +117,47 @@ def class_folders(root: str | Path) -> list[tuple[str, str]]:
 
 
 # --- RSVQA ------------------------------------------------------------------------------------------------------
-def vqa_examples(samples: Iterable[dict]) -> Iterator[Example]:
-    """RSVQA samples (``RSVQALR(root, "train").samples``) -> (image + question) -> answer examples."""
+def vqa_examples(samples: Iterable[dict], type_negatives: bool = False) -> Iterator[Example]:
+    """RSVQA samples (``RSVQALR(root, "train").samples``, ``DerivedVQA(root, "train").samples``) -> (image +
+    question) -> answer examples. ``type_negatives``: every other answer of the question's type (in these
+    samples) is a hard negative, as the evaluation ranks the answers of the type."""
+    samples = list(samples)
+    vocab: dict[str, list[str]] = defaultdict(list)
+    if type_negatives:
+        for s in samples:
+            if str(s["answer"]) not in vocab[s["type"]]:
+                vocab[s["type"]].append(str(s["answer"]))
     for s in samples:
-        yield Example("vqa", {"image": _abs(s["image"]), "text": s["question"]}, [{"text": str(s["answer"])}],
+        answer = str(s["answer"])
+        negatives = [{"text": a} for a in sorted(vocab[s["type"]]) if a != answer] if type_negatives else []
+        yield Example("vqa", {"image": _abs(s["image"]), "text": s["question"]}, [{"text": answer}], negatives,
                       group=f"{s['image_id']}:{s['question_id']}")
 
 
+def caption_vqa_examples(samples: Iterable[dict | tuple], reference: Iterable[dict | tuple] | None = None,
+                         seed: int = 0, type_negatives: bool = False, **rules) -> Iterator[Example]:
+    """Derived question/answer pairs of a caption set (:func:`geovec.data.vqa_gen.generate_pairs`; samples with
+    ``image``, ``captions`` and ``class_name``, e.g. ``RSICDScenes(root, "train").samples``) -> VQA examples,
+    answers normalised as :class:`~geovec.data.vqa_gen.DerivedVQA` reads them (RSVQA-HR: counts stay numbers).
+    Only ever on a training split: the rsmeb-dev task ``dev-RSICD-vqa`` is built the same way from RSICD val."""
+    pairs = generate_pairs(list(samples), reference=None if reference is None else list(reference), seed=seed,
+                           **rules)
+    return vqa_examples(pairs_to_samples(pairs, DerivedVQA.vocab), type_negatives=type_negatives)
+
+
 def rsvqa_examples(root: str | Path, split: str, prefix: str = "LR", image_dir: str = "Images_LR",
-                   keep_image=lambda img_id: True) -> Iterator[Example]:
+                   keep_image=lambda img_id: True, vocab: str | None = None) -> Iterator[Example]:
     """``<P>_split_<split>_{questions,answers,images}.json`` -> (image + question) -> answer examples, read by
-    :class:`geovec.data.RSVQALR` / ``RSVQAHR`` (placeholder rows skipped); ``keep_image(img_id)`` filters."""
-    known = {(RSVQALR.prefix, RSVQALR.image_dir): RSVQALR, (RSVQAHR.prefix, RSVQAHR.image_dir): RSVQAHR}
+    :class:`geovec.data.RSVQALR` / ``RSVQAHR`` / :class:`geovec.data.vqa_gen.DerivedVQA` (``prefix="VQA"``,
+    ``image_dir="images"``, what ``geovec data vqa-gen`` writes); placeholder rows skipped; ``keep_image(img_id)``
+    filters. ``vocab``: the answer normalisation (``"LR"`` bins counts, ``"HR"`` keeps them; default: the known
+    dataset's, else LR)."""
+    known = {(c.prefix, c.image_dir): c for c in (RSVQALR, RSVQAHR, DerivedVQA)}
     cls = known.get((prefix, image_dir))
-    if cls is None or split not in cls.splits:
+    if cls is None or split not in cls.splits or (vocab is not None and vocab != cls.vocab):
         cls = type("RSVQAFiles", (RSVQA,), {"name": "RSVQA files", "url": "your own data", "prefix": prefix,
                                             "image_dir": image_dir, "splits": (split,),
+                                            "vocab": vocab or (cls.vocab if cls else "LR"),
                                             "layout": f"<root>/{prefix}_split_{split}_*.json + <root>/{image_dir}/<id>.tif"})
     return vqa_examples(s for s in cls(Path(root), split).samples if keep_image(s["image_id"]))
 
