@@ -121,13 +121,28 @@ def distinct_caption_retrieval_tasks(samples: Sequence[dict]) -> tuple[TaskData,
     return i2t, t2i
 
 
-def vqa_task(samples: Sequence[dict]) -> TaskData:
+def majority_baseline(samples: Sequence[dict]) -> dict[str, dict[str, Any]]:
+    """Per question type: the most common answer, its share (the P@1 of always giving it) and n."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for s in samples:
+        by_type[s["type"]].append(s["answer"])
+    out = {}
+    for t in sorted(by_type):
+        answers = by_type[t]
+        best = max(sorted(set(answers)), key=answers.count)
+        out[t] = {"answer": best, "p@1": answers.count(best) / len(answers), "n": len(answers)}
+    return out
+
+
+def vqa_task(samples: Sequence[dict], cluster_by_image: bool = False) -> TaskData:
     """(image, question) -> the answers seen for its question type; ranked within the type.
 
     ``samples``: RSVQA loader samples, whose ``answer`` is already normalised as the official code does.
     ``query_labels`` = question type, so the runner's ``p@1_by_label`` is the per-type accuracy. RSVQA reports
     the overall accuracy (OA, mean over all questions: the main ``p@1``) and the average accuracy (AA, mean of
     the per-type accuracies); ``info["vqa_overall"]`` / ``info["vqa_average"]`` name the two aggregations.
+    ``info["majority_baseline"]``: per type, the P@1 of always giving its most common answer
+    (:func:`majority_baseline`). ``cluster_by_image``: the questions of one image are one bootstrap cluster.
     """
     vocab: dict[tuple[str, str], int] = {}
     candidates, cand_type = [], []
@@ -145,9 +160,11 @@ def vqa_task(samples: Sequence[dict]) -> TaskData:
             "answer_normalisation": "official RSVQA VocabEncoder (geovec.data.rsvqa.normalize_answer)",
             # RSVQA reports both (computeStats.py): OA = the main p@1; AA = mean of p@1_by_label
             "vqa_overall": "mean over questions",
-            "vqa_average": "mean over query_labels"}
+            "vqa_average": "mean over query_labels",
+            "majority_baseline": majority_baseline(samples)}
+    clusters = [str(s["image_id"]) for s in samples] if cluster_by_image else None
     return TaskData(queries, candidates, gold, query_groups=types, candidate_groups=cand_type, query_labels=types,
-                    info=info)
+                    query_clusters=clusters, info=info)
 
 
 def region_caption_task(regions: Sequence[dict], caption_pool: Sequence[str] | None = None,

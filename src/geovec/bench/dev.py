@@ -51,6 +51,22 @@ def rsicd_scenes(ctx: BuildContext) -> TaskData:
     return builders.classification_task(ds.samples, ds.prompt_names)
 
 
+def rsicd_vqa(ctx: BuildContext) -> TaskData:
+    """Derived VQA on RSICD val (:mod:`geovec.data.vqa_gen`: presence, count, comparison, rural/urban and
+    scene-type questions from the captions and class, the "no" rule measured on the train captions); answers
+    normalised as RSVQA-HR (counts stay numbers), ranked within the question type's answers; the questions of
+    one image are one bootstrap cluster."""
+    from geovec.data.vqa_gen import pairs_to_samples, rsicd_pairs
+
+    samples = pairs_to_samples(rsicd_pairs(rsicd_root(ctx), "val", seed=ctx.seed))
+    data = builders.vqa_task(samples, cluster_by_image=True)
+    data.info.update(seed=ctx.seed, n_images=len({s["image_id"] for s in samples}),
+                     answer_normalisation="RSVQA-HR (geovec.data.rsvqa.normalize_answer, dataset='HR'): counts "
+                                          "stay numbers; LR's bins would put nearly every stated count in one bin",
+                     questions="derived from RSICD captions and classes by geovec.data.vqa_gen (not RSVQA)")
+    return data
+
+
 # --- mosaics ------------------------------------------------------------------------------------------------
 def _render_cached(mosaics: list[Mosaic], ctx: BuildContext, name: str) -> list[Path]:
     """Render each mosaic once to PNG under the cache dir; the folder is keyed by the mosaics' fingerprint."""

@@ -153,6 +153,13 @@ def score_part(data: TaskData, Q: np.ndarray, C: np.ndarray, main_score: str) ->
             by.setdefault(str(lab), []).append(hit_at_k(r, 1))
         scores["p@1_by_label"] = {k: float(np.mean(v)) for k, v in sorted(by.items())}
         scores["n_by_label"] = {k: len(v) for k, v in sorted(by.items())}
+        labels = np.asarray([str(x) for x in data.query_labels])
+        hits = np.asarray([hit_at_k(r, 1) for r in ranking.gold_ranks], dtype=np.float64)
+        cl = None if data.query_clusters is None else np.asarray([str(c) for c in data.query_clusters])
+        scores["p@1_ci95_by_label"] = {  # same bootstrap as the main interval, inside each label
+            k: list(bootstrap_ci(QueryScores(hits[labels == k], np.zeros(int((labels == k).sum()), dtype=str),
+                                             None if cl is None else cl[labels == k])))
+            for k in sorted(by)}
         scores["p@1_mean_over_labels"] = float(np.mean(list(scores["p@1_by_label"].values())))
     if data.query_latlon is not None and data.candidate_latlon is not None:
         scores.update(geo_errors(ranking, data.query_latlon, data.candidate_latlon))

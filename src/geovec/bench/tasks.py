@@ -260,6 +260,12 @@ for spec in (
                             "of AMFMN train, a smaller pool, so scores run higher than on test"),
     TaskSpec("dev-RSICD-scene", "rsmeb-dev", "classification", "RSICD-scenes", "val", ("image",), ("text",), "p@1",
              dev.rsicd_scenes, "RSICD val image -> 31 class names (classes/<Class>.txt)"),
+    TaskSpec("dev-RSICD-vqa", "rsmeb-dev", "vqa", "RSICD val, derived questions", "val", ("image", "text"),
+             ("text",), "p@1", dev.rsicd_vqa,
+             "(RSICD val image, question derived from its captions and class) -> the answers of the question type; "
+             "p@1_by_label per type (presence, count, comp, rural_urban, scene), majority baseline per type in "
+             "task_info", candidate_task="vqa", reference_note="derived questions, not RSVQA's: not comparable to "
+             "the RSVQA anchors"),
     TaskSpec("dev-NWPU-RESISC12-scene", "rsmeb-dev", "classification", "NWPU-RESISC12", "all (zero-shot)", ("image",),
              ("text",), "p@1", _dev_nwpu_resisc12,
              "NWPU-RESISC12 (shared/data/nwpu_resisc12, 12 RESISC45 classes x 100) image -> 12 class names; never "
