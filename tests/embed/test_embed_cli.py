@@ -41,9 +41,10 @@ def test_folder_with_one_corrupt_file(use_session_model, archive, tmp_path, mode
     assert meta["model_id"] == model.model_id and meta["dimension"] == model.embed_dim
     rows = {r["id"]: r for r in table.to_pylist()}
     tif = rows[str(archive / "sub" / "scene.tif")]
-    assert tif["lat"] == pytest.approx(51.12, abs=0.05) and tif["footprint"].startswith("POLYGON")
+    assert tif["centre_lat"] == pytest.approx(51.12, abs=0.05) and tif["geometry"] is not None  # WKB footprint
+    assert tif["model_revision"] == model.revision
     jpg = rows[str(archive / "scene_0.jpg")]
-    assert jpg["lat"] is None and jpg["footprint"] is None
+    assert jpg["centre_lat"] is None and jpg["geometry"] is None
     expected = model.encode([archive / "scene_0.jpg"])[0]
     assert np.allclose(jpg["embedding"], expected, atol=1e-5)
     assert not (tmp_path / "emb.parquet.partial").exists()
@@ -88,7 +89,7 @@ def test_jsonl_items(use_session_model, tmp_path):
     assert res.exit_code == 1
     assert "badbox" in res.output and "outside" in res.output and "not valid JSON" in res.output
     rows = {r["id"]: r for r in pq.read_table(out).to_pylist()}
-    assert set(rows) == {"harbour", "region"} and rows["region"]["lat"] == 10.0
+    assert set(rows) == {"harbour", "region"} and rows["region"]["centre_lat"] == 10.0
 
 
 def test_info_and_help(use_session_model):

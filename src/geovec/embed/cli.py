@@ -45,13 +45,41 @@ def read_options(max_image_mp: Optional[float], any_raster_format: bool):
     return reading(policy)
 
 
-def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume, threads, ray):
+def parse_bands(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``--bands 4,3,2`` -> (4, 3, 2): 1 or 3 1-based band numbers (a usage error otherwise)."""
+    if text is None:
+        return None
+    try:
+        bands = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        bands = ()
+    if len(bands) not in (1, 3) or any(b < 1 for b in bands):
+        raise typer.BadParameter(f"--bands must be 1-based band numbers, 1 or 3 of them (R,G,B) like 4,3,2, got {text!r}")
+    return bands
+
+
+BANDS_HELP = ("1-based band numbers of (Geo)TIFF inputs shown as R,G,B, e.g. 8,4,3 (default: by sensor: B4,B3,B2 of "
+              "Sentinel-2 and Landsat 8/9, else the RGB bands, else the first three).")
+
+
+def with_bands(records, bands: Optional[tuple[int, ...]]):
+    """Records whose (Geo)TIFF image items get ``bands`` unless they name their own."""
+    from geovec.embed.sources import is_tiff
+
+    for r in records:
+        if bands and isinstance(r.item, dict) and is_tiff(r.item.get("image")) and r.item.get("bands") is None:
+            r.item = {**r.item, "bands": list(bands)}
+        yield r
+
+
+def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume, threads, ray,
+               bands=None):
     import geovec
     from geovec import exitcodes
     from geovec.embed import EmbedJob, EmbedJobError, iter_records
 
     try:
-        records = list(iter_records(paths))
+        records = list(with_bands(iter_records(paths), bands))
         if not records:
             typer.echo("nothing to embed: no images or .jsonl files under the given paths", err=True)
             raise typer.Exit(exitcodes.USAGE)
@@ -67,7 +95,7 @@ def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, wit
             if task is not None:
                 instruction = instruction or m.query_instruction(task)
             job = EmbedJob(m, out, batch_size=batch_size, chunk_size=chunk_size or 256, instruction=instruction,
-                           with_location=with_location)
+                           with_location=with_location, task=task)
             summary = job.run(records, resume=resume)
     except EmbedJobError as e:
         typer.echo(f"error: {e}", err=True)
@@ -81,7 +109,7 @@ def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, wit
 
 def embed(
     paths: list[Path] = typer.Argument(..., help="Image files, folders (recursive), GeoTIFFs, or JSONL files of items."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output parquet file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output GeoParquet file (the columns of `geovec index export`)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     batch_size: int = typer.Option(32, min=1, help="Items per forward pass."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1,
@@ -92,6 +120,7 @@ def embed(
                                        help="Use the model's query instruction for this task kind instead "
                                             "(classification, retrieval, composed, vqa, region, referring, geo)."),
     with_location: bool = typer.Option(False, help="Also embed a GeoTIFF's centre lat/lon as a location token."),
+    bands: Optional[str] = typer.Option(None, "--bands", help=BANDS_HELP + " A JSONL item's own 'bands' wins."),
     resume: bool = typer.Option(True, help="Skip ids already in --out or in an interrupted run's <out>.partial/, and "
                                            "keep every row already in --out (a rerun with other inputs appends). "
                                            "--no-resume embeds everything again and replaces --out."),
@@ -101,7 +130,8 @@ def embed(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on a Ray cluster ('auto', 'local' or an address)."),
     fmt: str = format_option(),
 ) -> None:
-    """Embed images / GeoTIFFs / JSONL items to parquet: id, source, embedding, lat/lon, footprint, model id.
+    """Embed images / GeoTIFFs / JSONL items to GeoParquet 1.1: id, geometry (footprint, WKB), bbox, embedding,
+    centre lat/lon, source path, model id and revision (the columns of `geovec index export`).
 
     A bad file (corrupt, too large, a decompression bomb, all NaN) is reported by name and skipped; the rest
     are embedded and written. Ids are unique: a file given twice is embedded once; a JSONL line repeating an
@@ -112,9 +142,10 @@ def embed(
     """
     from geovec import exitcodes
 
+    band_tuple = parse_bands(bands)
     with read_options(max_image_mp, any_raster_format):
         summary = _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume,
-                             threads, ray)
+                             threads, ray, band_tuple)
     if fmt == "json":
         import json
 

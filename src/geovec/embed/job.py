@@ -1,4 +1,9 @@
-"""The batch embedding job behind ``geovec embed``: records -> parquet, resumable, bad files reported by name.
+"""The batch embedding job behind ``geovec embed``: records -> GeoParquet 1.1, resumable, bad files reported by name.
+
+``<out>`` has the columns and footers of ``geovec index export`` (:mod:`geovec.geoparquet`, one writer for
+both): ``geometry`` is the GeoTIFF's footprint (WKB Polygon, EPSG:4326), or the Point of an item's lat / lon,
+or null; ``model_revision`` is on every row. Outputs of earlier versions (WKT ``footprint``, ``lat`` / ``lon``)
+are upgraded when a rerun appends to them.
 
 Work is written in shards to ``<out>.partial/`` as it completes; a rerun skips ids already in a shard or in
 ``<out>``, so an interrupted job (ctrl-c or kill -9, at any point) loses at most one chunk. When everything is
@@ -11,6 +16,7 @@ fixed the file).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -23,26 +29,39 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from geovec.embed.sources import Record, is_tiff
-from geovec.inputs.raster import GeoRef, read_georef
+from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, write_geoparquet
+from geovec.inputs.raster import BandSelection, GeoRef, image_size
 
-METADATA_KEY = b"geovec"
+METADATA_KEY = GEOVEC_KEY
 # (items, instruction, batch_size) -> (embeddings with NaN rows for failures, {index: message})
 Encoder = Callable[[list, "str | None", int], "tuple[np.ndarray, dict[int, str]]"]
 _ITEM_PREFIX = re.compile(r"^item \d+(?: \([^)]*\))?: ")
 
 
 def schema(dim: int, metadata: dict | None = None) -> pa.Schema:
-    fields = [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("source", pa.string()),
-        pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
-        pa.field("lat", pa.float64()),
-        pa.field("lon", pa.float64()),
-        pa.field("footprint", pa.string()),  # WKT polygon, EPSG:4326, x = lon, y = lat
-        pa.field("model_id", pa.string()),
-    ]
-    meta = {METADATA_KEY: json.dumps(metadata).encode()} if metadata else None
-    return pa.schema(fields, metadata=meta)
+    """The columns of ``--out`` and its shards: those of ``geovec index export`` (:func:`geovec.geoparquet.row_schema`)."""
+    return row_schema(dim, metadata)
+
+
+# the columns of outputs written before geovec embed wrote GeoParquet (id, source, embedding, lat, lon, WKT footprint)
+_V0_COLUMNS = {"source", "lat", "lon", "footprint"}
+
+
+def _upgrade(table: pa.Table, dim: int, revision: str | None) -> pa.Table:
+    """An output / shard of an earlier geovec embed (WKT footprint, lat / lon) in today's columns, so a rerun
+    onto it keeps its rows."""
+    if "geometry" in table.column_names or not _V0_COLUMNS <= set(table.column_names):
+        return table
+    import shapely
+
+    rows = []
+    for r in table.to_pylist():
+        fp = list(shapely.from_wkt(r["footprint"]).exterior.coords) if r.get("footprint") else None
+        wkb, bbox = geometry_of(fp, r.get("lat"), r.get("lon"))
+        rows.append({"id": r["id"], "geometry": wkb, "bbox": bbox, "embedding": r["embedding"],
+                     "centre_lat": r.get("lat"), "centre_lon": r.get("lon"), "source_path": r.get("source"),
+                     "model_id": r.get("model_id"), "model_revision": revision})
+    return pa.Table.from_pylist(rows, schema=schema(dim))
 
 
 class EmbedJobError(RuntimeError):
@@ -64,21 +83,53 @@ class EmbedSummary:
         return not self.failed
 
 
-def _place(record: Record, with_location: bool) -> tuple[object, GeoRef | None]:
-    """The item to embed and the georeference of its image (GeoTIFFs), optionally embedding the centre."""
-    item, georef = record.item, None
+@dataclass
+class _Placed:
+    """What the output row says about a record's image besides its embedding."""
+
+    georef: GeoRef | None = None
+    window: tuple[int, int, int, int] | None = None  # (0, 0, width, height): the whole image is embedded
+    datetime: object = None
+    path: str | None = None
+
+
+def _image_path(image) -> str | None:
+    if isinstance(image, BandSelection):
+        image = image.source
+    return os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
+
+
+def _place(record: Record, with_location: bool) -> tuple[object, _Placed]:
+    """The item to embed and what is known of its image (footprint, size, date of a GeoTIFF), optionally
+    embedding the image's centre as its location."""
+    item, placed = record.item, _Placed()
     image = item.get("image") if isinstance(item, dict) else None
-    if is_tiff(image):
+    placed.path = _image_path(image)
+    if placed.path is not None:
         try:
-            georef = read_georef(image)
+            if is_tiff(placed.path):
+                from geovec.index.chips import _tiff_datetime
+                from geovec.inputs.raster import georef_from, open_raster
+
+                with open_raster(placed.path) as ds:
+                    placed.georef = georef_from(ds.crs, ds.transform, ds.width, ds.height)
+                    placed.window, placed.datetime = (0, 0, ds.width, ds.height), _tiff_datetime(ds.tags())
+            else:
+                w, h = image_size(placed.path)
+                placed.window = (0, 0, int(w), int(h))
         except Exception:  # unreadable file: the encoder reports it with the item's name
-            georef = None
-    if with_location and georef is not None:
+            pass
+    if with_location and placed.georef is not None:
         base = dict(item)
         if base.get("lat") is None:
-            base["lat"], base["lon"] = georef.centre_lat, georef.centre_lon
+            base["lat"], base["lon"] = placed.georef.centre_lat, placed.georef.centre_lon
         item = base
-    return item, georef
+    return item, placed
+
+
+def _bands_of(item) -> str | None:
+    bands = item.get("bands") if isinstance(item, dict) else None
+    return ",".join(str(int(b)) for b in bands) if bands else None
 
 
 class EmbedJob:
@@ -86,15 +137,18 @@ class EmbedJob:
     :func:`geovec.index.ray_runner.embed_records_with_ray`); everything else (ids, resume, rows) is the same."""
 
     def __init__(self, model, out: str | Path, batch_size: int = 32, chunk_size: int = 256,
-                 instruction: str | None = None, with_location: bool = False, encode: Encoder | None = None):
+                 instruction: str | None = None, with_location: bool = False, encode: Encoder | None = None,
+                 task: str | None = None):
         self.model, self.out = model, Path(out)
         self.encode = encode or self._encode_here
         self.batch_size, self.chunk_size = batch_size, chunk_size
         self.instruction, self.with_location = instruction, with_location
         self.partial = self.out.with_name(self.out.name + ".partial")
         self.metadata = {
-            "model_id": model.model_id, "revision": model.revision, "dimension": model.embed_dim,
-            "normalized": True, "instruction": instruction, "with_location": with_location,
+            "model_id": model.model_id, "revision": model.revision, "dimension": int(model.embed_dim),
+            "normalized": True, "metric": "cosine", "task": task, "instruction": instruction,
+            "with_location": with_location, "embedding_column": "embedding", "row_order": "input",
+            "written_by": "geovec embed",
         }
 
     def _encode_here(self, items: list, instruction: str | None, batch_size: int):
@@ -173,19 +227,11 @@ class EmbedJob:
             rows = []
             if runnable:
                 emb, errors = self.encode([p[0] for p in placed], self.instruction, self.batch_size)
-                for j, (r, (item, georef)) in enumerate(zip(runnable, placed)):
+                for j, (r, (item, at)) in enumerate(zip(runnable, placed)):
                     if j in errors:
                         summary.failed[r.id] = _ITEM_PREFIX.sub("", errors[j])
                         continue
-                    lat = lon = None
-                    if isinstance(item, dict) and item.get("lat") is not None:
-                        lat, lon = float(item["lat"]), float(item["lon"])
-                    elif georef is not None:
-                        lat, lon = georef.centre_lat, georef.centre_lon
-                    rows.append({
-                        "id": r.id, "source": r.source, "embedding": emb[j].tolist(), "lat": lat, "lon": lon,
-                        "footprint": georef.footprint_wkt() if georef else None, "model_id": self.model.model_id,
-                    })
+                    rows.append(self._row(r, item, at, emb[j]))
             if rows:
                 self._write_shard(n_shards, rows)
                 n_shards += 1
@@ -197,12 +243,28 @@ class EmbedJob:
         summary.rows, summary.kept_previous = self._merge(records)
         return summary
 
+    def _row(self, r: Record, item, at: _Placed, vector: np.ndarray) -> dict:
+        """One output row: the columns of ``geovec index export`` for an embedded record."""
+        lat = lon = None
+        if isinstance(item, dict) and item.get("lat") is not None:
+            lat, lon = float(item["lat"]), float(item["lon"])
+        elif at.georef is not None:
+            lat, lon = at.georef.centre_lat, at.georef.centre_lon
+        wkb, bbox = geometry_of(at.georef.footprint if at.georef else None, lat, lon)
+        c, w = (at.window[0], at.window[2]) if at.window else (None, None)
+        row_, h = (at.window[1], at.window[3]) if at.window else (None, None)
+        return {"id": r.id, "geometry": wkb, "bbox": bbox, "embedding": vector.tolist(), "centre_lat": lat,
+                "centre_lon": lon, "datetime": at.datetime, "source_path": at.path or r.source, "window_col": c,
+                "window_row": row_, "window_width": w, "window_height": h, "bands": _bands_of(item),
+                "model_id": self.model.model_id, "model_revision": self.model.revision}
+
     def _merge(self, records: list[Record]) -> tuple[int, int]:
         """Earlier ``out`` rows (all kept, in their order), then the new rows in input order; one row per id.
         Returns (rows written, rows kept for inputs not given this time)."""
         sch = schema(self.model.embed_dim, self.metadata)
         previous = self._previous()
-        tables = [pq.read_table(s).cast(sch) for s in previous]
+        tables = [_upgrade(pq.read_table(s), self.model.embed_dim, self.model.revision).select(sch.names).cast(sch)
+                  for s in previous]
         n_out = tables[0].num_rows if previous and previous[0] == self.out else 0
         table = pa.concat_tables(tables) if tables else sch.empty_table()
         kept = 0
@@ -215,9 +277,6 @@ class EmbedJob:
             keep = sorted(first.values(), key=lambda i: (0, i) if i < n_out else (1, rank.get(ids[i], len(rank)), i))
             table = table.take(pa.array(keep, pa.int64()))
             kept = sum(1 for i in keep if ids[i] not in rank)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        pq.write_table(table.replace_schema_metadata(sch.metadata), tmp)
-        tmp.replace(self.out)
+        write_geoparquet(table, self.out, self.metadata)  # the writer of `geovec index export` too
         shutil.rmtree(self.partial, ignore_errors=True)
         return table.num_rows, kept

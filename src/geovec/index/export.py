@@ -1,6 +1,7 @@
 """``geovec index export --geoparquet FILE``: the index as GeoParquet 1.1, rows in Hilbert order.
 
-Columns: ``id``, ``geometry`` (WKB Polygon, the chip footprint in EPSG:4326, x = lon, y = lat), ``bbox``
+Columns (:func:`geovec.geoparquet.row_schema`, the same as ``geovec embed`` writes): ``id``, ``geometry``
+(WKB Polygon, the chip footprint in EPSG:4326, x = lon, y = lat, counter-clockwise), ``bbox``
 (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``), ``embedding`` (fixed-size float32 list),
 ``centre_lat`` / ``centre_lon``, ``datetime``, provenance (``source_path``, pixel window, bands,
 ``model_id``, ``model_revision``). The footer carries the standard ``geo`` key and a ``geovec`` key naming
@@ -11,17 +12,14 @@ bbox-filtered reads (DuckDB, GDAL, geopandas ``bbox=``) skip most of the file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from geovec.geoparquet import GEOPARQUET_VERSION, geo_metadata, write_geoparquet  # noqa: F401  (re-exported)
 from geovec.index.store import ChipStore
-
-GEOPARQUET_VERSION = "1.1.0"
 
 
 def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
@@ -62,32 +60,6 @@ def hilbert_order(lon: np.ndarray, lat: np.ndarray, order: int = 16) -> np.ndarr
     return np.argsort(keys, kind="stable")
 
 
-def _epsg4326_projjson() -> dict:
-    from pyproj import CRS
-
-    return CRS.from_epsg(4326).to_json_dict()
-
-
-def geo_metadata(table: pa.Table) -> dict:
-    """The GeoParquet 1.1 ``geo`` footer for the export's geometry column."""
-    b = table["bbox"].combine_chunks() if table.num_rows else None
-    bbox = None
-    if b is not None and b.null_count < len(b):
-        bbox = [pc.min(b.field("xmin")).as_py(), pc.min(b.field("ymin")).as_py(),
-                pc.max(b.field("xmax")).as_py(), pc.max(b.field("ymax")).as_py()]
-    col = {
-        "encoding": "WKB",
-        "geometry_types": ["Polygon"],
-        # EPSG:4326 as PROJJSON; GeoParquet stores WKB as (x, y) = (lon, lat) whatever the CRS axis order
-        "crs": _epsg4326_projjson(),
-        "covering": {"bbox": {"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
-                              "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]}},
-    }
-    if bbox:
-        col["bbox"] = bbox
-    return {"version": GEOPARQUET_VERSION, "primary_column": "geometry", "columns": {"geometry": col}}
-
-
 def export_table(store: ChipStore) -> pa.Table:
     """The export rows (Hilbert-sorted) as an Arrow table, without the footer metadata."""
     t = store.table.to_arrow()
@@ -119,21 +91,13 @@ def export_table(store: ChipStore) -> pa.Table:
 
 
 def export_geoparquet(store: ChipStore, path: str | Path, row_group_size: int = 16_384) -> Path:
-    """Write the index at ``store`` to ``path`` as GeoParquet 1.1 (see module docstring)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = export_table(store)
+    """Write the index at ``store`` to ``path`` as GeoParquet 1.1 (see module docstring), through the one
+    writer geovec has (:func:`geovec.geoparquet.write_geoparquet`, also used by ``geovec embed``)."""
     info = store.info
     geovec_meta = {"model_id": info.model_id, "revision": info.revision, "dimension": info.dimension,
                    "normalized": info.normalized, "metric": info.metric, "task": info.task,
                    "instruction": info.instruction, "with_location": info.with_location,
                    "chip_size": info.chip_size, "chip_overlap": info.chip_overlap, "bands": info.bands,
-                   "embedding_column": "embedding", "row_order": "hilbert(centre_lon, centre_lat)"}
-    meta = dict(table.schema.metadata or {})
-    meta[b"geo"] = json.dumps(geo_metadata(table)).encode()
-    meta[b"geovec"] = json.dumps(geovec_meta).encode()
-    table = table.replace_schema_metadata(meta)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd", write_statistics=True)
-    tmp.replace(path)
-    return path
+                   "embedding_column": "embedding", "row_order": "hilbert(centre_lon, centre_lat)",
+                   "written_by": "geovec index export"}
+    return write_geoparquet(export_table(store), path, geovec_meta, row_group_size=row_group_size)

@@ -259,7 +259,7 @@ def embed_records_with_ray(records, out: str | Path, model: str | None = None, r
     out = Path(out)
     encode = ray_encoder(factory, out.with_name(out.name + ".partial") / "ray", m.embed_dim, ray_address, concurrency)
     job = EmbedJob(m, out, batch_size=batch_size, chunk_size=chunk_size, instruction=instruction,
-                   with_location=with_location, encode=encode)
+                   with_location=with_location, encode=encode, task=task)
     return job.run(records, resume=resume)
 
 
