@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from geovec.index.build import BuildSummary, build_index
 from geovec.index.chips import ChipSpec
-from geovec.index.search import SearchHit, SearchQuery, embed_query, hits_to_geojson, search_vector, check_model
+from geovec.index.search import SearchHit, SearchQuery, check_model, hits_to_geojson, query_vector, search_vector
 from geovec.index.store import ChipStore
 
 
@@ -57,14 +57,20 @@ class GeoIndex:
     def search(self, text: str | None = None, image: Any = None, box: Sequence[float] | None = None,
                near: tuple[float, float] | None = None, within_km: float | None = None,
                bbox: tuple[float, float, float, float] | None = None, k: int = 10, instruction: str | None = None,
-               exact: bool = False) -> list[SearchHit]:
+               exact: bool = False, like: str | None = None) -> list[SearchHit]:
         """Chips most similar to the one interleaved query built from the given parts (see
-        :class:`~geovec.index.search.SearchQuery` for units); ``bbox`` / ``within_km`` pre-filter."""
+        :class:`~geovec.index.search.SearchQuery` for units and which side embeds what), or to the stored
+        chip ``like`` (a chip id); ``bbox`` / ``within_km`` pre-filter."""
         return self.query(SearchQuery(text=text, image=image, box=box, near=near, within_km=within_km, bbox=bbox,
-                                      k=k, instruction=instruction, exact=exact))
+                                      k=k, instruction=instruction, exact=exact, like=like))
+
+    def like(self, chip_id: str, k: int = 10, **filters) -> list[SearchHit]:
+        """Chips most similar to the indexed chip ``chip_id`` (its stored vector; nothing is embedded)."""
+        return self.search(like=chip_id, k=k, **filters)
 
     def query(self, query: SearchQuery) -> list[SearchHit]:
-        return search_vector(self.store, embed_query(self.model, query), query)
+        model = None if query.like is not None else self.model  # a stored vector needs no model
+        return search_vector(self.store, query_vector(self.store, model, query), query)
 
     def search_geojson(self, **kwargs) -> dict:
         q = SearchQuery(**kwargs)

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from geovec.cli_common import format_option, print_table
-from geovec.embed.cli import ANY_FORMAT_HELP
+from geovec.embed.cli import ANY_FORMAT_HELP, BANDS_HELP
 
 index_app = typer.Typer(help="Build, inspect and export a searchable index of imagery (LanceDB directory).",
                         no_args_is_help=True)
@@ -37,15 +37,9 @@ def _load_model(name: str | None):
 
 
 def _bands(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        bands = tuple(int(b) for b in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"--bands must be 1-based band numbers like 4,3,2, got {text!r}") from None
-    if not bands or any(b < 1 for b in bands):
-        raise typer.BadParameter(f"--bands must be 1-based band numbers like 4,3,2, got {text!r}")
-    return bands
+    from geovec.embed.cli import parse_bands
+
+    return parse_bands(text)
 
 
 @index_app.command("build")
@@ -55,7 +49,7 @@ def build_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Model name or checkpoint dir (default: geovec-compact)."),
     chip_size: int = typer.Option(256, "--chip-size", min=8, help="Chip width = height in pixels."),
     overlap: int = typer.Option(0, "--overlap", min=0, help="Overlap of neighbouring chips in pixels."),
-    bands: Optional[str] = typer.Option(None, "--bands", help="1-based band numbers for R,G,B, e.g. 4,3,2."),
+    bands: Optional[str] = typer.Option(None, "--bands", help=BANDS_HELP),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Chips per forward pass."),
     commit_every: int = typer.Option(256, "--commit-every", min=1,
                                      help="Chips embedded per committed step (resume unit)."),
@@ -173,6 +167,10 @@ def info_cmd(db: Path = typer.Option(..., "--db", help="Index directory."), fmt:
 
 def search_cmd(
     db: Path = typer.Option(..., "--db", help="Index directory."),
+    like: Optional[str] = typer.Option(None, "--like", metavar="CHIP_ID",
+                                       help="Find chips similar to this indexed chip (its stored vector; the 'id' of "
+                                            "a search result, PATH#col,row,width,height). Combines with the filters "
+                                            "--bbox and --near + --within only."),
     text: Optional[str] = typer.Option(None, "--text", help="Text part of the query."),
     image: Optional[Path] = typer.Option(None, "--image", help="Image part of the query (file)."),
     box: Optional[str] = typer.Option(None, "--box", help="Region of --image: x1,y1,x2,y2 pixels."),
@@ -189,7 +187,12 @@ def search_cmd(
                                                  help="Largest --image read whole, megapixels (0 = no limit; "
                                                       "default 100 or $GEOVEC_MAX_IMAGE_MP)."),
 ):
-    """Search an index with one interleaved query (text / image / region / place) and spatial pre-filters.
+    """Search an index with one interleaved query (text / image / region / place) or a chip, and spatial
+    pre-filters.
+
+    An image alone (or an image + --box) is embedded like the index's chips (find-similar: a chip's own pixels
+    find it at rank 1); --like CHIP_ID uses the stored vector of an indexed chip. Queries with text or a place
+    use the model's query instruction.
 
     --near is LAT,LON (latitude first): |lat| > 90 is an error, and a place far from every indexed chip whose
     swapped pair is near them gets a warning. A table that is not printed to a terminal (a pipe, --out) is
@@ -202,7 +205,8 @@ def search_cmd(
     from geovec.inputs import GeoVecInputError
 
     q = SearchQuery(text=text, image=image, box=_floats(box, 4, "--box"), near=_floats(near, 2, "--near"),
-                    within_km=within, bbox=_floats(bbox, 4, "--bbox"), k=k, instruction=instruction, exact=exact)
+                    within_km=within, bbox=_floats(bbox, 4, "--bbox"), k=k, instruction=instruction, exact=exact,
+                    like=like)
     try:
         if q.near is not None and abs(q.near[0]) > 90:
             raise ValueError(f"--near {near}: latitude {q.near[0]:g} is outside [-90, 90]; --near is LAT,LON "
@@ -224,7 +228,7 @@ def search_cmd(
                  "centre lat, lon": "" if h.centre_lat is None else f"{h.centre_lat:.5f}, {h.centre_lon:.5f}",
                  "km": "" if h.distance_km is None else f"{h.distance_km:.2f}"} for h in hits]
         cols = ["#", "score", "path", "window", "centre lat, lon", "km"]
-        title = f"{len(hits)} result(s) from {db} (task: {q.task})"
+        title = f"{len(hits)} result(s) from {db} (task: {q.task}, {q.side} side)"
         if output:
             with open(output, "w") as f:
                 print_table(rows, cols, title=title, file=f)

@@ -1,25 +1,41 @@
-"""Search an index with one interleaved query (text, image, image region, place) plus spatial pre-filters.
+"""Search an index with one interleaved query (text, image, image region, place), a stored chip, plus spatial
+pre-filters.
 
-The query is a single item: whatever of ``text``, ``image`` (+ ``box``) and ``near`` (lat/lon) is given,
-embedded with the model's *query* instruction for the matching task kind: ``region`` when a box marks part
-of the image, ``geo`` when a place is part of the query, else ``retrieval``. ``bbox`` and ``within_km`` are
-hard pre-filters evaluated by LanceDB before the vector search, so the ``k`` results all satisfy them.
+The query is a single item: whatever of ``text``, ``image`` (+ ``box``) and ``near`` (lat/lon) is given.
+Which side of the model embeds it depends on what it is:
+
+* **same modality as the chips** (an image, or an image + box, and nothing else): embedded as the index embeds
+  its chips, on the *document* side with the index's task and instruction (the box is cut out of the image,
+  a GeoTIFF through a windowed read with the index's bands, as a chip is). Image -> image search then compares
+  one space with itself: an indexed chip's own pixels (or its file + its window as the box) find that chip at
+  rank 1 with similarity 1.
+* **anything with text or a place** (text, text + image, image + box + text, place, ...): the model's *query*
+  instruction for the matching task kind: ``region`` when a box marks part of the image, ``geo`` when a place
+  is part of the query, else ``retrieval``.
+* ``like`` = a chip id: that chip's stored vector is the query (nothing is embedded; ``near`` then only
+  centres ``within_km``).
+
+``bbox`` and ``within_km`` are hard pre-filters evaluated by LanceDB before the vector search, so the ``k``
+results all satisfy them.
 
 Units: ``near`` is ``(lat, lon)`` in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
 from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` degrees
 (``min_lon > max_lon`` means the box crosses the antimeridian), ``box`` is pixel xyxy on ``image``.
+Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise (RFC 7946).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from geovec.index.store import ChipStore
+from geovec.index.store import ChipStore, IndexInfo
 
 EARTH_RADIUS_KM = 6371.0088
 # ANN search settings (benchmarks/search_ann.py: at 100k synthetic vectors these lift recall@10 from ~0.77 to
@@ -43,10 +59,19 @@ class SearchQuery:
     k: int = 10
     instruction: str | None = None
     exact: bool = False
+    like: str | None = None  # a chip id of the index: its stored vector is the query
 
     def validate(self) -> None:
-        if self.text is None and self.image is None and self.near is None:
-            raise ValueError("a search needs a query: give text, an image, or a place (near=(lat, lon))")
+        if self.like is not None:
+            if not isinstance(self.like, str) or not self.like.strip():
+                raise ValueError(f"like must be a chip id (a string), got {self.like!r}")
+            given = [n for n in ("text", "image", "box", "instruction") if getattr(self, n) is not None]
+            if given:
+                raise ValueError(f"like searches with a stored chip's vector; it does not combine with "
+                                 f"{', '.join(given)} (only with the filters bbox, near + within_km)")
+        elif self.text is None and self.image is None and self.near is None:
+            raise ValueError("a search needs a query: give text, an image, a place (near=(lat, lon)) or a chip id "
+                             "(like=...)")
         if self.box is not None and self.image is None:
             raise ValueError("a box marks a region of the query image: give an image with it")
         if self.within_km is not None:
@@ -66,7 +91,19 @@ class SearchQuery:
             raise ValueError(f"k must be >= 1, got {self.k}")
 
     @property
+    def same_modality(self) -> bool:
+        """An image (or image + box) and nothing else: embedded like the index's chips, on the document side."""
+        return self.like is None and self.image is not None and self.text is None and self.near is None
+
+    @property
+    def side(self) -> str:
+        """``"stored"`` (like), ``"document"`` (same modality as the chips) or ``"query"``."""
+        return "stored" if self.like is not None else "document" if self.same_modality else "query"
+
+    @property
     def task(self) -> str:
+        if self.like is not None:
+            return "like"
         if self.box is not None:
             return "region"
         if self.near is not None:
@@ -169,10 +206,12 @@ def prefilter_sql(query: SearchQuery) -> str | None:
 
 def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     import shapely
+    from shapely.geometry.polygon import orient
 
     fp = None
     if row.get("footprint") is not None:
-        fp = [tuple(map(float, xy)) for xy in shapely.from_wkb(row["footprint"]).exterior.coords]
+        ring = orient(shapely.from_wkb(row["footprint"]), 1.0).exterior.coords  # counter-clockwise
+        fp = [tuple(map(float, xy)) for xy in ring]
     bbox = None if row.get("min_lon") is None else (row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"])
     dist = None
     if query.near is not None and row.get("centre_lat") is not None:
@@ -221,20 +260,87 @@ def check_model(store: ChipStore, model) -> None:
                          "queries must be embedded by the model that built the index")
 
 
-def embed_query(model, query: SearchQuery) -> np.ndarray:
+def _is_tiff_path(image) -> bool:
+    from geovec.inputs.raster import TIFF_SUFFIXES
+
+    return isinstance(image, (str, os.PathLike)) and Path(image).suffix.lower() in TIFF_SUFFIXES
+
+
+def _query_bands(image, info: IndexInfo | None) -> tuple[int, ...] | None:
+    """The index's ``bands`` for a GeoTIFF query image that has them (else None: the file's own RGB bands)."""
+    if info is None or not info.bands or not _is_tiff_path(image):
+        return None
+    from geovec.inputs.raster import open_raster
+
+    try:
+        with open_raster(image) as ds:
+            return tuple(info.bands) if ds.count >= max(info.bands) else None
+    except Exception:  # unreadable: read_image reports it
+        return None
+
+
+def document_item(query: SearchQuery, info: IndexInfo | None = None) -> dict:
+    """A same-modality query as the index embeds a chip: the image's pixels (its ``box`` cut out: a GeoTIFF
+    through a windowed read with the index's bands, exactly as a chip is read), plus the centre of that window
+    when the index embeds chip locations and the image is georeferenced."""
+    from geovec.inputs import GeoVecInputError
+    from geovec.inputs.raster import image_size, read_image, read_tiff
+
+    bands = _query_bands(query.image, info)
+    if query.box is None:
+        raster = read_image(query.image, bands=bands)
+    else:
+        x1, y1, x2, y2 = (float(v) for v in query.box)
+        c0, r0, c1, r1 = math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2)
+        w, h = image_size(query.image)
+        if c0 < 0 or r0 < 0 or c1 > w or r1 > h or c1 <= c0 or r1 <= r0:
+            raise GeoVecInputError(f"box {[x1, y1, x2, y2]} lies outside the {w}x{h} image (pixel xyxy, "
+                                   "0 <= x <= width, 0 <= y <= height)")
+        if _is_tiff_path(query.image):
+            raster = read_tiff(query.image, bands=bands, window=(c0, r0, c1 - c0, r1 - r0))
+        else:
+            full = read_image(query.image, bands=bands)
+            raster = full.__class__(np.ascontiguousarray(full.pixels[r0:r1, c0:c1]), None, full.source)
+    item: dict = {"image": raster.pixels}
+    if info is not None and info.with_location and raster.georef is not None:
+        item.update(lat=raster.georef.centre_lat, lon=raster.georef.centre_lon)
+    return item
+
+
+def embed_query(model, query: SearchQuery, info: IndexInfo | None = None) -> np.ndarray:
+    """The query's vector: same-modality queries (image, image + box) on the document side with the index's
+    task (``info``; default retrieval), everything else on the query side (see the module docstring)."""
     query.validate()
+    if query.like is not None:
+        raise ValueError("a like query uses a stored vector, it is not embedded: use query_vector(store, ...)")
+    if query.same_modality:
+        task = info.task if info is not None else "retrieval"
+        normalize = info.normalized if info is not None else True
+        return model.encode_document([document_item(query, info)], task=task, instruction=query.instruction,
+                                     normalize=normalize, show_progress_bar=False)[0]
     return model.encode_query([query.item()], task=query.task, show_progress_bar=False)[0]
+
+
+def query_vector(store: ChipStore, model, query: SearchQuery) -> np.ndarray:
+    """The vector ``query`` searches ``store`` with: the stored vector of chip ``like`` (no model needed), else
+    ``query`` embedded by ``model`` (:func:`embed_query`, with the index's task and bands)."""
+    query.validate()
+    if query.like is not None:
+        return store.vector(query.like)
+    return embed_query(model, query, store.info)
 
 
 def search(store: ChipStore, model, query: SearchQuery) -> list[SearchHit]:
     """Embed ``query`` with ``model`` (which must be the index's model) and search ``store``."""
-    check_model(store, model)
-    return search_vector(store, embed_query(model, query), query)
+    if query.like is None:
+        check_model(store, model)
+    return search_vector(store, query_vector(store, model, query), query)
 
 
 # --- output ---------------------------------------------------------------------------------------------------
 def hits_to_geojson(hits: Sequence[SearchHit], query: SearchQuery | None = None) -> dict:
-    """A GeoJSON FeatureCollection: one Polygon feature (the chip footprint, lon/lat) per hit, best first."""
+    """A GeoJSON FeatureCollection (RFC 7946): one Polygon feature per hit (the chip footprint, (lon, lat),
+    exterior ring counter-clockwise), best first."""
     features = []
     for h in hits:
         props = h.to_dict()

@@ -95,6 +95,14 @@ def chip_rows(chips: Sequence[Chip], vectors: np.ndarray, model_id: str) -> pa.T
     return pa.table(cols, schema=chip_schema(dim))
 
 
+class ChipNotFoundError(ValueError):
+    """A chip id (``geovec search --like``, ``/search {"like": ...}``) that is not in the index."""
+
+    def __init__(self, message: str, chip_id: str):
+        super().__init__(message)
+        self.chip_id = chip_id
+
+
 class IndexMismatchError(ValueError):
     """An existing index was built with another model or chipping than this build asks for."""
 
@@ -156,6 +164,34 @@ class ChipStore:
         if len(self) == 0:
             return set()
         return set(self.column("id").column("id").to_pylist())
+
+    def vector(self, chip_id: str) -> np.ndarray:
+        """The stored vector of chip ``chip_id`` (``PATH#col,row,width,height``, as search results give it in
+        ``id``). A file path of the index with exactly one chip names that chip too. Raises
+        :class:`ChipNotFoundError` naming the id otherwise."""
+        def lookup(where: str) -> pa.Table:
+            return self.table.search().where(where).select(["id", "vector"]).limit(3).to_arrow()
+
+        t = lookup("id = " + sql_str(chip_id)) if len(self) else None
+        if t is not None and t.num_rows:
+            return np.asarray(t["vector"][0].as_py(), np.float32)
+        path = chip_id.split("#", 1)[0]
+        candidates = [path]
+        try:
+            candidates.append(str(Path(path).resolve()))
+        except (OSError, RuntimeError, ValueError):
+            pass
+        for p in dict.fromkeys(candidates):
+            t = lookup("path = " + sql_str(p)) if len(self) else None
+            if t is None or not t.num_rows:
+                continue
+            if t.num_rows == 1 and "#" not in chip_id:
+                return np.asarray(t["vector"][0].as_py(), np.float32)
+            n = len(self.column("id", where="path = " + sql_str(p)))
+            raise ChipNotFoundError(f"no chip with id {chip_id!r} in index {self.path}; its file has {n} chip(s), "
+                                    f"e.g. {t['id'][0].as_py()!r}", chip_id)
+        raise ChipNotFoundError(f"no chip with id {chip_id!r} in index {self.path}: chip ids are "
+                                "PATH#col,row,width,height, the 'id' of a search result (--format json)", chip_id)
 
     def file_signatures(self) -> dict[str, str]:
         """path -> file signature of the chips stored for it."""

@@ -107,8 +107,9 @@ class SearchRequest(_Strict):
     k: int = Field(10, ge=1)
     instruction: Optional[str] = None
     exact: bool = False
+    like: Optional[str] = Field(None, min_length=1, max_length=8192)  # a chip id: search with its stored vector
 
-    _check_strings = field_validator("text", "instruction")(_strict_str)
+    _check_strings = field_validator("text", "instruction", "like")(_strict_str)
 
 
 class BodySizeLimit:
@@ -340,7 +341,10 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     @app.post("/search")
     def search(req: SearchRequest):
+        """One query (text / image / box / place, or ``like``: an indexed chip id, whose stored vector is used)
+        -> GeoJSON FeatureCollection. An image alone (or image + box) is embedded like the chips."""
         from geovec.index.search import SearchQuery, embed_query, hits_to_geojson, search_vector
+        from geovec.index.store import ChipNotFoundError
 
         s = _store()
         if req.k > limits.max_k:
@@ -353,11 +357,16 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                 return input_error(GeoVecInputError(e.problem), "image")
         q = SearchQuery(text=req.text, image=image, box=req.box, near=(req.near.lat, req.near.lon) if req.near else None,
                         within_km=req.within_km, bbox=tuple(req.bbox) if req.bbox else None, k=req.k,
-                        instruction=req.instruction, exact=req.exact)
+                        instruction=req.instruction, exact=req.exact, like=req.like)
         try:
             q.validate()
-            with lock:
-                vec = embed_query(model, q)
+            if q.like is not None:
+                vec = s.vector(q.like)
+            else:
+                with lock:
+                    vec = embed_query(model, q, s.info)
+        except ChipNotFoundError as e:
+            raise HTTPException(404, {"message": str(e), "param": "like", "code": "chip_not_found"}) from None
         except GeoVecInputError as e:
             return input_error(GeoVecInputError(e.problem), "query")
         except ValueError as e:
@@ -366,7 +375,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         out = hits_to_geojson(hits, q)
         for f in out["features"]:
             f["properties"]["thumbnail"] = "/thumbnail?id=" + _quote(f["id"])
-        out["task"] = q.task
+        out["task"], out["side"] = q.task, q.side
         if q.near is not None:
             from geovec.index.search import swapped_near_warning
 
