@@ -142,6 +142,9 @@ def test_build_mixture_reads_the_train_split_only(tmp_path):
                 if "image" in it:
                     used.add(it["image"])
     assert used and not used & val
+    assert set(manifest["files"]) == {"retrieval", "classification", "region", "geo", "vqa"}
+    vqa = list(read_jsonl(manifest["files"]["vqa"]))
+    assert vqa and all(e.task == "vqa" and "text" in e.query and "image" in e.query for e in vqa)
     mosaics = json.loads((tmp_path / "mix" / "mosaics" / "mosaics.json").read_text())
     assert len(mosaics) == 4 and all(r["source"] not in val for m in mosaics for r in m["regions"])
     from geovec.data.geo import geo_places

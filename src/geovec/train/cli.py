@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         mosaics: int = typer.Option(300, help="Number of training mosaics (region pairs)."),
         seed: int = typer.Option(0, help="Seed of the training mosaics."),
     ) -> None:
-        """Write the default TRAIN-split mixture (retrieval, classification, region, geo) as JSONL: RSICD train,
+        """Write the default TRAIN-split mixture (retrieval, classification, region, geo, vqa) as JSONL: RSICD train,
         mosaics of train images, chips of the spatial train split of the georeferenced scenes."""
         from geovec.paths import default_data_root
         from geovec.train.mixture import build_mixture

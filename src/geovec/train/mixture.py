@@ -4,7 +4,9 @@
 * classification: RSICD train images -> class names, other names as negatives, ``RSICDScenes(root, "train")``;
 * region: mosaics of RSICD train images (:mod:`geovec.data.mosaic`; box -> caption, caption -> box, box -> class);
 * geo: chips of the georeferenced scenes of the spatial ``train`` split (:func:`geovec.data.geo.geo_places`)
-  <-> their locations.
+  <-> their locations;
+* vqa: derived question/answer pairs of RSICD train (:func:`geovec.train.converters.caption_vqa_examples`, the
+  generator of the ``dev-RSICD-vqa`` task), (image + question) -> answer, the type's other answers as negatives.
 
 The RSICD ``val`` carve-out and the held-out geo scenes are never read here: they are the rsmeb-dev sets.
 """
@@ -15,7 +17,7 @@ import json
 from pathlib import Path
 
 from geovec.data import RSICD, RSICDScenes
-from geovec.train.converters import caption_examples, classification_examples
+from geovec.train.converters import caption_examples, caption_vqa_examples, classification_examples
 from geovec.train.data import write_jsonl
 from geovec.train.geo import GEO_SPLIT_SEED, geo_examples, train_places
 from geovec.train.mosaics import region_examples, train_mosaics
@@ -29,7 +31,7 @@ def rsicd_split(data_root: str | Path, split: str) -> list[tuple[str, list[str],
 
 def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300, seed: int = 0,
                   geo_split_seed: int = GEO_SPLIT_SEED) -> dict:
-    """Write ``{retrieval,classification,region,geo}.jsonl`` (+ mosaic and geo chip images) under ``out_dir``;
+    """Write ``{retrieval,classification,region,geo,vqa}.jsonl`` (+ mosaic and geo chip images) under ``out_dir``;
     returns {"files": {task: path}, "images": [every image file the examples use]}. ``seed``: the mosaics';
     ``geo_split_seed``: the spatial split's (keep the benchmark's, or training chips may lie in its held-out
     blocks)."""
@@ -44,6 +46,8 @@ def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300
     files["classification"] = out / "classification.jsonl"
     write_jsonl(classification_examples(scenes), files["classification"])
     images.update(str(Path(s["image"]).absolute()) for s in captions)
+    files["vqa"] = out / "vqa.jsonl"
+    write_jsonl(caption_vqa_examples(scenes, type_negatives=True), files["vqa"])
     mos, paths = train_mosaics(scenes, out / "mosaics", mosaics, seed=seed)
     files["region"] = out / "region.jsonl"
     write_jsonl(region_examples(mos, paths), files["region"])
