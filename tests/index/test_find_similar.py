@@ -250,3 +250,18 @@ def test_real_model_self_at_rank_one_and_neighbours_next_on_real_scenes(tmp_path
     rank2, rprec, chance, nb_sim, other_sim = _self_and_neighbours(idx, 32)
     # measured with geovec-compact r8: 0.80 of the chips have an overlapping neighbour at rank 2
     assert rank2 >= 0.6 and nb_sim > other_sim and rprec >= 3 * chance, (rank2, rprec, chance)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_model_every_chip_of_every_shared_geotiff_finds_itself(tmp_path, shared_data, model):
+    """The demo's data (RSVQA LR / HR, EuroSAT-MS, SatCLIP): 305 chips of 256 px (a 64 px EuroSAT patch is one
+    chip), each at rank 1 by like and by its file + window, on the real model (issue 10: 48.tif was 23rd)."""
+    folders = [shared_data / d for d in ("rsvqa_lr/Images_LR", "rsvqa_hr/Data", "eurosat_ms", "satclip_s2")]
+    idx = GeoIndex.build(folders, tmp_path / "db", model, chip_size=256, progress=False)
+    rows = _rows(idx)
+    assert len(rows) == 51 + 25 * 4 + 131 + 23
+    for r in rows:
+        assert idx.like(r["id"], k=1)[0].id == r["id"]
+        hit = idx.search(image=r["path"], box=_xyxy(r), k=1)[0]
+        assert hit.id == r["id"] and hit.score == pytest.approx(1.0, abs=1e-4), (r["id"], hit.id, hit.score)

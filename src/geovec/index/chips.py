@@ -32,7 +32,8 @@ EDGE_POINTS = 8  # points per footprint edge before reprojection
 
 @dataclass(frozen=True)
 class ChipSpec:
-    """How to cut: ``size`` and ``overlap`` in pixels, ``bands`` 1-based (None = RGB / first three)."""
+    """How to cut: ``size`` and ``overlap`` in pixels, ``bands`` 1-based (None = the file's own RGB bands:
+    :func:`geovec.inputs.raster.detect_product`)."""
 
     size: int = 256
     overlap: int = 0

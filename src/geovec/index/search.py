@@ -318,7 +318,11 @@ def embed_query(model, query: SearchQuery, info: IndexInfo | None = None) -> np.
         normalize = info.normalized if info is not None else True
         return model.encode_document([document_item(query, info)], task=task, instruction=query.instruction,
                                      normalize=normalize, show_progress_bar=False)[0]
-    return model.encode_query([query.item()], task=query.task, show_progress_bar=False)[0]
+    item = query.item()
+    bands = _query_bands(query.image, info)
+    if bands:
+        item["bands"] = list(bands)
+    return model.encode_query([item], task=query.task, show_progress_bar=False)[0]
 
 
 def query_vector(store: ChipStore, model, query: SearchQuery) -> np.ndarray:
