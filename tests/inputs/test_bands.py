@@ -55,6 +55,12 @@ def test_band_descriptions_name_the_bands(tmp_path):
         ds.update_tags(SPACECRAFT_NAME="unknown")
     p = describe_raster(path)
     assert p.rgb == (2, 5, 4) and p.scale is None
+    # generic numbering is no band name: a NAIP-like R, G, B, NIR file described "Band 1".."Band 4" stays R, G, B
+    naip = write_geotiff(tmp_path / "naip.tif", "EPSG:26918", T, _bands(4, dtype=np.uint8))
+    with rasterio.open(naip, "r+") as ds:
+        for i in range(1, 5):
+            ds.set_band_description(i, f"Band {i}")
+    assert describe_raster(naip).rgb == (1, 2, 3)
 
 
 def test_landsat_8_9_picks_b4_b3_b2_with_its_fixed_scale(tmp_path):

@@ -369,7 +369,8 @@ S2_BAND_ORDERS = {13: S2_L1C_BANDS, 12: S2_L2A_BANDS, 10: S2_10_BANDS}
 LANDSAT_SCALE = {"L2": (2.75e-5, -0.2), "L1": (2.0e-5, -0.1)}
 STRETCH_SAMPLE_PIXELS = 1 << 20  # pixels a per-raster stretch is computed from (overview or decimated sample)
 
-_BAND_NAME = re.compile(r"^(?:(?:SR|TOA|ST)_)?B(?:AND)?[ _]?0*(\d{1,2}A?)\b")
+# sensor band names (B4, B04, B8A, SR_B4, B04_10m), not generic numbering ("Band 4" of a NAIP R,G,B,NIR file)
+_BAND_NAME = re.compile(r"^(?:(?:SR|TOA)_)?B0?(\d{1,2}A?)(?![0-9A-Z])")
 
 
 @dataclass(frozen=True)
