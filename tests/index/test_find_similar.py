@@ -265,3 +265,24 @@ def test_real_model_every_chip_of_every_shared_geotiff_finds_itself(tmp_path, sh
         assert idx.like(r["id"], k=1)[0].id == r["id"]
         hit = idx.search(image=r["path"], box=_xyxy(r), k=1)[0]
         assert hit.id == r["id"] and hit.score == pytest.approx(1.0, abs=1e-4), (r["id"], hit.id, hit.score)
+
+
+def test_serve_embeddings_item_bands(index, fake):
+    from fastapi.testclient import TestClient
+
+    from geovec.serve.app import create_app
+    from geovec.serve.items import Limits
+
+    from pathlib import Path
+
+    path = next(r["path"] for r in _rows(index) if r["path"].endswith("s2_l1c.tif"))
+    app = create_app(index.store.path, fake, Limits(roots=[Path(path).parent]))
+    with TestClient(app) as c:
+        res = c.post("/v1/embeddings", json={"input": [{"image": {"path": path}, "bands": [8, 4, 3]},
+                                                       {"image": {"path": path}}]})
+        assert res.status_code == 200, res.text
+        got = [np.asarray(d["embedding"]) for d in res.json()["data"]]
+        want = fake.encode([{"image": path, "bands": [8, 4, 3]}, {"image": path}])
+        assert np.allclose(got, want, atol=1e-6) and not np.allclose(got[0], got[1])
+        res = c.post("/v1/embeddings", json={"input": [{"image": {"path": path}, "bands": [14, 4, 3]}]})
+        assert res.status_code == 422 and "band 14" in res.json()["error"]["message"]
