@@ -30,9 +30,11 @@ def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None)
     return directory
 
 
-def load_trained(model, directory: str | Path, required: bool = True, ignore_missing: tuple[str, ...] = ()) -> None:
+def load_trained(model, directory: str | Path, required: bool = True, ignore_missing: tuple[str, ...] = (),
+                 skip: tuple[str, ...] = ()) -> None:
     """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly (trained parameters
-    starting with one of ``ignore_missing`` may be absent: a model built from parts fills them itself)."""
+    starting with one of ``ignore_missing`` may be absent: a model built from parts fills them itself; tensors of
+    the file starting with one of ``skip`` are not read: that part comes from elsewhere)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -41,7 +43,7 @@ def load_trained(model, directory: str | Path, required: bool = True, ignore_mis
         if required:
             raise FileNotFoundError(f"{weights} is missing: a geovec checkpoint is config.json + {WEIGHTS_FILE}")
         return
-    state = load_file(str(weights))
+    state = {n: t for n, t in load_file(str(weights)).items() if not (skip and n.startswith(skip))}
     own = dict(model.named_parameters())
     unknown = sorted(set(state) - set(own))
     missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state and not n.startswith(ignore_missing))

@@ -220,7 +220,8 @@ class DualPathModel(SingleEncoderModel):
         if revision:
             config.revision = revision
         model = cls(config)
-        load_trained(model, encoder_dir, required=True, ignore_missing=GLOBAL_PARAMS)
+        # the encoder half only: a dual-path encoder_dir's own global path is replaced by the parts given here
+        load_trained(model, encoder_dir, required=True, ignore_missing=GLOBAL_PARAMS, skip=GLOBAL_PARAMS)
         probe_state = load_file(str(Path(probe_dir) / "model.safetensors"))
         with torch.no_grad():
             for name_, t in probe_state.items():
