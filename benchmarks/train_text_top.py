@@ -12,7 +12,8 @@
    NWPU-RESISC12 zero-shot P@1 (12 classes, the benchmark's template). These are dev scores used for model
    selection, so they are optimistic.
 4. Writes ``--results`` (default ``benchmarks/results/text_top_train.json``); with ``--encoder`` builds the
-   dual-path model (``<run-dir>/model``) whose global path carries the trained text top and image MLP.
+   dual-path model (``<run-dir>/model``) whose global path carries the trained text top and image MLP (the last
+   epoch's weights unless ``--pick best``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--encoder", type=Path, default=None,
                     help="single-encoder / dual-path checkpoint: build <run-dir>/model as a dual-path model")
     ap.add_argument("--revision", default=None)
+    ap.add_argument("--pick", choices=("last", "best"), default="last",
+                    help="weights for the model: the last epoch (no dev selection) or the best val mR epoch")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "text_top_train.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.encoder is not None:
         from geovec.models.dual_path import DualPathModel
 
-        best = torch.load(run_dir / "best.pt", weights_only=False)
+        best = torch.load(run_dir / ("best.pt" if args.pick == "best" else "checkpoint.pt"), weights_only=False)
         top.load_state_dict(best["top"])
         head.load_state_dict(best["head"])
         model = DualPathModel.from_parts(args.encoder, args.probe, image_head=head, text_top=top,
