@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr-head", type=float, default=3e-4)
     ap.add_argument("--class-prob", type=float, default=0.0,
                     help="probability of drawing the image's RSICD train class prompt instead of a caption")
+    ap.add_argument("--hard-classes", type=int, default=0,
+                    help="hard negatives: batches of images of about this many RSICD train classes (0 = random batches)")
+    ap.add_argument("--hard-from", type=int, default=2, help="first epoch (0-based) with class-blocked batches")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encoder", type=Path, default=None,
@@ -151,7 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
         top, head, logit_scale, tr_feats, tr_states, [row[c] for c in tr_caps], tr_owner, epochs=args.epochs,
         batch_size=args.batch_size, lr_top=args.lr_top, lr_head=args.lr_head, seed=args.seed, evaluate=evaluate,
         log=log, checkpoint=checkpoint, start_epoch=start_epoch, opt_state=opt_state,
-        class_text=[row[t] for t in tr_class_prompts] if args.class_prob > 0 else None, class_prob=args.class_prob)
+        class_text=[row[t] for t in tr_class_prompts] if args.class_prob > 0 else None, class_prob=args.class_prob,
+        image_class=[tr_by_file[Path(p).name]["label"] for p in tr_images], hard_classes=args.hard_classes,
+        hard_from=args.hard_from)
     record = {"command": "python benchmarks/train_text_top.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "data": "RSICD train (AMFMN train minus the val carve-out)", "n_train_images": len(tr_images),
               "n_train_captions": len(tr_caps), "n_distinct_train_captions": len(distinct),

@@ -94,3 +94,13 @@ def test_class_prompts_replace_captions_with_their_probability(tower, tmp_path, 
     train_text_top(top, head, scale, feats, states, list(range(6)), list(range(6)), epochs=1, batch_size=6,
                    log=lambda m: None, class_text=[6, 6, 6, 7, 7, 7], class_prob=1.0)
     assert seen and all(set(rows) <= {6, 7} for rows in seen)
+
+
+def test_class_blocked_order_is_a_permutation_with_few_classes_per_batch():
+    from geovec.train.text_top import class_blocked_order
+
+    labels = np.repeat(np.arange(10), 37)
+    order = class_blocked_order(labels, 32, 4, np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(len(labels)))
+    per_batch = [len(set(labels[order[s : s + 32]])) for s in range(0, len(order) - 31, 32)]
+    assert max(per_batch) <= 8 and np.mean(per_batch) <= 5  # random batches of 32 would hold ~10 of 10 classes

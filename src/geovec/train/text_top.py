@@ -80,13 +80,28 @@ def embed_text_states(top: TextTop, states: TextStates, batch: int = 256) -> np.
     return emb
 
 
+def class_blocked_order(image_class: np.ndarray, batch_size: int, classes_per_batch: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """A permutation of all images whose consecutive ``batch_size`` slices hold images of about
+    ``classes_per_batch`` classes: each class's images are shuffled and cut into blocks of
+    ``batch_size // classes_per_batch``, the blocks are shuffled and laid end to end."""
+    block = max(1, batch_size // max(1, classes_per_batch))
+    blocks = []
+    for c in np.unique(image_class):
+        idx = rng.permutation(np.flatnonzero(image_class == c))
+        blocks.extend(idx[s : s + block] for s in range(0, len(idx), block))
+    order = rng.permutation(len(blocks))
+    return np.concatenate([blocks[i] for i in order])
+
+
 def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, image_features: Sequence[np.ndarray],
                    states: TextStates, caption_text: Sequence[int], owner: Sequence[int], epochs: int = 10,
                    batch_size: int = 256, lr_top: float = 3e-5, lr_head: float = 3e-4, weight_decay: float = 0.05,
                    warmup_steps: int = 30, seed: int = 0, evaluate: Callable[[], dict] | None = None,
                    log: Callable[[str], None] = print, checkpoint: Callable[[int, dict], None] | None = None,
                    start_epoch: int = 0, opt_state: dict | None = None, class_text: Sequence[int] | None = None,
-                   class_prob: float = 0.0) -> list[dict]:
+                   class_prob: float = 0.0, image_class: Sequence[int] | None = None, hard_classes: int = 0,
+                   hard_from: int = 2) -> list[dict]:
     """(pooled image features of a random cached view, one random caption of the image) pairs, symmetric
     InfoNCE over the batch; captions that are the same text as another pair's count as its positives too.
 
@@ -94,7 +109,10 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
     state)`` gets everything needed to resume exactly (``start_epoch`` / ``opt_state``): the order and picks of an
     epoch derive from ``seed`` and the epoch. ``class_text[i]`` (optional): the row of image ``i``'s class prompt
     ("a remote sensing image of {class}."), drawn instead of a caption with probability ``class_prob`` (images of
-    one class in a batch then share a positive). Returns one record per epoch."""
+    one class in a batch then share a positive). Hard negatives: from epoch ``hard_from`` (0-based) on, with
+    ``image_class`` and ``hard_classes`` > 0, each batch holds images of about ``hard_classes`` classes only
+    (:func:`class_blocked_order`), so the in-batch negatives are same-class scenes with near captions. Returns
+    one record per epoch."""
     from geovec.models.probe_train import cosine_lr
 
     owner, caption_text = np.asarray(owner), np.asarray(caption_text)
@@ -115,6 +133,8 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
         rng = np.random.default_rng(seed * 1000 + epoch)
         torch.manual_seed(seed * 1000 + epoch)  # dropout in the copied layers: an epoch replays exactly on resume
         perm = rng.permutation(n)
+        if image_class is not None and hard_classes > 0 and epoch >= hard_from:
+            perm = class_blocked_order(np.asarray(image_class), batch_size, hard_classes, rng)
         top.train()
         head.train()
         t0, losses = time.perf_counter(), []
