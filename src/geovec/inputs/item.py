@@ -13,12 +13,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from geovec.domain import ITEM_KEYS
 from geovec.inputs.errors import GeoVecInputError
 from geovec.inputs.raster import IMAGE_SUFFIXES, BandSelection, RasterImage, check_bands, image_size
 
-ALLOWED_KEYS = ("image", "text", "box", "boxes", "lat", "lon", "instruction", "bands")
-# Modalities in a sequence; ``order`` holds them in the order the user gave them.
-MODALITIES = ("image", "box", "location", "text")
+ALLOWED_KEYS = ITEM_KEYS  # the keys of an item dict (geovec.domain)
+# ``Item.order`` holds the modalities (geovec.domain.MODALITIES) in the order the user gave them.
 
 Box = tuple[float, float, float, float]
 

@@ -8,13 +8,32 @@ A concrete model implements two things:
   :class:`~geovec.inputs.GeoVecInputError` for bad input.
 * ``embed_prepared(list_of_prepared) -> Tensor (B, D)``: the forward pass (gradients allowed; training
   calls it directly), returning unnormalised embeddings.
+
+Extension points (defaults here; each architecture overrides what it supports, and callers use these, never
+a model's attributes):
+
+* instructions: :meth:`instructed` / :meth:`instruction_for` (the rule: :mod:`geovec.models.instructions`);
+* which parameters train: :meth:`is_trainable_name`, :meth:`apply_trainable`, :meth:`trainable_state_dict`,
+  :meth:`parameter_counts` (prefixes or fnmatch patterns over parameter names, ``config.trainable``),
+  :attr:`pretrained_prefixes` (the pretrained weights, trained at the encoder learning rate) and
+  :meth:`frozen_modules` (kept in eval mode while training);
+* cached tower outputs: :attr:`supports_image_features`; :meth:`image_features` (the vision tower itself),
+  :meth:`vision_features` (what the forward pass calls: a provider set with :meth:`using_image_features`, e.g.
+  the benchmark's memo, else the tower), :meth:`prepare_with_features` and :meth:`image_features_signature`
+  (training's on-disk cache), :attr:`image_tower_frozen`; :attr:`text_states_cacheable` (pooled text states
+  may stand in for the encoder);
+* per-stage timing: :attr:`stage_seconds` (seconds spent in ``prepare`` waits and forward passes by
+  :meth:`encode`).
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from fnmatch import fnmatchcase
 from os import PathLike
 from typing import Any, Iterable, Sequence
 
@@ -25,13 +44,16 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_item, parse_items
 from geovec.models.config import GeoVecConfig
+from geovec.models.lora import unwrapped_name
 from geovec.models.instructions import (
     DEFAULT_QUERY_INSTRUCTIONS,
     DOCUMENT_TEMPLATE,
+    SIDES,
     TASKS,
     check_task,
     document_instruction,
-    fill_template,
+    instructed,
+    resolve_instruction,
 )
 
 _PROMPT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "query", "passage": a prompt name, not a sentence
@@ -46,6 +68,98 @@ class EmbeddingModel(nn.Module):
 
     def embed_prepared(self, prepared: Sequence[Any]) -> torch.Tensor:
         raise NotImplementedError
+
+    # --- extension point: which parameters train --------------------------------------------------------------
+    # parameter-name prefixes of pretrained weights (trained, if at all, at the encoder learning rate)
+    pretrained_prefixes: tuple[str, ...] = ("backbone.", "vision.", "location.")
+
+    def is_trainable_name(self, name: str) -> bool:
+        """Whether parameter ``name`` trains under ``config.trainable`` (prefixes, or fnmatch patterns; a parameter
+        under a LoRA wrapper also by the name the plain model gives it)."""
+        names = {name, unwrapped_name(name)} if "base_model.model." in name or ".base_layer." in name else {name}
+        return any(n == p or n.startswith(p) or fnmatchcase(n, p) for n in names for p in self.config.trainable)
+
+    def apply_trainable(self, patterns: list[str]) -> None:
+        """Train exactly the parameters matching ``patterns`` (kept in ``config.trainable``)."""
+        self.config.trainable = list(patterns)
+        for name, p in self.named_parameters():
+            p.requires_grad_(self.is_trainable_name(name))
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The trained parameters: what a checkpoint holds (the pretrained rest is rebuilt on load)."""
+        return {n: p.detach() for n, p in self.named_parameters() if self.is_trainable_name(n)}
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per top-level module, the trainable ones and the total."""
+        groups: dict[str, int] = {}
+        for n, p in self.named_parameters():
+            key = n.split(".", 1)[0]
+            groups[key] = groups.get(key, 0) + p.numel()
+        groups["trainable"] = sum(p.numel() for n, p in self.named_parameters() if self.is_trainable_name(n))
+        groups["total"] = sum(p.numel() for p in self.parameters())
+        return groups
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Pretrained towers that stay in eval mode while training (their BatchNorm statistics must not move)."""
+        return []
+
+    def add_lora(self, settings) -> list[str]:
+        """Add LoRA adapters (:mod:`geovec.models.lora` settings) to the model's transformer; returns the adapter
+        parameter names. Saving (``save_pretrained``) merges them into the weights they adapt."""
+        raise NotImplementedError(f"{type(self).__name__} takes no LoRA settings from a training config")
+
+    # --- extension point: cached tower outputs -----------------------------------------------------------------
+    supports_image_features = False  # the forward pass takes its feature maps from vision_features()
+    text_states_cacheable = False  # pooled states of text-only items may stand in for the encoder (training)
+    text_states_shareable = False  # ... and equal those of every model with the same pretrained backbone
+
+    def image_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The vision tower's feature maps of prepared pixel tensors (models with ``supports_image_features``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no separable vision tower")
+
+    def vision_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """What the forward pass calls for feature maps: the provider set by :meth:`using_image_features`, else
+        :meth:`image_features`."""
+        provider = self.__dict__.get("_image_feature_provider")
+        return provider(pixels) if provider is not None else self.image_features(pixels)
+
+    @contextmanager
+    def using_image_features(self, provider):
+        """While active, feature maps come from ``provider(pixels) -> list of maps`` (a memo that calls
+        :meth:`image_features` for what it lacks). TypeError for a model without ``supports_image_features``."""
+        if not self.supports_image_features:
+            raise TypeError(f"{type(self).__name__} cannot take vision features from elsewhere")
+        previous = self.__dict__.get("_image_feature_provider")
+        self.__dict__["_image_feature_provider"] = provider
+        try:
+            yield self
+        finally:
+            self.__dict__["_image_feature_provider"] = previous
+
+    @property
+    def image_tower_frozen(self) -> bool:
+        """Whether the vision tower's output depends on the image alone (nothing in it trains)."""
+        return False
+
+    def image_features_signature(self) -> str:
+        """What a cached feature map depends on besides the image bytes (tower, resize rule)."""
+        raise NotImplementedError(f"{type(self).__name__} has no separable vision tower")
+
+    def prepare_with_features(self, item: Item, features: torch.Tensor, size: tuple[int, int]) -> Any:
+        """``prepare(item)`` with a cached feature map of its image instead of decoding it; ``size`` is the
+        image's (width, height) in pixels (its boxes are normalised by it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no separable vision tower")
+
+    # --- extension point: per-stage timing ---------------------------------------------------------------------
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds :meth:`encode` spent so far waiting for ``prepare`` (``prepare``) and in forward passes
+        (``forward``), summed over every call on this model object."""
+        return dict(self.__dict__.setdefault("_stage_seconds", {"prepare": 0.0, "forward": 0.0}))
+
+    def _add_seconds(self, stage: str, seconds: float) -> None:
+        spent = self.__dict__.setdefault("_stage_seconds", {"prepare": 0.0, "forward": 0.0})
+        spent[stage] = spent.get(stage, 0.0) + seconds
 
     # --- identity -------------------------------------------------------------------------------------------
     @property
@@ -84,8 +198,24 @@ class EmbeddingModel(nn.Module):
         return self.config.query_instructions.get(task) or DEFAULT_QUERY_INSTRUCTIONS[task]
 
     def document_instruction(self, task: str, item: Item) -> str:
+        """The model's named candidate-side instruction for ``task`` (the generic one naming ``item``'s
+        modalities unless the config overrides it)."""
         check_task(task)
         return self.config.document_instructions.get(task) or document_instruction(item.order)
+
+    def instructed(self, items: Sequence[Item], task: str | None = None, side: str = "query",
+                   instruction: str | None = None) -> list[Item]:
+        """``items`` with the instructions this model embeds them with (the item's own, else ``instruction``,
+        else the named one of ``task`` on ``side``): :func:`geovec.models.instructions.resolve_instruction`,
+        the rule :meth:`encode` applies. For callers that must know the text (caches, training batches,
+        the index's metadata); everything else passes ``task`` / ``side`` to ``encode``."""
+        return instructed(items, task, side, instruction, self)
+
+    def instruction_for(self, modalities: Sequence[str], task: str | None = None, side: str = "query",
+                        instruction: str | None = None) -> str | None:
+        """The instruction an item of these ``modalities`` (``("image", "location")``) gets: what an index
+        or a job records as the meaning of its vectors."""
+        return resolve_instruction(Item(order=tuple(modalities)), task, side, instruction, self)
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -160,15 +290,9 @@ class EmbeddingModel(nn.Module):
                 side, task = "query", prompt_name
             else:
                 instruction = names[prompt_name]
-        parsed = parse_items(items)
-        if side not in ("query", "document"):
+        if side not in SIDES:
             raise ValueError("side must be 'query' or 'document'")
-        resolved: list[Item] = []
-        for it in parsed:
-            instr = it.instruction or instruction
-            if instr is None and task is not None:
-                instr = self.query_instruction(task) if side == "query" else self.document_instruction(task, it)
-            resolved.append(it.with_instruction(None if instr is None else fill_template(instr, it.order)))
+        resolved = self.instructed(parse_items(items), task=task, side=side, instruction=instruction)
         out = self._encode_items(resolved, batch_size, show_progress_bar, normalize, num_workers)
         if convert_to_tensor:
             t = torch.from_numpy(out).to(self.device)
@@ -191,10 +315,14 @@ class EmbeddingModel(nn.Module):
     def encode_partial(
         self, items: Sequence[Any], instruction: str | None = None, batch_size: int = 32,
         show_progress_bar: bool | None = None, normalize: bool = True, num_workers: int | None = None,
+        *, task: str | None = None, side: str = "query",
     ) -> tuple[np.ndarray, dict[int, str]]:
         """Like :meth:`encode`, but a bad item does not stop the others: returns ``(embeddings, errors)``
         where ``errors`` maps item index -> message and those rows are NaN (never a silent zero vector).
-        For batch jobs (``geovec embed``, indexing) that must report bad files by name and keep going."""
+        For batch jobs (``geovec embed``, indexing) that must report bad files by name and keep going.
+        ``instruction`` / ``task`` / ``side`` as in :meth:`encode`."""
+        if side not in SIDES:
+            raise ValueError("side must be 'query' or 'document'")
         errors: dict[int, str] = {}
         good: list[Item] = []
         positions: list[int] = []
@@ -204,7 +332,7 @@ class EmbeddingModel(nn.Module):
             except GeoVecInputError as e:
                 errors[i] = str(e)
                 continue
-            good.append(it.with_instruction(it.instruction or instruction))
+            good.append(it.with_instruction(resolve_instruction(it, task, side, instruction, self)))
             positions.append(i)
         out = np.full((len(items), self.embed_dim), np.nan, dtype=np.float32)
         if good:
@@ -237,7 +365,8 @@ class EmbeddingModel(nn.Module):
         b = b / np.clip(np.linalg.norm(b, axis=1, keepdims=True), 1e-12, None)
         return a @ b.T
 
-    def _prepare_at(self, item: Item, index: int) -> Any:
+    def prepare_at(self, item: Item, index: int) -> Any:
+        """``prepare(item)``, its input errors naming the item's position ``index``."""
         try:
             return self.prepare(item)
         except GeoVecInputError as e:
@@ -281,7 +410,7 @@ class EmbeddingModel(nn.Module):
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geovec-prep") as pool:
 
                 def submit(window: list[int]) -> list[Future]:
-                    return [pool.submit(self._prepare_at, items[i], i) for i in window]
+                    return [pool.submit(self.prepare_at, items[i], i) for i in window]
 
                 pending = submit(windows[0]) if windows else []
                 progress = None
@@ -293,6 +422,7 @@ class EmbeddingModel(nn.Module):
                     current = pending
                     pending = submit(windows[w + 1]) if w + 1 < len(windows) else []  # overlap with forward
                     prepared, kept = [], []
+                    t_wait = time.perf_counter()
                     for i, f in zip(window, current):
                         try:
                             prepared.append(f.result())
@@ -304,14 +434,17 @@ class EmbeddingModel(nn.Module):
                                 raise
                             errors[i] = e
                             out[i] = np.nan
+                    self._add_seconds("prepare", time.perf_counter() - t_wait)
                     keys = [self.batch_key(p) for p in prepared]
                     grouped = sorted(range(len(prepared)), key=lambda j: keys[j])
                     for s in range(0, len(grouped), batch_size):
                         chunk = grouped[s : s + batch_size]
+                        t_fwd = time.perf_counter()
                         with torch.inference_mode():
                             emb = self.embed_prepared([prepared[j] for j in chunk]).float()
                             if normalize:
                                 emb = F.normalize(emb, dim=-1)
+                        self._add_seconds("forward", time.perf_counter() - t_fwd)
                         out[[kept[j] for j in chunk]] = emb.cpu().numpy()
                     if progress is not None:
                         progress.update(len(window))

@@ -15,14 +15,18 @@ import torch
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None, state: dict | None = None,
+                 config=None) -> Path:
+    """Write ``config`` (default ``model.config``) and ``state`` (default ``model.trainable_state_dict()``)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.config.to_json(directory / "config.json")
-    state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in model.trainable_state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "geovec": model.config.name})
+    config = config or model.config
+    config.to_json(directory / "config.json")
+    state = model.trainable_state_dict() if state is None else state
+    state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in state.items()}
+    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "geovec": config.name})
     if hasattr(model, "prompts"):  # the directory loads as a sentence-transformers model too
         from geovec.integrations.st_files import write_sentence_transformers_files
 

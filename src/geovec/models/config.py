@@ -24,8 +24,9 @@ class GeoVecConfig:
     """Everything needed to rebuild a model around its trained weights.
 
     Image sizes are in pixels: an image is resized (aspect kept) so its longer side lies in
-    ``[image_min_size, image_max_size]``, rounded to a multiple of 32 (the vision tower's stride); this is
+    ``[image_min_size, image_max_size]``, rounded to a multiple of the vision tower's stride (32); this is
     the memory/speed knob. ``image_grid``: the feature map is pooled to ``grid x grid`` image tokens.
+    ``vision``: a name of the vision-tower registry (:func:`geovec.models.vision.available_vision_towers`).
     """
 
     name: str = "geovec-compact"

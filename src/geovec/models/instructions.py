@@ -6,7 +6,9 @@ modalities, as the RSMEB protocol prescribes.
 
 from __future__ import annotations
 
-TASKS = ("classification", "retrieval", "composed", "vqa", "region", "referring", "geo")
+from geovec.domain import SIDES, TASK_KINDS
+
+TASKS = TASK_KINDS  # the task kinds (geovec.domain), each with a named query instruction
 
 DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
     "classification": "Identify the scene category of this remote sensing image.",
@@ -53,3 +55,34 @@ def check_task(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
     return task
+
+
+
+def resolve_instruction(item, task: str | None = None, side: str = "query", instruction: str | None = None,
+                        model=None) -> str | None:
+    """The instruction ``item`` is embedded with: the one rule every caller goes through (``encode``, the
+    benchmark, training batches, ``geovec embed``, the index).
+
+    The item's own instruction wins, then ``instruction`` (the call's); else, with a ``task`` kind, the named
+    instruction of ``side``: ``model.query_instruction(task)`` on the query side, ``model.document_instruction(
+    task, item)`` on the candidate side (the defaults of this module where ``model`` is None or lacks them:
+    models outside geovec, baselines). ``{modalities}`` is filled from the item's modalities. None: no
+    instruction. Callers pass ``task`` and ``side``; they never pick the text themselves.
+    """
+    if side not in SIDES:
+        raise ValueError("side must be 'query' or 'document'")
+    text = getattr(item, "instruction", None) or instruction
+    if text is None and task is not None:
+        check_task(task)
+        if side == "query":
+            named = getattr(model, "query_instruction", None)
+            text = named(task) if named is not None else DEFAULT_QUERY_INSTRUCTIONS[task]
+        else:
+            named = getattr(model, "document_instruction", None)
+            text = named(task, item) if named is not None else document_instruction(item.order)
+    return None if text is None else fill_template(text, item.order)
+
+
+def instructed(items, task: str | None = None, side: str = "query", instruction: str | None = None, model=None):
+    """``items`` (:class:`~geovec.inputs.Item`) with their instructions resolved by :func:`resolve_instruction`."""
+    return [it.with_instruction(resolve_instruction(it, task, side, instruction, model)) for it in items]

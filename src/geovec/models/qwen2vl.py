@@ -14,9 +14,10 @@ One token stream per item, in the model's own chat format, pooled at the last to
   placeholder whose input embedding is replaced by a projected GeoCLIP vector (``extra.location_token``);
 * text.
 
-The backbone is fine-tuned with LoRA/DoRA (peft; r 16, alpha 64 by default); :meth:`save_pretrained` writes
-the adapter and the small new parts next to ``config.json`` (the base model stays where ``backbone_path``
-points), :meth:`export_merged` writes a standalone checkpoint with the adapter merged into the weights.
+The backbone is fine-tuned with LoRA/DoRA (:mod:`geovec.models.lora`, on peft; r 16, alpha 64 by default);
+:meth:`save_pretrained` writes the adapter and the small new parts next to ``config.json`` (the base model stays
+where ``backbone_path`` points), :meth:`export_merged` writes a standalone checkpoint with the adapter merged into
+the weights.
 
 Settings in ``config.extra`` (defaults in :data:`DEFAULT_EXTRA`): ``min_pixels``, ``max_pixels``, ``lora``
 (``None`` for none, else ``r``, ``alpha``, ``dropout``, ``dora``, ``target_modules``), ``location_token``,
@@ -26,7 +27,6 @@ Settings in ``config.extra`` (defaults in :data:`DEFAULT_EXTRA`): ``min_pixels``
 from __future__ import annotations
 
 import copy
-import fnmatch
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from PIL import Image
 from torch import nn
 
 from geovec.inputs import GeoVecInputError, Item, read_image
+from geovec.models import lora
 from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import load_trained, save_trained
 from geovec.models.config import GeoVecConfig
@@ -140,17 +141,9 @@ class Qwen2VLEmbedder(EmbeddingModel):
         if extra.get("gradient_checkpointing"):
             vlm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             vlm.enable_input_require_grads()
-        lora = extra.get("lora")
-        if lora:
-            from peft import LoraConfig, get_peft_model
-
-            targets = "|".join(lora.get("target_modules") or LLM_LINEAR)
-            peft_cfg = LoraConfig(
-                r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 64)),
-                lora_dropout=float(lora.get("dropout", 0.0)), use_dora=bool(lora.get("dora", False)),
-                # the language model only; the vision tower keeps its pretrained weights
-                target_modules=rf".*language_model.*\.({targets})", bias="none")
-            vlm = get_peft_model(vlm, peft_cfg)
+        if extra.get("lora"):
+            # the language model only; the vision tower keeps its pretrained weights
+            vlm = lora.add_lora(vlm, extra["lora"], LLM_LINEAR, scope=".*language_model.*")
         self.backbone = vlm
         self.has_location_token = bool(extra.get("location_token"))
         if extra.get("location_token"):
@@ -196,29 +189,14 @@ class Qwen2VLEmbedder(EmbeddingModel):
     @property
     def core(self) -> nn.Module:
         """The Qwen2VLModel / Qwen2_5_VLModel (vision tower + language model), under any peft wrapper."""
-        vlm = self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
-        return vlm.model
+        return lora.base_model(self.backbone).model
 
-    # --- which parameters train ----------------------------------------------------------------------------
-    def is_trainable_name(self, name: str) -> bool:
-        return any(name == p or name.startswith(p) or fnmatch.fnmatchcase(name, p) for p in self.config.trainable)
-
-    def apply_trainable(self, patterns: list[str]) -> None:
-        self.config.trainable = list(patterns)
-        for name, p in self.named_parameters():
-            p.requires_grad_(self.is_trainable_name(name))
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in self.named_parameters() if self.is_trainable_name(n)}
-
-    def parameter_counts(self) -> dict[str, int]:
-        groups: dict[str, int] = {}
-        for n, p in self.named_parameters():
-            key = n.split(".", 1)[0]
-            groups[key] = groups.get(key, 0) + p.numel()
-        groups["trainable"] = sum(p.numel() for n, p in self.named_parameters() if self.is_trainable_name(n))
-        groups["total"] = sum(p.numel() for p in self.parameters())
-        return groups
+    # --- extension points (see geovec.models.base) ---------------------------------------------------------------
+    # which parameters train: the base class's prefix / fnmatch rule over config.trainable. Cached tower outputs:
+    # none (the VLM's vision tower runs inside its forward pass, so supports_image_features stays False and a
+    # feature cache is refused, not skipped); text states are not cacheable (the LoRA adapters train).
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.location] if self.has_location_token else []
 
     # --- CPU-side preparation ---------------------------------------------------------------------------------
     def _ids(self, text: str, max_tokens: int | None = None) -> list[int]:
@@ -347,9 +325,7 @@ class Qwen2VLEmbedder(EmbeddingModel):
         geovec config (``lora: null``) and the location projector. This model is left unchanged."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        vlm = copy.deepcopy(self.backbone)
-        if hasattr(vlm, "merge_and_unload"):
-            vlm = vlm.merge_and_unload()
+        vlm = lora.merged(self.backbone)
         if dtype is not None:
             vlm = vlm.to(dtype)
         vlm.save_pretrained(directory / "backbone")

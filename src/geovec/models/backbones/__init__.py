@@ -29,6 +29,8 @@ class Backbone(nn.Module):
     prefix_ids: list[int] = []
     suffix_ids: list[int] = []
     pad_id: int = 0
+    # module-name suffixes LoRA adapts by default (geovec.models.lora): the attention projections
+    lora_targets: tuple[str, ...] = ()
 
     def tokenize(self, texts: list[str], max_tokens: int) -> list[list[int]]:
         raise NotImplementedError

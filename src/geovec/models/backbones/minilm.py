@@ -10,6 +10,7 @@ from geovec.models.backbones import Backbone
 class MiniLMBackbone(Backbone):
     padding_side = "right"
     default_pooling = "mean"
+    lora_targets = ("query", "value")
 
     def __init__(self, path: str | None = None, **_):
         super().__init__()

@@ -14,7 +14,6 @@ Sequence per item (the single encoder adds instruction and modality tokens in be
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from geovec.models.backbones import Backbone
+from geovec.paths import cache_dir
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_NAME = "smollm2-135m-instruct"
@@ -29,7 +29,7 @@ CACHE_NAME = "smollm2-135m-instruct"
 
 def cache_root() -> Path:
     """Where geovec keeps converted weights (never inside the repository)."""
-    return Path(os.environ.get("GEOVEC_CACHE", Path.home() / ".cache" / "geovec"))
+    return cache_dir()
 
 
 def _gguf_dir() -> Path:
@@ -109,6 +109,7 @@ class SmolBackbone(Backbone):
 
     padding_side = "left"
     default_pooling = "last"
+    lora_targets = ("q_proj", "v_proj")
 
     def __init__(self, path: str | None = None, gradient_checkpointing: bool = False, **_):
         super().__init__()
