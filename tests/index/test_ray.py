@@ -51,7 +51,7 @@ def test_ray_index_build_equals_single_process(scenes, tmp_path, local_ray):
 def test_embed_items_ray_equals_encode(scenes, tmp_path, local_ray):
     import pyarrow.parquet as pq
 
-    from geovec.index.ray_runner import embed_items_ray
+    from geovec.embed.ray_embed import embed_items_ray
 
     items = [{"image": str(scenes / "utm31.tif")}, "a harbour", {"lat": 52.0, "lon": 6.0, "text": "dunes"},
              {"image": str(scenes / "plain.png"), "box": [0, 0, 50, 40]}, {"image": str(scenes / "nope.png")}]
@@ -71,7 +71,7 @@ def test_geovec_embed_ray_path_equals_the_embed_job(scenes, tmp_path, local_ray)
     import pyarrow.parquet as pq
 
     from geovec.embed import EmbedJob, iter_records
-    from geovec.index.ray_runner import embed_records_with_ray
+    from geovec.embed.ray_embed import embed_records_with_ray
 
     (scenes / "bad.png").write_bytes(b"not a png")
     records = list(iter_records([scenes]))
@@ -82,3 +82,38 @@ def test_geovec_embed_ray_path_equals_the_embed_job(scenes, tmp_path, local_ray)
     a, b = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
     assert a.schema.metadata == b.schema.metadata
     assert a.to_pylist() == b.to_pylist()  # same rows, same order, bit-identical embeddings
+
+
+def test_geovec_embed_ray_honours_resume(scenes, tmp_path, local_ray):
+    """Rows a killed Ray job already wrote are taken on the rerun (same model, task, side, instruction);
+    --no-resume embeds everything again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from geovec.embed import iter_records
+    from geovec.embed.ray_embed import embed_records_with_ray, run_key
+
+    records = list(iter_records([scenes]))
+    out = tmp_path / "ray.parquet"
+    work = tmp_path / "ray.parquet.partial" / "ray"
+    work.mkdir(parents=True)
+    marker = np.full(32, 0.25, np.float32)
+    key = run_key(FakeGeoModel(), None, "query", None)
+    left = [{"id": records[0].id, "embedding": marker.tolist(), "error": None, "run": key},
+            {"id": records[1].id, "embedding": marker.tolist(), "error": None, "run": "another model"}]
+    pq.write_table(pa.Table.from_pylist(left), work / "killed-job.parquet")
+    (work / "cut-short.parquet").write_bytes(b"PAR1 half a shard")
+    s = embed_records_with_ray(records, out, ray_address="local", model_factory=make_fake_model)
+    assert s.embedded == len(records) and not s.failed
+    rows = {r["id"]: r for r in pq.read_table(out).to_pylist()}
+    assert np.array_equal(np.asarray(rows[records[0].id]["embedding"], np.float32), marker)  # taken, not redone
+    assert not np.array_equal(np.asarray(rows[records[1].id]["embedding"], np.float32), marker)  # other run: redone
+    again = embed_records_with_ray(records, out, ray_address="local", model_factory=make_fake_model)
+    assert again.skipped_done == len(records) and again.embedded == 0
+    # --no-resume: the left-over rows of a killed job are dropped with the rest, everything is embedded again
+    work.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(left[:1]), work / "killed-job.parquet")
+    fresh = embed_records_with_ray(records, out, ray_address="local", model_factory=make_fake_model, resume=False)
+    assert fresh.embedded == len(records) and fresh.skipped_done == 0
+    rows = {r["id"]: r for r in pq.read_table(out).to_pylist()}
+    assert not np.array_equal(np.asarray(rows[records[0].id]["embedding"], np.float32), marker)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from geovec.cli_common import format_option
+from geovec.domain import TASK_KINDS
 
 MODEL_HELP = "Bundled model name or checkpoint directory (default: the bundled geovec-compact)."
 
@@ -16,10 +17,8 @@ def check_task(value: Optional[str]) -> Optional[str]:
     """Typer callback: ``--task`` must be a known task kind (a usage error, exit 2, otherwise)."""
     if value is None:
         return None
-    from geovec.models.instructions import TASKS
-
-    if value not in TASKS:
-        raise typer.BadParameter(f"unknown task {value!r}; choose one of {', '.join(TASKS)}")
+    if value not in TASK_KINDS:
+        raise typer.BadParameter(f"unknown task {value!r}; choose one of {', '.join(TASK_KINDS)}")
     return value
 
 
@@ -84,7 +83,7 @@ def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, wit
             typer.echo("nothing to embed: no images or .jsonl files under the given paths", err=True)
             raise typer.Exit(exitcodes.USAGE)
         if ray is not None:
-            from geovec.index.ray_runner import embed_records_with_ray  # optional extra: geovec[ray]
+            from geovec.embed.ray_embed import embed_records_with_ray  # optional extra: geovec[ray]
 
             kw = {"chunk_size": chunk_size} if chunk_size else {}
             summary = embed_records_with_ray(records, out=out, model=model, ray_address=ray, batch_size=batch_size,
@@ -92,8 +91,6 @@ def _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, wit
                                              resume=resume, **kw)
         else:
             m = geovec.load_model(model, num_threads=threads)
-            if task is not None:
-                instruction = instruction or m.query_instruction(task)
             job = EmbedJob(m, out, batch_size=batch_size, chunk_size=chunk_size or 256, instruction=instruction,
                            with_location=with_location, task=task)
             summary = job.run(records, resume=resume)
@@ -118,7 +115,7 @@ def embed(
     instruction: Optional[str] = typer.Option(None, help="Instruction for items that have none of their own."),
     task: Optional[str] = typer.Option(None, callback=check_task,
                                        help="Use the model's query instruction for this task kind instead "
-                                            "(classification, retrieval, composed, vqa, region, referring, geo)."),
+                                            f"({', '.join(TASK_KINDS)})."),
     with_location: bool = typer.Option(False, help="Also embed a GeoTIFF's centre lat/lon as a location token."),
     bands: Optional[str] = typer.Option(None, "--bands", help=BANDS_HELP + " A JSONL item's own 'bands' wins."),
     resume: bool = typer.Option(True, help="Skip ids already in --out or in an interrupted run's <out>.partial/, and "
@@ -175,20 +172,20 @@ def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_H
                  "image tokens")
     else:  # VLMs tokenize images natively (pixel caps in config.extra)
         image = f"native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px"
-    counts = m.parameter_counts() if hasattr(m, "parameter_counts") else {}
+    counts = m.parameter_counts()
     if fmt == "json":
         import json
 
         typer.echo(json.dumps({
             "model": m.model_id, "revision": m.revision, "architecture": cfg.architecture, "backbone": cfg.backbone,
-            "dimension": int(m.embed_dim), "similarity": "cosine", "backend": getattr(m, "backend", "torch"),
+            "dimension": int(m.embed_dim), "similarity": "cosine", "backend": m.backend,
             "modalities": ["image", "text", "box", "location", "instruction"], "image_size": image,
             "pooling": cfg.pooling, "parameters": counts, "prompts": m.prompts,
             "geovec_version": geovec.__version__}, indent=2))
         return
     typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
     typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
-    typer.echo(f"backend      {getattr(m, 'backend', 'torch')} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch)")
+    typer.echo(f"backend      {m.backend} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
     typer.echo(f"image size   {image}")
     typer.echo(f"pooling      {cfg.pooling}")

@@ -30,11 +30,13 @@ import pyarrow.parquet as pq
 
 from geovec.embed.sources import Record, is_tiff
 from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, write_geoparquet
-from geovec.inputs.raster import BandSelection, GeoRef, image_size
+from geovec.inputs.raster import (BandSelection, GeoRef, acquisition_datetime, georef_from, image_size,
+                                  open_raster)
 
 METADATA_KEY = GEOVEC_KEY
-# (items, instruction, batch_size) -> (embeddings with NaN rows for failures, {index: message})
-Encoder = Callable[[list, "str | None", int], "tuple[np.ndarray, dict[int, str]]"]
+# (record ids, items) -> (embeddings with NaN rows for failures, {index: message}); the job's task, side,
+# instruction and batch size are the encoder's own (bound when it is made)
+Encoder = Callable[[list, list], "tuple[np.ndarray, dict[int, str]]"]
 _ITEM_PREFIX = re.compile(r"^item \d+(?: \([^)]*\))?: ")
 
 
@@ -108,12 +110,9 @@ def _place(record: Record, with_location: bool) -> tuple[object, _Placed]:
     if placed.path is not None:
         try:
             if is_tiff(placed.path):
-                from geovec.index.chips import _tiff_datetime
-                from geovec.inputs.raster import georef_from, open_raster
-
                 with open_raster(placed.path) as ds:
                     placed.georef = georef_from(ds.crs, ds.transform, ds.width, ds.height)
-                    placed.window, placed.datetime = (0, 0, ds.width, ds.height), _tiff_datetime(ds.tags())
+                    placed.window, placed.datetime = (0, 0, ds.width, ds.height), acquisition_datetime(ds.tags())
             else:
                 w, h = image_size(placed.path)
                 placed.window = (0, 0, int(w), int(h))
@@ -133,26 +132,32 @@ def _bands_of(item) -> str | None:
 
 
 class EmbedJob:
-    """``encode`` replaces the in-process ``model.encode_partial`` (e.g. by a Ray cluster, see
-    :func:`geovec.index.ray_runner.embed_records_with_ray`); everything else (ids, resume, rows) is the same."""
+    """Items are embedded with ``task`` on ``side`` (the model picks the instruction; ``instruction`` overrides
+    it for items without their own). ``encode`` replaces the in-process ``model.encode_partial`` (e.g. by a Ray
+    cluster, see :func:`geovec.embed.ray_embed.embed_records_with_ray`); everything else (ids, resume, rows)
+    is the same."""
 
     def __init__(self, model, out: str | Path, batch_size: int = 32, chunk_size: int = 256,
                  instruction: str | None = None, with_location: bool = False, encode: Encoder | None = None,
-                 task: str | None = None):
+                 task: str | None = None, side: str = "query"):
         self.model, self.out = model, Path(out)
         self.encode = encode or self._encode_here
         self.batch_size, self.chunk_size = batch_size, chunk_size
-        self.instruction, self.with_location = instruction, with_location
+        self.instruction, self.task, self.side, self.with_location = instruction, task, side, with_location
         self.partial = self.out.with_name(self.out.name + ".partial")
+        recorded = instruction
+        if recorded is None and task is not None and side == "query":  # what a query-side item is embedded with
+            recorded = model.instruction_for(("text",), task=task, side=side)
         self.metadata = {
             "model_id": model.model_id, "revision": model.revision, "dimension": int(model.embed_dim),
-            "normalized": True, "metric": "cosine", "task": task, "instruction": instruction,
+            "normalized": True, "metric": "cosine", "task": task, "instruction": recorded,
             "with_location": with_location, "embedding_column": "embedding", "row_order": "input",
             "written_by": "geovec embed",
         }
 
-    def _encode_here(self, items: list, instruction: str | None, batch_size: int):
-        return self.model.encode_partial(items, instruction=instruction, batch_size=batch_size, show_progress_bar=False)
+    def _encode_here(self, ids: list[str], items: list):
+        return self.model.encode_partial(items, instruction=self.instruction, task=self.task, side=self.side,
+                                         batch_size=self.batch_size, show_progress_bar=False)
 
     def _previous(self) -> list[Path]:
         """Finished work from earlier runs: the output of a finished one, then shards of an interrupted one."""
@@ -226,7 +231,7 @@ class EmbedJob:
             placed = [_place(r, self.with_location) for r in runnable]
             rows = []
             if runnable:
-                emb, errors = self.encode([p[0] for p in placed], self.instruction, self.batch_size)
+                emb, errors = self.encode([r.id for r in runnable], [p[0] for p in placed])
                 for j, (r, (item, at)) in enumerate(zip(runnable, placed)):
                     if j in errors:
                         summary.failed[r.id] = _ITEM_PREFIX.sub("", errors[j])

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from geovec.domain import LatLon
 from geovec.index.build import BuildSummary, build_index
 from geovec.index.chips import ChipSpec
 from geovec.index.search import SearchHit, SearchQuery, check_model, hits_to_geojson, query_vector, search_vector
@@ -55,7 +56,7 @@ class GeoIndex:
         return summary
 
     def search(self, text: str | None = None, image: Any = None, box: Sequence[float] | None = None,
-               near: tuple[float, float] | None = None, within_km: float | None = None,
+               near: LatLon | tuple[float, float] | None = None, within_km: float | None = None,
                bbox: tuple[float, float, float, float] | None = None, k: int = 10, instruction: str | None = None,
                exact: bool = False, like: str | None = None) -> list[SearchHit]:
         """Chips most similar to the one interleaved query built from the given parts (see

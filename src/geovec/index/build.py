@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
-from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans, read_chip
-from geovec.index.store import ANN_MIN_ROWS, ChipStore, IndexInfo, chip_rows
-from geovec.inputs import GeoVecInputError
+from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans
+from geovec.index.embedding import embed_chips, index_info
+from geovec.index.store import ANN_MIN_ROWS, ChipStore, chip_rows
 from geovec.inputs.raster import NODATA_PROBLEM
 
 log = logging.getLogger(__name__)
@@ -48,23 +45,6 @@ class BuildSummary:
         return self.chips_embedded / self.seconds if self.seconds > 0 else 0.0
 
 
-def index_info(model, spec: ChipSpec, task: str = "retrieval", with_location: bool = False) -> IndexInfo:
-    """What the vectors of a build with ``model`` mean; the document instruction is the model's own."""
-    instruction = model.document_instruction(task, _probe_item(with_location))
-    return IndexInfo(model_id=model.model_id, revision=model.revision, dimension=int(model.embed_dim),
-                     task=task, instruction=instruction, with_location=with_location, chip_size=spec.size,
-                     chip_overlap=spec.overlap, bands=list(spec.bands) if spec.bands else None)
-
-
-def _probe_item(with_location: bool):
-    from geovec.inputs import parse_item
-
-    d = {"image": np.zeros((8, 8, 3), np.uint8)}
-    if with_location:
-        d.update(lat=0.0, lon=0.0)
-    return parse_item(d)
-
-
 def is_empty_chip(problem: str | None) -> bool:
     """Whether a chip's read problem is "no valid pixel" (all NaN / nodata): skipped, not a failure."""
     return bool(problem) and NODATA_PROBLEM in problem
@@ -85,38 +65,6 @@ def prune_missing(store: ChipStore, summary: BuildSummary, prune: bool) -> None:
         before = len(store)
         store.delete_paths(summary.missing_files)
         summary.pruned_files, summary.pruned_chips = len(summary.missing_files), before - len(store)
-
-
-def chip_item(chip: Chip, pixels: np.ndarray, with_location: bool) -> dict:
-    """The interleaved item embedded for a chip: its pixels, plus its centre when ``with_location``."""
-    item: dict = {"image": pixels}
-    if with_location and chip.centre_lat is not None:
-        item.update(lat=chip.centre_lat, lon=chip.centre_lon)
-    return item
-
-
-def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
-                read_threads: int = 2) -> tuple[np.ndarray, list[Chip], dict[str, str]]:
-    """Read and embed ``chips`` -> (vectors (M, D) float32, the M chips that succeeded, {chip id: problem}).
-
-    The single place both the local build and the Ray actors embed chips, so both give identical vectors.
-    """
-    def load(chip: Chip):
-        try:
-            return read_chip(chip).pixels, None
-        except GeoVecInputError as e:
-            return None, e.problem
-
-    with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        loaded = list(pool.map(load, chips))
-    ok = [(c, px) for c, (px, err) in zip(chips, loaded) if px is not None]
-    failed = {c.id: err for c, (px, err) in zip(chips, loaded) if px is None}
-    if not ok:
-        return np.zeros((0, info.dimension), np.float32), [], failed
-    items = [chip_item(c, px, info.with_location) for c, px in ok]
-    vectors = model.encode_document(items, task=info.task, batch_size=batch_size, show_progress_bar=False,
-                                    normalize=info.normalized)
-    return np.asarray(vectors, np.float32), [c for c, _ in ok], failed
 
 
 def plan_build(paths: Sequence[str | os.PathLike], store: ChipStore, spec: ChipSpec,
@@ -193,10 +141,11 @@ def build_index(
     prune_missing(store, summary, prune)
     todo = plan_build(paths, store, spec, summary)
     if ray_address is not None and todo:
-        from geovec.index.ray_runner import embed_chips_ray, ingest_shards, model_factory_for
+        from geovec.index.ray_runner import embed_chips_ray, ingest_shards
+        from geovec.ray_support import model_factory_for
 
         opts = dict(ray_options or {})
-        factory = opts.pop("model_factory", None) or model_factory_for(model)
+        factory = opts.pop("model_factory", None) or model_factory_for(model.model_id)
         embed_chips_ray(todo, factory, store.path / "_shards", info, address=ray_address, batch_size=batch_size,
                         **opts)
         ingested, failed = ingest_shards(store)

@@ -12,7 +12,7 @@ Frames and units
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -23,8 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from geovec.inputs import GeoVecInputError
-from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, check_format, check_pixels,
-                                  open_raster, read_image, read_policy, read_tiff)
+from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, acquisition_datetime,
+                                  check_format, check_pixels, open_raster, read_image, read_policy, read_tiff)
 
 Window = tuple[int, int, int, int]
 EDGE_POINTS = 8  # points per footprint edge before reprojection
@@ -78,6 +78,49 @@ class Chip:
         xs = [p[0] for p in self.footprint]
         ys = [p[1] for p in self.footprint]
         return (min(xs), min(ys), max(xs), max(ys))
+
+    def to_row(self) -> dict:
+        """The chip as a flat, JSON- and Arrow-friendly row (what Ray tasks and shards carry);
+        :meth:`from_row` reads it back."""
+        return {"path": self.path, "window": list(self.window), "bands": list(self.bands) if self.bands else None,
+                "footprint": json.dumps(self.footprint) if self.footprint else None, "centre_lat": self.centre_lat,
+                "centre_lon": self.centre_lon, "datetime": self.datetime.isoformat() if self.datetime else None,
+                "file_sig": self.file_sig}
+
+    @classmethod
+    def from_row(cls, r: dict) -> "Chip":
+        """A chip from :meth:`to_row`'s row, or from an index row (``window_col`` / ``window_row`` /
+        ``window_width`` / ``window_height``, ``bands`` as ``"4,3,2"``); absent place fields are None."""
+        window = r.get("window")
+        if window is None:
+            window = (r["window_col"], r["window_row"], r["window_width"], r["window_height"])
+        bands = r.get("bands")
+        if isinstance(bands, str):
+            bands = [b for b in bands.split(",") if b.strip()]
+        fp = r.get("footprint")
+        dt = r.get("datetime")
+        return cls(path=r["path"], window=tuple(int(v) for v in window),
+                   bands=tuple(int(b) for b in bands) if bands is not None and len(bands) else None,
+                   footprint=_ring(fp),
+                   centre_lat=_float_or_none(r.get("centre_lat")), centre_lon=_float_or_none(r.get("centre_lon")),
+                   datetime=datetime.fromisoformat(dt) if isinstance(dt, str) and dt else
+                   (dt if isinstance(dt, datetime) else None),
+                   file_sig=r["file_sig"])
+
+
+def _ring(fp) -> tuple[tuple[float, float], ...] | None:
+    """A footprint ring from JSON text (:meth:`Chip.to_row`) or WKB (an index row)."""
+    if not fp:
+        return None
+    if isinstance(fp, (bytes, bytearray)):
+        import shapely
+
+        return tuple((float(x), float(y)) for x, y in shapely.from_wkb(bytes(fp)).exterior.coords)
+    return tuple(tuple(p) for p in json.loads(fp))
+
+
+def _float_or_none(v) -> float | None:
+    return None if v is None or np.isnan(v) else float(v)
 
 
 def file_signature(path: str | os.PathLike) -> str:
@@ -135,17 +178,6 @@ def footprints(transform, crs, windows: Sequence[Window]) -> list[tuple[tuple, f
     return out
 
 
-def _tiff_datetime(tags: dict) -> datetime | None:
-    for key in ("ACQUISITION_DATETIME", "ACQUISITIONDATETIME", "DATETIME", "TIFFTAG_DATETIME"):
-        value = tags.get(key)
-        if not value:
-            continue
-        for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"):
-            try:
-                return datetime.strptime(value.strip(), fmt)
-            except ValueError:
-                continue
-    return None
 
 
 def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
@@ -165,7 +197,7 @@ def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
                         raise GeoVecInputError(f"band(s) {bad} requested but the raster has {ds.count} band(s)",
                                                source=path)
                 windows = grid_windows(ds.width, ds.height, spec)
-                when = _tiff_datetime(ds.tags())
+                when = acquisition_datetime(ds.tags())
                 if ds.crs is not None and not ds.transform.is_identity:
                     geo = footprints(ds.transform, ds.crs, windows)
                 else:
@@ -232,13 +264,6 @@ def discover_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list
             problems.append((str(p), "does not exist"))
     return [files[k] for k in sorted(files)], problems
 
-
-def chip_digest(chip_ids: Sequence[str]) -> str:
-    """Order-independent digest of a set of chip ids (used by tests and shard manifests)."""
-    h = hashlib.sha256()
-    for cid in sorted(chip_ids):
-        h.update(cid.encode() + b"\n")
-    return h.hexdigest()
 
 
 def iter_plans(files: Sequence[Path], spec: ChipSpec) -> Iterator[tuple[Path, list[Chip] | None, str | None]]:

@@ -208,10 +208,10 @@ def search_cmd(
                     within_km=within, bbox=_floats(bbox, 4, "--bbox"), k=k, instruction=instruction, exact=exact,
                     like=like)
     try:
-        if q.near is not None and abs(q.near[0]) > 90:
-            raise ValueError(f"--near {near}: latitude {q.near[0]:g} is outside [-90, 90]; --near is LAT,LON "
-                             "(latitude first)" + (f": did you mean --near {q.near[1]:g},{q.near[0]:g}?"
-                                                   if abs(q.near[1]) <= 90 else ""))
+        if q.near is not None and abs(q.near.lat) > 90:
+            raise ValueError(f"--near {near}: latitude {q.near.lat:g} is outside [-90, 90]; --near is LAT,LON "
+                             "(latitude first)" + (f": did you mean --near {q.near.lon:g},{q.near.lat:g}?"
+                                                   if abs(q.near.lon) <= 90 else ""))
         q.validate()
         index = GeoIndex(db, _load_model(model) if model else None)
         if q.near is not None:

@@ -18,7 +18,7 @@ Which side of the model embeds it depends on what it is:
 ``bbox`` and ``within_km`` are hard pre-filters evaluated by LanceDB before the vector search, so the ``k``
 results all satisfy them.
 
-Units: ``near`` is ``(lat, lon)`` in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
+Units: ``near`` is a :class:`~geovec.domain.LatLon` (a ``(lat, lon)`` pair is read as one) in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
 from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` degrees
 (``min_lon > max_lon`` means the box crosses the antimeridian), ``box`` is pixel xyxy on ``image``.
 Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise (RFC 7946).
@@ -35,9 +35,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from geovec.domain import EARTH_RADIUS_KM, LatLon, haversine_km
 from geovec.index.store import ChipStore, IndexInfo
 
-EARTH_RADIUS_KM = 6371.0088
 # ANN search settings (benchmarks/search_ann.py: at 100k synthetic vectors these lift recall@10 from ~0.77 to
 # ~0.99 for a few ms): HNSW beam width, and re-ranking of refine_factor * k candidates with full vectors
 # (the index stores scalar-quantised ones).
@@ -53,13 +53,20 @@ class SearchQuery:
     text: str | None = None
     image: Any = None
     box: Sequence[float] | None = None
-    near: tuple[float, float] | None = None  # (lat, lon) degrees
+    near: LatLon | None = None  # a LatLon (a (lat, lon) pair is read as one), WGS84 degrees
     within_km: float | None = None
     bbox: tuple[float, float, float, float] | None = None  # (min_lon, min_lat, max_lon, max_lat)
     k: int = 10
     instruction: str | None = None
     exact: bool = False
     like: str | None = None  # a chip id of the index: its stored vector is the query
+
+    def __post_init__(self):
+        if self.near is not None and not isinstance(self.near, LatLon):
+            try:
+                self.near = LatLon.of(self.near)
+            except (TypeError, ValueError, KeyError):
+                pass  # validate() says what is wrong with it
 
     def validate(self) -> None:
         if self.like is not None:
@@ -80,8 +87,7 @@ class SearchQuery:
             if not self.within_km > 0:
                 raise ValueError(f"within_km must be > 0, got {self.within_km}")
         if self.near is not None:
-            lat, lon = self.near
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            if not isinstance(self.near, LatLon) or not self.near.valid:
                 raise ValueError(f"near must be (lat, lon) with lat in [-90, 90] and lon in [-180, 180], got {self.near}")
         if self.bbox is not None:
             x1, y1, x2, y2 = self.bbox
@@ -118,7 +124,7 @@ class SearchQuery:
         if self.box is not None:
             d["box"] = [float(v) for v in self.box]
         if self.near is not None:
-            d["lat"], d["lon"] = float(self.near[0]), float(self.near[1])
+            d["lat"], d["lon"] = self.near.lat, self.near.lon
         if self.text is not None:
             d["text"] = self.text
         if self.instruction:
@@ -148,19 +154,12 @@ class SearchHit:
         return d
 
 
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km between points given in degrees (numpy broadcasting)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
-
-
-def swapped_near_warning(store, near: tuple[float, float], far_km: float = 500.0, close_km: float = 100.0) -> str | None:
-    """A warning when ``near`` = (lat, lon) looks swapped: it lies more than ``far_km`` from every indexed chip
-    centre, while (lon, lat) lies within ``close_km`` of one (and is at least 10x closer). None otherwise,
-    and for an index with no georeferenced chips."""
-    lat, lon = near
+def swapped_near_warning(store, near: LatLon | Sequence[float], far_km: float = 500.0,
+                         close_km: float = 100.0) -> str | None:
+    """A warning when ``near`` (a :class:`~geovec.domain.LatLon`, or a (lat, lon) pair) looks swapped: it lies
+    more than ``far_km`` from every indexed chip centre, while (lon, lat) lies within ``close_km`` of one (and is
+    at least 10x closer). None otherwise, and for an index with no georeferenced chips."""
+    lat, lon = LatLon.of(near)
     if abs(lon) > 90:  # swapped, the pair would not be a place at all
         return None
     t = store.column("centre_lat", "centre_lon", where="centre_lat IS NOT NULL")
@@ -191,7 +190,7 @@ def prefilter_sql(query: SearchQuery) -> str | None:
         parts.append(f"(max_lat >= {y1!r} AND min_lat <= {y2!r})")
         parts.append(_lon_range_sql("min_lon", "max_lon", x1, x2))
     if query.within_km is not None and query.near is not None:
-        lat, lon = (float(v) for v in query.near)
+        lat, lon = query.near.lat, query.near.lon
         dlat = math.degrees(query.within_km / EARTH_RADIUS_KM)
         parts.append(f"(centre_lat >= {max(-90.0, lat - dlat)!r} AND centre_lat <= {min(90.0, lat + dlat)!r})")
         coslat = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
@@ -215,7 +214,7 @@ def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     bbox = None if row.get("min_lon") is None else (row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"])
     dist = None
     if query.near is not None and row.get("centre_lat") is not None:
-        dist = float(haversine_km(query.near[0], query.near[1], row["centre_lat"], row["centre_lon"]))
+        dist = float(haversine_km(query.near.lat, query.near.lon, row["centre_lat"], row["centre_lon"]))
     dt = row.get("datetime")
     if dt is not None and hasattr(dt, "to_pydatetime"):
         dt = dt.to_pydatetime()

@@ -19,6 +19,7 @@ import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,20 @@ def to_rgb(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(rgb.dtype, np.floating) and rgb.size and not np.isfinite(rgb).any():
         raise ValueError(f"{NODATA_PROBLEM}: every value is NaN or infinite (nodata)")
     return np.ascontiguousarray(to_uint8(rgb))
+
+
+def acquisition_datetime(tags: dict) -> datetime | None:
+    """The acquisition time a GeoTIFF's tags state (ACQUISITION_DATETIME, TIFFTAG_DATETIME, ...), or None."""
+    for key in ("ACQUISITION_DATETIME", "ACQUISITIONDATETIME", "DATETIME", "TIFFTAG_DATETIME"):
+        value = tags.get(key)
+        if not value:
+            continue
+        for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(value.strip(), fmt)
+            except ValueError:
+                continue
+    return None
 
 
 def georef_from(crs, transform, width: int, height: int) -> GeoRef | None:
