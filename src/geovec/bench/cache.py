@@ -1,7 +1,8 @@
 """Embedding cache: each distinct input is embedded once per model.
 
 Keyed by ``model_id@revision`` and :meth:`Item.content_key` (a hash of the image bytes/pixels, text, boxes,
-location **and instruction**), stored in one SQLite file (``<cache_dir>/embeddings.sqlite``). Writes are
+location **and instruction**), stored in one SQLite file (``<cache_dir>/embeddings.sqlite``; default
+:func:`geovec.paths.cache_dir`, ``$GEOVEC_CACHE`` or ``~/.cache/geovec``). Writes are
 committed after every chunk, so an interrupted run loses at most one chunk and resumes where it stopped.
 """
 
@@ -15,14 +16,13 @@ from typing import Sequence
 import numpy as np
 
 from geovec.inputs import parse_item
-
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "geovec"
+from geovec.paths import cache_dir as default_cache_dir
 
 
 class EmbeddingCache:
     def __init__(self, cache_dir: str | Path | None = None, enabled: bool = True):
         self.enabled = enabled
-        self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.hits = 0
         self.misses = 0
         self.key_seconds = 0.0

@@ -19,7 +19,7 @@ def bench(
     data_root: Optional[Path] = typer.Option(None, "--data-root",
                                              help="datasets folder (default $GEOVEC_DATA_ROOT, else ../shared/data)"),
     out: Path = typer.Option(Path("results/rsmeb"), "--out", help="results folder (<out>/<model>/<revision>/<task>.json)"),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="embedding + built-task cache (default ~/.cache/geovec)"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="embedding + built-task cache (default $GEOVEC_CACHE or ~/.cache/geovec)"),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     seed: int = typer.Option(0, "--seed", help="seed of constructed tasks (mosaics); keep 0 for comparable numbers"),
     overwrite: bool = typer.Option(False, "--overwrite", help="recompute tasks that already have a result"),
@@ -95,12 +95,12 @@ def bench(
     if root is None:
         raise typer.BadParameter("no --data-root given, $GEOVEC_DATA_ROOT unset and no ../shared/data found")
 
-    from geovec.bench.cache import DEFAULT_CACHE_DIR
+    from geovec.paths import cache_dir as default_cache_dir
     from geovec.bench.encoders import load_encoder
     from geovec.bench.runner import RunConfig, result_dir, run_benchmark
 
     encoder = load_encoder(model, batch_size=batch_size, num_threads=threads)
-    cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or DEFAULT_CACHE_DIR, seed=seed,
+    cfg = RunConfig(data_root=root, out_dir=out, cache_dir=cache_dir or default_cache_dir(), seed=seed,
                     overwrite=overwrite, use_cache=not no_cache, max_queries=max_queries,
                     prompt_ensemble=prompt_ensemble)
     log = (lambda line: typer.echo(line, err=True)) if fmt == "json" else typer.echo

@@ -6,7 +6,11 @@ The contract (what :class:`BenchEncoder` needs from a model):
   item dicts that carry their ``instruction``;
 * ``model_id`` and ``revision`` (strings; they key the embedding cache);
 * optionally ``query_instruction(task)`` and ``document_instruction(task, item)`` for the model's own named
-  instructions (else the geovec defaults are used).
+  instructions (else the geovec defaults are used): :func:`geovec.models.instructions.resolve_instruction`
+  decides, the rule ``encode`` itself applies;
+* optionally the :class:`~geovec.models.base.EmbeddingModel` extension points ``supports_image_features`` /
+  ``image_features`` / ``using_image_features`` (vision features reused across the run) and ``stage_seconds``
+  (forward-pass time); every geovec model has them.
 
 Baselines: :class:`ChanceEncoder` (seeded random vectors), the frozen towers (``geovec-compact-untrained``,
 a normal geovec model) and :class:`OpenCLIPAdapter` for open_clip-style dual encoders.
@@ -17,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from geovec.inputs import Item, parse_item
+from geovec.inputs import parse_item
 from geovec.inputs.raster import read_image
-from geovec.models.instructions import DEFAULT_QUERY_INSTRUCTIONS, document_instruction
+from geovec.models.instructions import resolve_instruction
 
 
 class ImageFeatureMemo:
@@ -72,11 +76,12 @@ class ImageFeatureMemo:
 
 
 class BenchEncoder:
-    """Wraps a model with the encode contract; resolves instructions and times the model's forward passes.
+    """Wraps a model with the encode contract; resolves instructions and reports the model's forward time.
 
-    ``reuse_image_features``: for models exposing ``vision_features(list of pixel tensors)`` (geovec's single
-    encoder), memoise it during this encoder's ``encode`` calls (:class:`ImageFeatureMemo`); the model object
-    is restored after each call, so the memo never outlives the benchmark or sees changed weights.
+    ``reuse_image_features``: for models with ``supports_image_features`` (geovec's single encoder and the
+    dual-path model), vision feature maps are memoised during this encoder's ``encode`` calls
+    (:class:`ImageFeatureMemo`, through the model's ``using_image_features``), so the memo never outlives the
+    benchmark or sees changed weights.
     """
 
     def __init__(self, model: Any, batch_size: int = 32, reuse_image_features: bool = True):
@@ -87,10 +92,9 @@ class BenchEncoder:
         self.model = model
         self.batch_size = batch_size
         self.encode_seconds = 0.0
-        self._wrap_forward()
         self.feature_memo: ImageFeatureMemo | None = None
-        if reuse_image_features and callable(getattr(model, "vision_features", None)):
-            self.feature_memo = ImageFeatureMemo(model.vision_features)
+        if reuse_image_features and getattr(model, "supports_image_features", False):
+            self.feature_memo = ImageFeatureMemo(model.image_features)
 
     @property
     def model_id(self) -> str:
@@ -110,52 +114,23 @@ class BenchEncoder:
 
     @property
     def forward_seconds(self) -> float:
-        """Seconds spent in the model's forward passes so far (geovec models; 0 for others)."""
-        return float(getattr(self.model, "_bench_forward_seconds", 0.0))
+        """Seconds the model spent in forward passes so far (its ``stage_seconds``; 0 for models without)."""
+        return float(getattr(self.model, "stage_seconds", {}).get("forward", 0.0))
 
-    def _wrap_forward(self) -> None:
-        # geovec models: time embed_prepared (the forward pass) apart from CPU-side preparation. The wrapper is
-        # installed once per model object and accumulates on the model, so several BenchEncoders can share it.
-        fwd = getattr(self.model, "embed_prepared", None)
-        if fwd is None or getattr(fwd, "_bench_timed", False):
-            return
-        model = self.model
-
-        def timed(prepared, _fwd=fwd):
-            t = time.perf_counter()
-            try:
-                return _fwd(prepared)
-            finally:
-                spent = time.perf_counter() - t
-                model._bench_forward_seconds = getattr(model, "_bench_forward_seconds", 0.0) + spent
-
-        timed._bench_timed = True  # type: ignore[attr-defined]
-        model.embed_prepared = timed
-
-    def instruction(self, side: str, kind: str, item: Item, override: str | None = None) -> str | None:
-        if override:
-            return override
-        if side == "query":
-            f = getattr(self.model, "query_instruction", None)
-            return f(kind) if f else DEFAULT_QUERY_INSTRUCTIONS[kind]
-        f = getattr(self.model, "document_instruction", None)
-        return f(kind, item) if f else document_instruction(item.order)
-
-    @contextmanager
-    def _memo_installed(self):
-        if self.feature_memo is None:
-            yield
-            return
-        self.model.vision_features = self.feature_memo  # instance attribute shadows the method
-        try:
-            yield
-        finally:
-            del self.model.vision_features
+    def instructed(self, items: Sequence[dict], task: str, side: str, override: str | None = None) -> list[dict]:
+        """``items`` with the instruction this model embeds them with for ``task`` on ``side`` (``override``:
+        the task spec's literal instruction): :func:`~geovec.models.instructions.resolve_instruction`."""
+        out = []
+        for i, it in enumerate(items):
+            instr = resolve_instruction(parse_item(it, i), task, side, override, self.model)
+            out.append({**it, "instruction": instr} if instr else dict(it))
+        return out
 
     def encode(self, items: Sequence[dict]) -> np.ndarray:
         t = time.perf_counter()
+        memo = self.model.using_image_features(self.feature_memo) if self.feature_memo is not None else nullcontext()
         try:
-            with self._memo_installed():
+            with memo:
                 out = self.model.encode(list(items), batch_size=self.batch_size, show_progress_bar=False)
         finally:
             self.encode_seconds += time.perf_counter() - t

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from geovec.data.geo import haversine_km  # noqa: F401  (re-exported: bench code measures distances)
+from geovec.domain import haversine_km  # noqa: F401  (re-exported: bench code measures distances)
 
 KS = (1, 5, 10)
 

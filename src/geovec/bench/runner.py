@@ -12,13 +12,13 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from geovec.bench.cache import DEFAULT_CACHE_DIR, EmbeddingCache
+from geovec.bench.cache import EmbeddingCache
 from geovec.data import DatasetNotFoundError
 from geovec.bench.encoders import BenchEncoder
 from geovec.bench.metrics import (
@@ -34,13 +34,14 @@ from geovec.bench.metrics import (
 from geovec.bench.task_data import BuildContext, MultiTaskData, TaskData, subsample_queries
 from geovec.bench.tasks import TaskSpec
 from geovec.inputs import parse_item
+from geovec.paths import cache_dir as default_cache_dir
 
 
 @dataclass
 class RunConfig:
     data_root: Path
     out_dir: Path
-    cache_dir: Path = DEFAULT_CACHE_DIR
+    cache_dir: Path = field(default_factory=default_cache_dir)  # $GEOVEC_CACHE or ~/.cache/geovec
     seed: int = 0
     overwrite: bool = False
     progress: bool = True
@@ -59,14 +60,6 @@ def slug(s: str) -> str:
 
 def result_dir(out_dir: Path, encoder: BenchEncoder) -> Path:
     return Path(out_dir) / slug(encoder.model_id) / slug(encoder.revision)
-
-
-def _with_instructions(items: list[dict], encoder: BenchEncoder, side: str, kind: str, override: str | None) -> list[dict]:
-    out = []
-    for i, it in enumerate(items):
-        instr = encoder.instruction(side, kind, parse_item(it, i), override)
-        out.append({**it, "instruction": instr} if instr else dict(it))
-    return out
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -227,9 +220,8 @@ def score_task(data: TaskData | MultiTaskData, embeddings: dict[str, tuple[np.nd
 def _with_instructions_all(data, encoder, spec):
     out = {}
     for name, part in _parts(data).items():
-        out[name] = (_with_instructions(part.queries, encoder, "query", spec.query_kind, spec.query_instruction),
-                     _with_instructions(part.candidates, encoder, "document", spec.candidate_kind,
-                                        spec.candidate_instruction))
+        out[name] = (encoder.instructed(part.queries, spec.query_kind, "query", spec.query_instruction),
+                     encoder.instructed(part.candidates, spec.candidate_kind, "document", spec.candidate_instruction))
     return out
 
 
@@ -302,7 +294,7 @@ def prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) -> dict[
         return None
     templates, names = data.info["templates"], data.info["class_names"]
     texts = [{"text": t.format(n)} for n in names for t in templates]
-    items = _with_instructions(texts, encoder, "document", spec.candidate_kind, spec.candidate_instruction)
+    items = encoder.instructed(texts, spec.candidate_kind, "document", spec.candidate_instruction)
     E = l2_normalize(cache.embed(encoder, items, desc=f"{spec.name} prompt ensemble", progress=cfg.progress))
     C = E.reshape(len(names), len(templates), -1).mean(axis=1)
     Q = embeddings[""][0]

@@ -3,11 +3,15 @@
 Two suites: ``rsmeb`` (the 21 tasks of the spec on the official releases, under ``--data-root``) and
 ``rsmeb-dev`` (tasks built from the real partial data in ``shared/data``, ``val`` split only). Each task says
 its meta-task, query and candidate modalities, dataset, split, main metric and the task kind whose named
-instruction the model uses on each side (``classification|retrieval|composed|vqa|region|geo``).
+instruction the model uses on each side (one of :data:`geovec.domain.TASK_KINDS`).
+
+A new meta-task is one module plus one line: the module (e.g. ``geovec/bench/change.py``) builds its tasks and
+calls :func:`register_meta_task` and :func:`register`; its name goes into :data:`TASK_MODULES`.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
@@ -42,6 +46,8 @@ META_TASKS = {
     "geo": "geospatial",
 }
 SUITES = ("rsmeb", "rsmeb-dev")
+# modules that add meta-tasks and tasks of their own (register_meta_task + register), imported with this registry
+TASK_MODULES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,13 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {}
+
+
+def register_meta_task(key: str, name: str) -> None:
+    """A meta-task of a module in :data:`TASK_MODULES` (``key`` as in ``TaskSpec.meta_task``, ``name`` for reports)."""
+    if META_TASKS.get(key, name) != name:
+        raise ValueError(f"meta-task {key!r} is already {META_TASKS[key]!r}")
+    META_TASKS[key] = name
 
 
 def register(spec: TaskSpec) -> TaskSpec:
@@ -305,3 +318,6 @@ for spec in (
              "the candidate side)", protocol=builders.GEO_PROTOCOL),
 ):
     register(spec)
+
+for _module in TASK_MODULES:
+    importlib.import_module(_module)

@@ -30,14 +30,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from geovec.data.base import prompt_name
+from geovec.domain import haversine_km
 from geovec.inputs.raster import TRUE_COLOUR_MAX_DN, scale_to_uint8
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in km between points given in WGS84 degrees (sphere of radius 6371.0088 km)."""
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 from torch.nn import functional as F
 
 from sentence_transformers.base.modules.input_module import InputModule
@@ -66,17 +65,14 @@ class GeoVecModule(InputModule):
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, task: str | None = None,
                    **kwargs) -> dict[str, Any]:
         from geovec.inputs import parse_item
-        from geovec.models.instructions import fill_template
 
         m = self.geovec_model
+        document = task == "document"  # sentence-transformers' document side: the generic candidate instruction
         prepared = []
         for i, raw in enumerate(inputs):
-            item = parse_item(raw, i)
-            instruction = item.instruction or prompt or None
-            if instruction is None and task == "document":
-                instruction = m.document_instruction("retrieval", item)
-            item = item.with_instruction(None if instruction is None else fill_template(instruction, item.order))
-            prepared.append(m._prepare_at(item, i))
+            item = m.instructed([parse_item(raw, i)], task="retrieval" if document else None,
+                                side="document" if document else "query", instruction=prompt or None)[0]
+            prepared.append(m.prepare_at(item, i))
         return {"geovec_prepared": prepared}
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def _register_dev_eval(train_app: typer.Typer) -> None:
         m.apply_trainable([])  # evaluation only: lets the text-state cache apply where the text path is frozen
         cache = FeatureCache(feature_cache, m) if feature_cache else None
         tc = None
-        if text_cache and TextStateCache.applies(m) and not bool(m.type_embed.weight.abs().sum()):
+        if text_cache and m.text_states_shareable:
             tc = TextStateCache(m, text_cache)
         ev = DevEvaluator(root, work_dir, cache, tasks=names or None, max_queries=max_queries, seed=seed,
                           embed_fn=tc.embed if tc is not None else None, log=lambda line: typer.echo(line, err=True))

@@ -23,8 +23,9 @@ class TrainConfig:
 
     ``trainable``: parameter-name prefixes that train (None keeps the model config's list: the new
     projectors, region/location parts, type embeddings, head and temperature); add encoder layers, e.g.
-    ``backbone.model.encoder.layer.5.``. ``lora``: ``{"r": 16, "alpha": 64, "targets": ["query", "value"]}``
-    adds LoRA adapters to the backbone (merged into its weights when saving). ``temperature``: InfoNCE
+    ``backbone.model.encoder.layer.5.``. ``lora``: ``{"r": 16, "alpha": 64, "target_modules": ["query", "value"]}``
+    adds LoRA adapters to the backbone (:mod:`geovec.models.lora`; merged into its weights when saving; the old
+    key ``targets`` is still read, with a DeprecationWarning). ``temperature``: InfoNCE
     temperature at start; ``learn_temperature`` trains it (clamped to [0.01, 1]).
     ``batch_size``: queries per step per process (the contrastive batch is this times the number of
     processes); ``chunk_size``: GradCache chunk (0 = no GradCache). ``hard_negatives``: explicit negatives

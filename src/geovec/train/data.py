@@ -2,16 +2,16 @@
 
 One line = one training example::
 
-    {"task": "retrieval",                          # classification|retrieval|composed|vqa|region|geo
+    {"task": "retrieval",                          # a task kind (geovec.domain.TASK_KINDS)
      "query": {"image": "imgs/a.jpg"},             # an interleaved item, as accepted by model.encode
      "positive": {"text": "a runway beside ..."},  # or "positives": [item, ...] (several positives)
      "negatives": [{"text": "a harbour ..."}],     # optional explicit hard negatives
      "group": "a.jpg"}                             # optional: examples sharing a group never act as
                                                    # each other's negatives (e.g. the captions of one image)
 
-Items are dicts with the keys of the encode API: ``image`` (a file path; relative paths are resolved against
-the JSONL file's folder), ``text``, ``box`` / ``boxes`` (pixel xyxy in that image's frame), ``lat`` / ``lon``
-(WGS84 degrees), ``instruction``. Without an ``instruction`` the query gets the model's instruction for
+Items are dicts with the keys of the encode API (``geovec.domain.ITEM_KEYS``): ``image`` (a file path; relative
+paths are resolved against the JSONL file's folder), ``text``, ``box`` / ``boxes`` (pixel xyxy in that image's
+frame), ``lat`` / ``lon`` (WGS84 degrees), ``instruction``, ``bands``. Without an ``instruction`` the query gets the model's instruction for
 ``task`` and candidates the generic "Represent the given ..." one, exactly as ``encode_query`` /
 ``encode_document`` do at inference, so training and inference see the same prompts.
 """
@@ -27,10 +27,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from geovec.domain import ITEM_KEYS
 from geovec.inputs import GeoVecInputError, Item, parse_item
-from geovec.models.instructions import TASKS
+from geovec.models.instructions import TASKS, resolve_instruction
 
-ITEM_KEYS = ("image", "text", "box", "boxes", "lat", "lon", "instruction")
 
 
 @dataclass
@@ -195,7 +195,7 @@ def build_batch(examples: Sequence[Example], model, rng: np.random.Generator, po
 
     for ex in examples:
         q = parse(ex.query, ex, "query")
-        q = q.with_instruction(q.instruction or model.query_instruction(ex.task))
+        q = q.with_instruction(resolve_instruction(q, ex.task, "query", model=model))
         pos = list(ex.positives)
         if positives_per_query and len(pos) > positives_per_query:
             pos = [pos[k] for k in rng.choice(len(pos), positives_per_query, replace=False)]
@@ -207,7 +207,7 @@ def build_batch(examples: Sequence[Example], model, rng: np.random.Generator, po
         keys = []
         for raw, is_pos in [(p, True) for p in pos] + [(n, False) for n in neg]:
             it = parse(raw, ex, "positive" if is_pos else "negative")
-            it = it.with_instruction(it.instruction or model.document_instruction(ex.task, it))
+            it = it.with_instruction(resolve_instruction(it, ex.task, "document", model=model))
             k = item_key(raw, it.instruction)
             cand_items.setdefault(k, it)
             if is_pos:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,7 +35,10 @@ from geovec.inputs import parse_item
 from geovec.train.prepare import embed_items
 
 DEV_SUITE = "rsmeb-dev"
-_PASS_THROUGH = ("vision_features", "config", "parameter_counts", "embed_dim")
+# the wrapped model's instructions, its vision-feature extension points (BenchEncoder memoises features per image
+# for models that have them) and what the runner reads for model_meta.json
+_PASS_THROUGH = ("query_instruction", "document_instruction", "supports_image_features", "image_features",
+                 "using_image_features", "config", "parameter_counts", "embed_dim")
 
 
 def select_tasks(names: Sequence[str] | str | None = None) -> list[TaskSpec]:
@@ -88,43 +90,20 @@ class TrainingModelEncoder:
         self.fill_feature_cache = fill_feature_cache
 
     def __getattr__(self, name: str):
-        # the wrapped model's vision features (BenchEncoder memoises them per image when a model exposes them)
-        # and what the runner reads for model_meta.json
         model = self.__dict__.get("model")
         if name in _PASS_THROUGH and model is not None:
             return getattr(model, name)
         raise AttributeError(name)
 
-    def query_instruction(self, task: str) -> str:
-        return self.model.query_instruction(task)
-
-    def document_instruction(self, task: str, item) -> str:
-        return self.model.document_instruction(task, item)
-
-    @contextmanager
-    def _memo_on_model(self):
-        """While BenchEncoder has its feature memo installed on this wrapper, install it on the model too
-        (the model's forward calls its own ``vision_features``)."""
-        memo = self.__dict__.get("vision_features")
-        if memo is None:
-            yield
-            return
-        self.model.vision_features = memo
-        try:
-            yield
-        finally:
-            del self.model.vision_features
-
     def encode(self, items, batch_size: int = 32, show_progress_bar: bool | None = None, **_) -> np.ndarray:
         parsed = [parse_item(raw, i) for i, raw in enumerate(items)]
-        with self._memo_on_model():
-            cache = self.feature_cache
-            if cache is not None and self.fill_feature_cache:
-                missing = {str(it.image) for it in parsed
-                           if isinstance(it.image, (str, os.PathLike)) and not cache.has(it.image)}
-                if missing:
-                    cache.fill(sorted(missing), show_progress_bar=False)
-            emb = embed_items(self.model, parsed, cache, batch_size=batch_size, embed_fn=self.embed_fn)
+        cache = self.feature_cache
+        if cache is not None and self.fill_feature_cache:
+            missing = {str(it.image) for it in parsed
+                       if isinstance(it.image, (str, os.PathLike)) and not cache.has(it.image)}
+            if missing:
+                cache.fill(sorted(missing), show_progress_bar=False)
+        emb = embed_items(self.model, parsed, cache, batch_size=batch_size, embed_fn=self.embed_fn)
         return emb.float().cpu().numpy()
 
 

@@ -14,7 +14,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -34,12 +34,13 @@ class FeatureCache:
     """Feature maps (C, h, w) of image files for one model's frozen vision tower, under ``root``."""
 
     def __init__(self, root: str | os.PathLike, model, dtype: str = "float32"):
-        cfg = model.config
-        if any(p.requires_grad for p in model.vision.parameters()):
+        if not model.supports_image_features:
+            raise ValueError(f"{type(model).__name__} has no separable vision tower: its features cannot be cached")
+        if not model.image_tower_frozen:
             raise ValueError("the vision tower trains in this config: its features cannot be cached")
         self.model = model
         self.dtype = np.dtype(dtype)
-        signature = f"{cfg.vision}-{cfg.image_min_size}-{cfg.image_max_size}-{self.dtype.name}"
+        signature = f"{model.image_features_signature()}-{self.dtype.name}"
         self.root = Path(root) / signature
         self.root.mkdir(parents=True, exist_ok=True)
         self._digests: dict[str, str] = {}
@@ -80,7 +81,7 @@ class FeatureCache:
                 chunk = todo[start : start + batch_size]
                 prepared = list(pool.map(lambda p: model.prepare(Item(image=p, order=("image",))), chunk))
                 with torch.inference_mode():
-                    fmaps = model.vision_features([pr.pixels for pr in prepared])
+                    fmaps = model.image_features([pr.pixels for pr in prepared])
                 for p, fm in zip(chunk, fmaps):
                     f = self._file(self.key(p))
                     f.parent.mkdir(parents=True, exist_ok=True)
@@ -92,10 +93,3 @@ class FeatureCache:
         if bar is not None:
             bar.close()
         return len(todo)
-
-    def attach(self, prepared: Sequence, paths: Sequence) -> None:
-        """Set ``features`` (and drop ``pixels``) on prepared items whose image path is cached."""
-        for pr, p in zip(prepared, paths):
-            if p is not None and pr.pixels is not None and self.has(p):
-                pr.features = self.get(p)
-                pr.pixels = None

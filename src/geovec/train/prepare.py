@@ -13,7 +13,7 @@ from geovec.inputs.raster import image_size
 
 def prepare_items(model, items: Sequence[Item], cache=None, pool=None, fill_missing: bool = False) -> list:
     """``model.prepare`` for each item, except that an image file whose features are cached is not decoded:
-    its ``PreparedItem`` carries the cached feature map and its boxes normalised by the file's pixel size.
+    ``model.prepare_with_features`` gives it the cached feature map (boxes normalised by the file's pixel size).
     ``fill_missing``: compute and store the features of image files not cached yet (training reuses them)."""
 
     if cache is not None and fill_missing:
@@ -24,14 +24,7 @@ def prepare_items(model, items: Sequence[Item], cache=None, pool=None, fill_miss
     def one(item: Item):
         img = item.image
         if cache is not None and isinstance(img, (str, os.PathLike)) and cache.has(img):
-            from geovec.models.single_encoder import PreparedItem
-
-            pr = PreparedItem(order=item.order, text=item.text, instruction=item.instruction, lat=item.lat,
-                              lon=item.lon, features=cache.get(img))
-            if item.boxes:
-                w, h = image_size(img)
-                pr.boxes = torch.tensor(item.boxes, dtype=torch.float32) / torch.tensor([w, h, w, h])
-            return pr
+            return model.prepare_with_features(item, cache.get(img), image_size(img))
         return model.prepare(item)
 
     if pool is not None:

@@ -27,7 +27,6 @@ from geovec.train.loss import info_nce, symmetric_info_nce
 from geovec.train.prepare import prepare_items
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1.0
-PRETRAINED_PREFIXES = ("backbone.", "vision.", "location.")
 
 
 def load_base_model(name_or_path: str, seed: int = 0, overrides: dict | None = None):
@@ -68,11 +67,9 @@ class TextStateCache:
 
     @staticmethod
     def applies(model) -> bool:
-        # models whose embedding is more than head(pooled states) (the dual-path model) say so
-        if not hasattr(model, "pool_prepared") or not getattr(model, "text_states_cacheable", True):
-            return False
-        return not any(p.requires_grad for n, p in model.named_parameters()
-                       if n.startswith(("backbone.", "type_embed.")))
+        """The model says so (:attr:`~geovec.models.base.EmbeddingModel.text_states_cacheable`): its embedding is
+        head(pooled states) and nothing on a text-only item's encoder path trains."""
+        return bool(model.text_states_cacheable)
 
     @staticmethod
     def key(prepared) -> tuple | None:
@@ -112,29 +109,14 @@ def _accepts_step(fn) -> bool:
 
 
 def apply_lora(model, lora: dict) -> list[str]:
-    """Add LoRA adapters to the backbone transformer (peft); returns the adapter parameter names."""
-    from peft import LoraConfig, inject_adapter_in_model
-
-    cfg = LoraConfig(r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 64)),
-                     lora_dropout=float(lora.get("dropout", 0.0)),
-                     target_modules=list(lora.get("targets", ["query", "value"])))
-    inject_adapter_in_model(cfg, model.backbone.model)
-    return [n for n, _ in model.named_parameters() if "lora_" in n]
+    """Add LoRA adapters (:mod:`geovec.models.lora` settings) to the model's transformer; returns the adapter
+    parameter names."""
+    return model.add_lora(lora)
 
 
 def lora_merged_state(model) -> dict[str, torch.Tensor]:
     """Base weights with the LoRA update merged in, under the names a model without adapters uses."""
-    from peft.tuners.lora import LoraLayer
-
-    out = {}
-    for name, module in model.named_modules():
-        if isinstance(module, LoraLayer):
-            base = module.get_base_layer()
-            w = base.weight.detach().clone()
-            for adapter in module.active_adapters:
-                w += module.get_delta_weight(adapter).detach()
-            out[f"{name}.weight"] = w
-    return out
+    return model.lora_merged_state()
 
 
 class Trainer:
@@ -176,10 +158,17 @@ class Trainer:
                                       homogeneous=cfg.task_homogeneous)
         self.batch_rng = np.random.default_rng(cfg.seed * 1000 + 7 + self.rank)
         self.cache = None
-        if cfg.feature_cache and hasattr(m, "vision") and not any(p.requires_grad for p in m.vision.parameters()):
-            from geovec.train.feature_cache import FeatureCache
+        if cfg.feature_cache:
+            if m.supports_image_features and m.image_tower_frozen:
+                from geovec.train.feature_cache import FeatureCache
 
-            self.cache = FeatureCache(cfg.feature_cache, m)
+                self.cache = FeatureCache(cfg.feature_cache, m)
+            else:
+                import warnings
+
+                warnings.warn(f"feature_cache is not used: {type(m).__name__} "
+                              + ("has no separable vision tower" if not m.supports_image_features
+                                 else "trains its vision tower"), stacklevel=2)
         self.text_cache = None
         if cfg.text_cache and TextStateCache.applies(m):
             self.text_cache = TextStateCache(m, cfg.text_cache_file)
@@ -193,7 +182,7 @@ class Trainer:
     def _param_groups(self):
         groups = {("new", True): [], ("new", False): [], ("enc", True): [], ("enc", False): []}
         for n, p in self.params:
-            kind = "enc" if n.startswith(PRETRAINED_PREFIXES) else "new"
+            kind = "enc" if n.startswith(tuple(self.model.pretrained_prefixes)) else "new"
             decay = p.ndim >= 2 and "type_embed" not in n
             groups[(kind, decay)].append(p)
         cfg = self.cfg
@@ -211,9 +200,8 @@ class Trainer:
     def _set_modes(self) -> None:
         m = self.model
         m.train(self.cfg.dropout)
-        for name in ("vision", "location"):  # BatchNorm statistics of frozen towers must not move
-            if hasattr(m, name):
-                getattr(m, name).eval()
+        for module in m.frozen_modules():  # BatchNorm statistics of frozen towers must not move
+            module.eval()
 
     # --- one step --------------------------------------------------------------------------------------------
     def train_step(self) -> dict:
@@ -357,28 +345,9 @@ class Trainer:
         self.step = int(state["step"])
 
     def save_model(self, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
-        """A loadable geovec checkpoint (config.json + model.safetensors with the trained parts only);
-        LoRA adapters are merged into the backbone weights they adapt."""
+        """A loadable geovec checkpoint (config.json + model.safetensors with the trained parts only); the
+        model's ``save_pretrained`` merges LoRA adapters into the backbone weights they adapt."""
         m = self.model
-        cfg = m.config
         if self.cfg.revision:
-            cfg.revision = self.cfg.revision
-        if not self.lora_names:
-            return m.save_pretrained(directory, dtype=dtype)
-        from safetensors.torch import save_file
-
-        merged = {self._unwrapped(n): t for n, t in lora_merged_state(m).items()}
-        state = {n: p.detach() for n, p in m.named_parameters()
-                 if m.is_trainable_name(n) and "lora_" not in n and "base_layer" not in n}
-        state.update(merged)
-        saved_config = type(cfg).from_dict({**cfg.__dict__, "trainable": sorted(set(cfg.trainable) | set(merged))})
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        saved_config.to_json(directory / "config.json")
-        save_file({n: t.to(dtype).contiguous() for n, t in state.items()}, str(directory / "model.safetensors"),
-                  metadata={"format": "pt", "geovec": cfg.name})
-        return directory
-
-    @staticmethod
-    def _unwrapped(name: str) -> str:
-        return name.replace(".base_layer", "")
+            m.config.revision = self.cfg.revision
+        return m.save_pretrained(directory, dtype=dtype)
