@@ -20,7 +20,7 @@ import os
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from typer.models import ArgumentInfo, OptionInfo
@@ -152,20 +152,14 @@ def _main(
             raise typer.BadParameter(str(e)) from None
 
 
-# modules whose register(app) adds sub-commands; a module that does not exist yet is skipped
+# modules whose register(app) adds sub-commands
 SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.data.cli", "geovec.bench.cli",
                       "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 
 def _register_all() -> None:
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                continue  # the layer (or its package) is not there yet
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
     conform(app)
 
 

@@ -14,7 +14,6 @@ Nothing here touches RSICD ``train`` images, so a model trained on ``train`` is 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 

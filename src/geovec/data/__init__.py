@@ -3,7 +3,6 @@ downloading), shared by the benchmark (``geovec.bench``) and training (``geovec.
 
 from geovec.data.base import BenchDataset, DatasetNotFoundError, prompt_name
 from geovec.data.captions import (
-    CAPTION_DATASETS,
     RSICD,
     RSITMD,
     CaptionDataset,
@@ -18,7 +17,6 @@ from geovec.data.rsvqa import RSVQAHR, RSVQALR
 from geovec.data.scenes import (
     AID,
     RESISC45,
-    SCENE_DATASETS,
     WHURS19,
     ClassFolderDataset,
     MillionAID,
@@ -28,8 +26,7 @@ from geovec.data.scenes import (
 )
 
 __all__ = [
-    "AID", "CAPTION_DATASETS", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "SCENE_DATASETS",
-    "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
+    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
     "MillionAID", "NWPURESISC12", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
     "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]

@@ -232,6 +232,3 @@ class RSICDScenes(BenchDataset):
         if unlisted:
             raise self._missing(f"{len(unlisted)} {self.split} image(s) are in no class list (e.g. {unlisted[0]})")
         return out
-
-
-CAPTION_DATASETS = {c.name: c for c in (RSICD, RSITMD, UCMCaptions, SydneyCaptions)}

@@ -194,6 +194,3 @@ class NWPURESISC12(ClassFolderDataset):
     base_dir = ""
     classes = ("beach", "commercial_area", "desert", "farmland", "forest", "industrial_area", "island", "lake",
                "mountain", "residential", "river", "wetland")
-
-
-SCENE_DATASETS = {c.name: c for c in (UCMerced, AID, PatternNet, RESISC45, WHURS19, MillionAID, NWPURESISC12)}
