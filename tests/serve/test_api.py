@@ -137,8 +137,9 @@ def test_search_endpoint(client, served):
 
 def test_page_and_overview(client):
     r = client.get("/")
-    assert r.status_code == 200 and "<svg" in r.text and "http" not in r.text.replace("http://www.w3.org", "")
+    assert r.status_code == 200 and 'src="/static/vendor/leaflet/leaflet.js"' in r.text and "http" not in r.text
     js = client.get("/static/app.js").text
-    assert "fetch(\"/search\"" in js and "https://" not in js  # self-contained: no CDN, no tile server
+    assert "fetch(\"/search\"" in js and "http://" not in js and "https://" not in js  # no CDN, no tile server
+    assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
     ov = client.get("/index/overview").json()
     assert ov["chips"] > ov["placed"] > 0 and len(ov["boxes"]) == ov["placed"] and len(ov["extent"]) == 4

@@ -1,11 +1,23 @@
 """End-to-end: the map page in headless Chromium (Debian's chromium + chromium-driver, driven by selenium)
-against a live server on 127.0.0.1. Skips only when chromium / chromedriver / selenium are absent
-(installed by scripts/install-system-deps.sh, which scripts/install.sh runs)."""
+against a live server on 127.0.0.1: Leaflet loads from the package (no CDN), the chips' own imagery is drawn at
+their footprints, and a user searches by text, lands on the best cluster of results, clicks a result, asks for
+more like it, draws a box, exports GeoJSON, clicks a place, and sees a local basemap. Skips only when chromium /
+chromedriver / selenium are absent (installed by scripts/install-system-deps.sh, which scripts/install.sh runs).
 
+``GEOVEC_SCREENSHOT=path.png`` saves the flow's screenshot there too (docs/search-map.png is made by
+``test_screenshot_of_real_imagery`` with ``GEOVEC_SCREENSHOT_DOCS=1``: the real model on ../shared/data)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
 import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,108 +26,430 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="chromium / chromedriver not installed (see scripts/install-system-deps.sh)")
+REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def live_server(served):
+@contextlib.contextmanager
+def _serving(app):
     import uvicorn
 
-    from geovec.serve.app import create_app
-
-    db, scenes, model = served
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(db, model), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.time() + 20
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
     assert server.started, "server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    t.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        t.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def browser():
+def live_server(served):
+    from geovec.serve.app import create_app
+
+    db, scenes, model = served
+    with _serving(create_app(db, model)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800",
-              "--no-proxy-server", "--disable-extensions"):
+              "--no-proxy-server", "--disable-extensions", "--hide-scrollbars"):
         opts.add_argument(a)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(30)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     yield driver
     driver.quit()
 
 
-def _wait(driver, cond, timeout=15):
+def _wait(driver, cond, timeout=20, message=""):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(cond)
+    return WebDriverWait(driver, timeout).until(cond, message)
 
 
-def test_type_a_query_and_see_footprints_thumbnails_scores(live_server, browser, served):
+def _open(browser, url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/")
+    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+
+
+def _searches(browser) -> int:
+    return int(browser.execute_script("return geovec.state.searches"))
+
+
+def _after_search(browser, before: int):
+    _wait(browser, lambda d: _searches(d) > before and not d.execute_script("return document.body.dataset.searching"),
+          message="the search did not finish")
+
+
+def _images_loaded(browser, css: str) -> bool:
+    return browser.execute_script(
+        "const imgs = [...document.querySelectorAll(arguments[0])];"
+        "return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);", css)
+
+
+def _statuses(browser, part: str) -> dict:
+    """HTTP status of every resource the page fetched whose URL contains ``part`` (Resource Timing)."""
+    return browser.execute_script(
+        "const out = {}; for (const e of performance.getEntriesByType('resource'))"
+        " if (e.name.includes(arguments[0])) out[e.name] = e.responseStatus; return out;", part)
+
+
+def _cards(browser):
+    from selenium.webdriver.common.by import By
+
+    return browser.find_elements(By.CSS_SELECTOR, "#result-list .result")
+
+
+def _view(browser) -> list[float]:
+    """The map's visible [west, south, east, north]."""
+    return browser.execute_script("const b = geovec.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(),"
+                                  " b.getNorth()];")
+
+
+def _contains(outer, inner, slack=1e-9) -> bool:
+    return (outer[0] - slack <= inner[0] and outer[1] - slack <= inner[1] and inner[2] <= outer[2] + slack
+            and inner[3] <= outer[3] + slack)
+
+
+def _intersects(a, b) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _km(lat1, lon1, lat2, lon2) -> float:
+    r = math.radians
+    a = math.sin(r(lat2 - lat1) / 2) ** 2 + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _best_cluster(features) -> set[str]:
+    """The page's rule, restated: single linkage of centres within 3 median chip diagonals, clusters ranked by
+    the sum of 1 / rank."""
+    geo = [f for f in features if f["properties"]["bbox"]]
+    diag = sorted(_km(b[1], b[0], b[3], b[2]) for b in (f["properties"]["bbox"] for f in geo))[len(geo) // 2]
+    link = max(3 * diag, 0.01)
+    parent = list(range(len(geo)))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(geo)):
+        for j in range(i + 1, len(geo)):
+            a, b = geo[i]["properties"], geo[j]["properties"]
+            if _km(a["centre_lat"], a["centre_lon"], b["centre_lat"], b["centre_lon"]) <= link:
+                parent[find(i)] = find(j)
+    groups: dict[int, list] = {}
+    for i, f in enumerate(geo):
+        groups.setdefault(find(i), []).append(f)
+    best = max(groups.values(), key=lambda g: (sum(1 / f["properties"]["rank"] for f in g),
+                                               -min(f["properties"]["rank"] for f in g)))
+    return {f["id"] for f in best}
+
+
+def _ccw(ring) -> bool:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:])) > 0
+
+
+def _screenshot(browser, path: Path) -> Path:
+    browser.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.size[0] >= 1000 and len(set(im.convert("L").resize((64, 40)).getdata())) > 20  # not blank
+    return path
+
+
+def test_leaflet_from_the_package_and_the_chips_imagery_at_their_footprints(live_server, browser):
     import httpx
+
+    _open(browser, live_server)
+    assert browser.execute_script("return L.version") == "1.9.4"
+    # nothing from another origin: Leaflet, its CSS and every image come from this server (no CDN, no tiles)
+    sources = browser.execute_script("return [...document.querySelectorAll('script[src], link[href]')]"
+                                     ".map((e) => e.src || e.href)")
+    assert any(s.endswith("/static/vendor/leaflet/leaflet.js") for s in sources)
+    assert any(s.endswith("/static/vendor/leaflet/leaflet.css") for s in sources)
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert resources and all(r.startswith(live_server + "/") for r in resources), resources
+    assert not browser.execute_script("return document.querySelectorAll('.leaflet-tile').length")  # no basemap
+    health = httpx.get(live_server + "/healthz").json()
+    ov = httpx.get(live_server + "/index/overview").json()
+    assert f"{health['chips']} chips indexed" in browser.find_element("id", "status").text
+    # every georeferenced chip outlined; all of them fit the first view, so each one's imagery is drawn
+    assert browser.execute_script("return geovec.layers.outlines.getLayers().length") == ov["placed"]
+    _wait(browser, lambda d: _images_loaded(d, "img.chip-img"), message="chip imagery did not load")
+    drawn = browser.execute_script(
+        "const m = geovec.map, c = m.getContainer().getBoundingClientRect();"
+        "return geovec.layers.imagery.getLayers().map((l) => { const r = l.getElement().getBoundingClientRect();"
+        " const b = l.getBounds(), nw = m.latLngToContainerPoint(b.getNorthWest()),"
+        " se = m.latLngToContainerPoint(b.getSouthEast());"
+        " return {id: l.chipId, img: [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top],"
+        " want: [nw.x, nw.y, se.x, se.y], bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]}; })")
+    assert len(drawn) == ov["placed"]
+    bbox_of = {c["id"]: c["bbox"] for c in httpx.get(live_server + "/chips", params={"bbox": "-180,-90,180,90",
+                                                                                   "limit": 2000}).json()["chips"]}
+    assert sorted(d["id"] for d in drawn) == sorted(bbox_of)
+    for d in drawn:
+        assert all(abs(a - b) < 1e-9 for a, b in zip(d["bounds"], bbox_of[d["id"]]))  # at the chip's own bbox
+        assert all(abs(a - b) <= 1.5 for a, b in zip(d["img"], d["want"])), d  # and on screen exactly there
+    overlays = _statuses(browser, "/overlay.png")
+    assert len(overlays) == ov["placed"] and set(overlays.values()) == {200}
+
+
+def test_search_cluster_click_more_like_this_box_and_export(live_server, browser, downloads, tmp_path):
+    import httpx
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    browser.get(live_server + "/")
-    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
-    status = browser.find_element(By.ID, "status").text
-    n_chips = httpx.get(live_server + "/healthz").json()["chips"]
-    assert f"{n_chips} chips indexed" in status
-    # every georeferenced chip is drawn on the background layer
-    placed = httpx.get(live_server + "/index/overview").json()["placed"]
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#chips rect")) == placed
-
-    box = browser.find_element(By.ID, "q")
+    _open(browser, live_server)
+    query = "solar farm near a river"
     k = browser.find_element(By.ID, "k")
     k.clear()
-    k.send_keys("5")
-    box.send_keys("solar farm near a river", Keys.ENTER)
-    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#result-list .result")) == 5)
-    cards = browser.find_elements(By.CSS_SELECTOR, "#result-list .result")
-    api = httpx.post(live_server + "/search", json={"text": "solar farm near a river", "k": 5}).json()["features"]
-    assert [c.get_attribute("data-id") for c in cards] == [f["id"] for f in api]  # same ranking as the API
+    k.send_keys("10")
+    n = _searches(browser)
+    browser.find_element(By.ID, "q").send_keys(query, Keys.ENTER)
+    _after_search(browser, n)
+
+    # 1. text search: the list is the API's ranking, with scores and thumbnails that loaded (HTTP 200)
+    api = httpx.post(live_server + "/search", json={"text": query, "k": 10}).json()["features"]
+    cards = _cards(browser)
+    assert [c.get_attribute("data-id") for c in cards] == [f["id"] for f in api]
     for card, f in zip(cards, api):
         assert f"{f['properties']['score']:.4f}" in card.text
-    # thumbnails actually loaded
-    _wait(browser, lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
-                                 for img in d.find_elements(By.CSS_SELECTOR, "#result-list img")))
-    # one footprint per georeferenced result, inside the visible map
-    n_geo = sum(1 for f in api if f["geometry"])
-    paths = browser.find_elements(By.CSS_SELECTOR, "#results path.footprint")
-    assert len(paths) == n_geo > 0
-    svg = browser.find_element(By.ID, "map").rect
-    for p in paths:
-        r = p.rect
-        assert r["width"] > 1 and r["height"] > 1
-        assert svg["x"] - 1 <= r["x"] and r["x"] + r["width"] <= svg["x"] + svg["width"] + 1
+        assert card.find_element(By.CSS_SELECTOR, ".more-like").is_displayed()
+    _wait(browser, lambda d: _images_loaded(d, "#result-list img.thumb"), message="thumbnails did not load")
+    thumbs = _statuses(browser, "/thumbnail.png")
+    assert len(thumbs) == len(api) and set(thumbs.values()) == {200}
+    geo = [f for f in api if f["geometry"]]
+    assert len(geo) >= 2
+    counts = browser.execute_script("const l = geovec.layers; return [l.results.getLayers().length,"
+                                    " l.labels.getLayers().length, l.resultImagery.getLayers().length]")
+    assert counts == [len(geo)] * 3  # one footprint, one rank label, one image per georeferenced result
+    _wait(browser, lambda d: _images_loaded(d, "img.hit-img"))
     assert "task retrieval" in browser.find_element(By.ID, "status").text
+
+    # 2. the view is the best cluster of results, not the bounding box of all of them
+    clusters = browser.execute_script("return geovec.state.clusters.map((c) => c.ids)")
+    assert len(clusters) >= 2, "the query's results should lie in more than one place (two areas of scenes)"
+    assert set(clusters[0]) == _best_cluster(api)
+    view = _view(browser)
+    for f in geo:
+        inside = _contains(view, f["properties"]["bbox"])
+        assert inside if f["id"] in clusters[0] else not inside, f["id"]
+    assert "cluster 1 of" in browser.find_element(By.ID, "cluster-info").text
+    browser.find_element(By.ID, "show-all").click()
+    assert all(_contains(_view(browser), f["properties"]["bbox"]) for f in geo)
+    browser.find_element(By.ID, "next-cluster").click()  # -> cluster 2 (after "all results": from cluster 1)
+    assert set(clusters[1]) == {f["id"] for f in geo if _contains(_view(browser), f["properties"]["bbox"])}
+
+    # 3. click a result: the map goes to its footprint, which is marked; the card too
+    third = _cards(browser)[2]
+    third_id = third.get_attribute("data-id")
+    bbox3 = next(f["properties"]["bbox"] for f in api if f["id"] == third_id)
+    third.click()
+    _wait(browser, lambda d: "active" in _cards(d)[2].get_attribute("class"))
+    view = _view(browser)
+    assert _contains(view, bbox3)
+    cx, cy = (view[0] + view[2]) / 2, (view[1] + view[3]) / 2
+    assert bbox3[0] <= cx <= bbox3[2] and bbox3[1] <= cy <= bbox3[3]
+    assert browser.execute_script(
+        "const p = geovec.layers.results.getLayers().find((l) => l.featureId === arguments[0]);"
+        "return p.getElement().classList.contains('active')", third_id)
+    assert browser.execute_script("return geovec.state.active") == third_id
+
+    # 4. more like this (card 2): the stored vector; that chip comes first with score 1
+    second = _cards(browser)[1]
+    like_id = second.get_attribute("data-id")
+    n = _searches(browser)
+    second.find_element(By.CSS_SELECTOR, ".more-like").click()
+    _after_search(browser, n)
+    assert "task like" in browser.find_element(By.ID, "status").text
+    assert browser.find_element(By.ID, "like").is_displayed()
+    like_api = httpx.post(live_server + "/search", json={"like": like_id, "k": 10}).json()["features"]
+    cards = _cards(browser)
+    assert [c.get_attribute("data-id") for c in cards] == [f["id"] for f in like_api]
+    assert cards[0].get_attribute("data-id") == like_id and "score 1.0000" in cards[0].text
+    assert set(browser.execute_script("return geovec.state.clusters[0].ids")) == _best_cluster(like_api)
+
+    # 5. draw a box over the middle of the view: the same "like" search, inside the box only
+    browser.find_element(By.ID, "draw-box").click()
+    m = browser.find_element(By.ID, "map")
+    w, h = m.size["width"], m.size["height"]
+    n = _searches(browser)
+    ActionChains(browser).move_to_element_with_offset(m, -w // 5, -h // 5).click_and_hold() \
+        .move_by_offset(w // 5, h // 5).move_by_offset(w // 5, h // 5).release().perform()
+    _after_search(browser, n)
+    bbox = browser.execute_script("return geovec.state.bbox")
+    expect = browser.execute_script(
+        "const m = geovec.map, s = m.getSize(), a = m.containerPointToLatLng([s.x / 2 - arguments[0], s.y / 2 - arguments[1]]),"
+        " b = m.containerPointToLatLng([s.x / 2 + arguments[0], s.y / 2 + arguments[1]]);"
+        "return [a.lng, b.lat, b.lng, a.lat];", w // 5, h // 5)
+    assert bbox and all(abs(a - b) < 2e-3 * max(1.0, abs(view[2] - view[0])) for a, b in zip(bbox, expect)), (bbox, expect)
+    assert browser.find_element(By.ID, "box").is_displayed()
+    assert browser.execute_script("return geovec.layers.box.getLayers().length") == 1
+    assert not browser.execute_script("return geovec.state.drawing")  # one box per click of the button
+    assert browser.execute_script("return geovec.state.place") is None  # the drag was not taken for a click
+    box_api = httpx.post(live_server + "/search", json={"like": like_id, "k": 10, "bbox": bbox}).json()["features"]
+    assert box_api, "the box should hold chips"
+    cards = _cards(browser)
+    assert [c.get_attribute("data-id") for c in cards] == [f["id"] for f in box_api]
+    assert all(_intersects(f["properties"]["bbox"], bbox) for f in box_api)
+    # the box did leave some out (the ungeoreferenced PNG's chips among them)
+    assert any(not (f["properties"]["bbox"] and _intersects(f["properties"]["bbox"], bbox)) for f in like_api)
+
+    # 6. export: the current results as an RFC 7946 GeoJSON file
+    for old in downloads.glob("*"):
+        old.unlink()
+    browser.find_element(By.ID, "export").click()
+    _wait(browser, lambda d: list(downloads.glob("geovec-results*.geojson")), message="no GeoJSON was downloaded")
+    path = sorted(downloads.glob("geovec-results*.geojson"))[0]
+    _wait(browser, lambda d: path.stat().st_size > 0 and not list(downloads.glob("*.crdownload")))
+    fc = json.loads(path.read_text())
+    assert fc["type"] == "FeatureCollection" and "crs" not in fc
+    assert [f["id"] for f in fc["features"]] == [c.get_attribute("data-id") for c in _cards(browser)]
+    assert fc["query"]["like"] == like_id and fc["query"]["bbox"] == bbox
+    for f in fc["features"]:
+        assert f["type"] == "Feature" and f["geometry"]["type"] == "Polygon"
+        ring = f["geometry"]["coordinates"][0]
+        assert ring[0] == ring[-1] and _ccw(ring)  # closed, exterior counter-clockwise
+        assert all(5 < lon < 7 and 51 < lat < 53 for lon, lat in ring)  # [lon, lat]
+        assert f["properties"]["thumbnail"].startswith(live_server + "/chips/")
+    assert httpx.get(fc["features"][0]["properties"]["thumbnail"]).status_code == 200
+
+    shot = _screenshot(browser, tmp_path / "search-map.png")
+    if os.environ.get("GEOVEC_SCREENSHOT"):
+        shutil.copy(shot, os.environ["GEOVEC_SCREENSHOT"])
+
+    # clearing the box searches everywhere again
+    n = _searches(browser)
+    browser.find_element(By.ID, "clear-box").click()
+    _after_search(browser, n)
+    assert browser.execute_script("return geovec.state.bbox") is None
+    assert [c.get_attribute("data-id") for c in _cards(browser)] == [f["id"] for f in like_api]
 
 
 def test_click_a_place(live_server, browser):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    browser.get(live_server + "/")
-    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    _open(browser, live_server)
     browser.find_element(By.ID, "within").send_keys("2")
-    target = browser.find_elements(By.CSS_SELECTOR, "#chips rect")[0]  # click on an indexed chip
-    ActionChains(browser).move_to_element(target).click().perform()
-    _wait(browser, lambda d: "task geo" in d.find_element(By.ID, "status").text)
-    assert not browser.find_element(By.ID, "place").get_attribute("hidden")
+    # click on the centre of an indexed chip
+    x, y = browser.execute_script(
+        "const l = geovec.layers.outlines.getLayers()[0], p = geovec.map.latLngToContainerPoint(l.getBounds().getCenter()),"
+        " s = geovec.map.getSize(); return [p.x - s.x / 2, p.y - s.y / 2];")
+    n = _searches(browser)
+    ActionChains(browser).move_to_element_with_offset(browser.find_element(By.ID, "map"), int(x), int(y)).click().perform()
+    _after_search(browser, n)
+    assert "task geo" in browser.find_element(By.ID, "status").text
+    assert browser.find_element(By.ID, "place").is_displayed()
     lat, lon = (float(v) for v in browser.find_element(By.ID, "place-text").text.split(","))
     assert 51 < lat < 53 and 5 < lon < 7  # the scenes lie at ~52 N, ~6 E
-    cards = browser.find_elements(By.CSS_SELECTOR, "#result-list .result")
+    cards = _cards(browser)
     assert cards, "a click on an indexed chip must find chips within 2 km"
     for c in cards:
         km = float(c.find_element(By.CSS_SELECTOR, ".where").text.split("·")[1].strip().split()[0])
         assert km <= 2.0
-    assert browser.find_elements(By.CSS_SELECTOR, "#marker circle")
+    assert browser.execute_script("return geovec.layers.place.getLayers().length") == 2  # the point and its radius
+
+
+def test_basemap_from_a_local_tile_folder(served, browser, tmp_path):
+    import httpx
+    from PIL import Image
+
+    from geovec.serve.app import create_app
+
+    db, _, model = served
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    template = str(tiles) + "/{z}/{x}/{y}.png"
+    with _serving(create_app(db, model, basemap=template)) as url:
+        cfg = httpx.get(url + "/map/config").json()["basemap"]
+        assert cfg["url"] == "/basemap/{z}/{x}/{y}.png" and cfg["local"]
+        _open(browser, url)
+        # the tiles of the current view, written now (the server reads the folder per request), then redrawn
+        z = round(browser.execute_script("return geovec.map.getZoom()"))
+        west, south, east, north = _view(browser)
+
+        def tile(lon, lat):
+            n = 2 ** z
+            y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+            return int((lon + 180) / 360 * n), int(y)
+
+        (x0, y0), (x1, y1) = tile(west, north), tile(east, south)
+        Image.new("RGB", (256, 256), (200, 220, 190)).save(tmp_path / "t.png")
+        for x in range(x0 - 1, x1 + 2):
+            for y in range(y0 - 1, y1 + 2):
+                (tiles / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
+                shutil.copy(tmp_path / "t.png", tiles / str(z) / str(x) / f"{y}.png")
+        # re-added, not redraw(): Leaflet 1.9's redraw() asks for tiles of a fractional zoom (10.25/...)
+        browser.execute_script("const l = geovec.layers.basemap; geovec.map.removeLayer(l); geovec.map.addLayer(l);")
+        _wait(browser, lambda d: d.execute_script("return document.querySelectorAll('img.leaflet-tile-loaded').length") > 0,
+              message="no basemap tile loaded")
+        srcs = browser.execute_script("return [...document.querySelectorAll('img.leaflet-tile-loaded')].map((i) => [i.src, i.naturalWidth])")
+        assert all(s.startswith(url + f"/basemap/{z}/") and w == 256 for s, w in srcs)
+        assert httpx.get(url + f"/basemap/{z}/{x0}/{y0}.png").status_code == 200
+        assert httpx.get(url + "/basemap/3/0/99.png").status_code == 404  # outside the tile grid
+        assert httpx.get(url + "/basemap/3/0/..%2F..%2Fetc.png").status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_screenshot_of_real_imagery(shared_data, model, browser, tmp_path):
+    """The flow on real orthophotos (RSVQA-HR, Long Island) with the real model; GEOVEC_SCREENSHOT_DOCS=1 writes
+    docs/search-map.png (kept under 300 KB)."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from geovec.index.build import build_index
+    from geovec.index.chips import ChipSpec
+    from geovec.serve.app import create_app
+
+    files = sorted((shared_data / "rsvqa_hr" / "Data").glob("*.tif"))
+    assert files
+    build_index(files, tmp_path / "db", model, ChipSpec(256), progress=False)
+    with _serving(create_app(tmp_path / "db", model)) as url:
+        _open(browser, url)
+        _wait(browser, lambda d: _images_loaded(d, "img.chip-img"))
+        n = _searches(browser)
+        browser.find_element(By.ID, "q").send_keys("houses with swimming pools", Keys.ENTER)
+        _after_search(browser, n)
+        assert len(_cards(browser)) == 10
+        _wait(browser, lambda d: _images_loaded(d, "#result-list img.thumb") and _images_loaded(d, "img.hit-img"))
+        browser.execute_script("geovec.map.zoomOut(0.5, {animate: false})")
+        _wait(browser, lambda d: _images_loaded(d, "img.chip-img"))
+        time.sleep(0.5)
+        shot = _screenshot(browser, tmp_path / "shot.png")
+        if os.environ.get("GEOVEC_SCREENSHOT_DOCS"):
+            out = REPO / "docs" / "search-map.png"
+            with Image.open(shot) as im:
+                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+            assert out.stat().st_size < 300_000

@@ -1,6 +1,7 @@
 """The geovec HTTP server (FastAPI): OpenAI-compatible ``POST /v1/embeddings`` (extended with multimodal items),
-``GET /v1/models`` and ``/v1/models/{id}``, ``POST /search`` over an index, ``GET /healthz``, chip thumbnails, and
-the map page at ``/``.
+``GET /v1/models`` and ``/v1/models/{id}``, ``POST /search`` over an index, ``GET /healthz``, chip images (thumbnails
+and Web Mercator overlays, :mod:`geovec.serve.imagery`), the chips in a box, and the map page at ``/`` (Leaflet,
+vendored under ``static/vendor/``: no CDN).
 
 Errors have OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so OpenAI clients raise them
 with the message; the same body keeps ``detail`` (FastAPI's field, with per-item ``loc`` / ``problem``) for
@@ -9,7 +10,6 @@ clients that read it."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
 import threading
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geovec.inputs import GeoVecInputError
+from geovec.serve.imagery import Basemap, ChipImagery
 from geovec.serve.items import Limits, PixelBudget, image_of, to_item
 
 STATIC = Path(__file__).parent / "static"
@@ -235,10 +236,13 @@ def _is_token_input(raw: Any) -> bool:
 
 
 def create_app(db: str | Path | None = None, model=None, limits: Limits | None = None,
-               cors_origins: list[str] | None = None) -> FastAPI:
+               cors_origins: list[str] | None = None, basemap: Basemap | str | None = None) -> FastAPI:
     """The app for index ``db`` (optional: without it only ``/v1/embeddings``, ``/v1/models`` and ``/healthz``
     work). ``model`` defaults to the index's model (or ``geovec.load_model()``). ``cors_origins``: browser origins
-    allowed to call the API (CORS; none by default)."""
+    allowed to call the API (CORS; none by default). ``basemap``: an XYZ tile template for the map page
+    (:class:`geovec.serve.imagery.Basemap`; none by default)."""
+    if isinstance(basemap, str):
+        basemap = Basemap(basemap)
     limits = limits or Limits()
     store = None
     if db is not None:
@@ -374,7 +378,9 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         hits = search_vector(s, vec, q)
         out = hits_to_geojson(hits, q)
         for f in out["features"]:
-            f["properties"]["thumbnail"] = "/thumbnail?id=" + _quote(f["id"])
+            u = "/chips/" + _quote(f["id"])
+            f["properties"]["thumbnail"] = u + "/thumbnail.png"
+            f["properties"]["overlay"] = u + "/overlay.png" if f["geometry"] else None
         out["task"], out["side"] = q.task, q.side
         if q.near is not None:
             from geovec.index.search import swapped_near_warning
@@ -384,33 +390,90 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                 out["warnings"] = [warning]
         return out
 
-    @app.get("/thumbnail")
-    def thumbnail(id: str = Query(..., description="chip id from a search result"), size: int = Query(128, ge=16, le=512)):
-        from PIL import Image
+    imagery = ChipImagery(store) if store is not None else None
+    app.state.imagery = imagery
 
-        from geovec.index.chips import read_chip
-        from geovec.index.ray_runner import _row_to_chip
-        from geovec.index.store import sql_str
+    def _image_response(request: Request, kind: str, chip_id: str, size: int) -> Response:
+        from geovec.serve.imagery import ChipMissing, NotGeoreferenced
 
-        s = _store()
-        rows = s.column("path", "window_col", "window_row", "window_width", "window_height", "bands", "file_sig",
-                        where="id = " + sql_str(id)).to_pylist()
-        if not rows:
-            raise HTTPException(404, "no chip with this id in the index")
-        r = rows[0]
-        chip = _row_to_chip({"path": r["path"], "window": [r["window_col"], r["window_row"], r["window_width"],
-                                                           r["window_height"]],
-                             "bands": [int(b) for b in r["bands"].split(",")] if r["bands"] else None,
-                             "file_sig": r["file_sig"]})
+        _store()
         try:
-            pixels = read_chip(chip).pixels
+            png, etag = imagery.thumbnail(chip_id, size) if kind == "thumbnail" else imagery.overlay(chip_id, size)
+        except ChipMissing:
+            raise HTTPException(404, {"message": f"no chip with id {chip_id!r} in the index", "param": "id",
+                                      "code": "chip_not_found"}) from None
+        except NotGeoreferenced:
+            raise HTTPException(404, {"message": f"chip {chip_id!r} has no georeference: it has a thumbnail but no "
+                                                 "map overlay", "param": "id", "code": "not_georeferenced"}) from None
         except GeoVecInputError as e:
             raise HTTPException(410, f"chip file is no longer readable: {e.problem}") from None
-        im = Image.fromarray(pixels)
-        im.thumbnail((size, size))
-        buf = io.BytesIO()
-        im.save(buf, "PNG")
-        return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+        headers = {"Cache-Control": "max-age=3600", "ETag": etag}
+        if etag in (request.headers.get("if-none-match") or ""):
+            return Response(status_code=304, headers=headers)
+        return Response(png, media_type="image/png", headers=headers)
+
+    @app.get("/chips/{chip_id:path}/thumbnail.png")
+    def chip_thumbnail(request: Request, chip_id: str, size: int = Query(128, ge=16, le=512)):
+        """PNG of a chip's pixels (the index's bands and scaling), fitted into ``size`` px; cached."""
+        return _image_response(request, "thumbnail", chip_id, size)
+
+    @app.get("/chips/{chip_id:path}/overlay.png")
+    def chip_overlay(request: Request, chip_id: str, size: int = Query(256, ge=16, le=1024)):
+        """RGBA PNG of a chip reprojected to Web Mercator over its lon/lat bbox (a web map's image overlay with
+        bounds ``[[min_lat, min_lon], [max_lat, max_lon]]``), transparent outside the footprint; cached."""
+        return _image_response(request, "overlay", chip_id, size)
+
+    @app.get("/thumbnail")
+    def thumbnail(request: Request, id: str = Query(..., description="chip id from a search result"),
+                  size: int = Query(128, ge=16, le=512)):
+        """The same as ``/chips/{id}/thumbnail.png``."""
+        return _image_response(request, "thumbnail", id, size)
+
+    @app.get("/chips")
+    def chips_in(bbox: str = Query(..., description="min_lon,min_lat,max_lon,max_lat"),
+                 limit: int = Query(200, ge=1, le=2000)):
+        """The chips whose footprint intersects ``bbox``, for the map's imagery layer: ``total`` and, when
+        ``total <= limit``, each chip's id, bbox and image URLs (else ``chips`` is empty: too many to draw)."""
+        from geovec.index.search import SearchQuery, prefilter_sql
+
+        s = _store()
+        try:
+            box = [float(v) for v in bbox.split(",")]
+            if len(box) != 4 or not all(math.isfinite(v) for v in box):
+                raise ValueError
+            x1, y1, x2, y2 = box
+            if not (-180 <= x1 <= 180 and -180 <= x2 <= 180 and -90 <= y1 <= y2 <= 90):
+                raise ValueError
+        except ValueError:
+            raise HTTPException(422, {"message": f"bbox must be min_lon,min_lat,max_lon,max_lat in degrees, got "
+                                                 f"{bbox!r}", "param": "bbox"}) from None
+        where = prefilter_sql(SearchQuery(bbox=tuple(box)))
+        t = s.column("id", "min_lon", "min_lat", "max_lon", "max_lat", where=where)
+        total = t.num_rows
+        out = []
+        if total <= limit:
+            for r in t.to_pylist():
+                u = "/chips/" + _quote(r["id"])
+                out.append({"id": r["id"], "bbox": [r["min_lon"], r["min_lat"], r["max_lon"], r["max_lat"]],
+                            "thumbnail": u + "/thumbnail.png", "overlay": u + "/overlay.png"})
+        return {"total": total, "limit": limit, "chips": out}
+
+    @app.get("/map/config")
+    def map_config():
+        """What the map page needs besides the index: the basemap (``null``: none) and the server's limits."""
+        return {"basemap": basemap.browser_config() if basemap else None, "index": store is not None,
+                "max_k": limits.max_k}
+
+    if basemap is not None and not basemap.remote:
+        @app.get("/basemap/{z}/{x}/{y}", include_in_schema=False)
+        def basemap_tile(z: int, x: int, y: str):
+            stem = y.split(".", 1)[0]
+            tile = basemap.local_file(z, x, int(stem)) if stem.isdigit() else None
+            if tile is None:
+                raise HTTPException(404, "no such tile")
+            kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                    ".webp": "image/webp"}.get(tile.suffix.lower(), "application/octet-stream")
+            return FileResponse(tile, media_type=kind, headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/index/overview")
     def overview(limit: int = Query(20000, ge=1, le=200000)):

@@ -27,9 +27,19 @@ def serve_cmd(
     cors: List[str] = typer.Option([], "--cors", metavar="ORIGIN",
                                    help="Browser origin allowed to call the API (CORS), e.g. http://localhost:3000 "
                                         "(repeatable; '*' allows any). Default: none."),
+    basemap: Optional[str] = typer.Option(None, "--basemap", metavar="URL_TEMPLATE",
+                                          help="XYZ tiles under the map page's imagery, e.g. "
+                                               "http://localhost:8080/{z}/{x}/{y}.png (fetched by the browser) or a "
+                                               "local folder template /data/tiles/{z}/{x}/{y}.png (served by geovec "
+                                               "at /basemap/..., offline). Default: no basemap."),
+    basemap_attribution: Optional[str] = typer.Option(None, "--basemap-attribution", metavar="TEXT",
+                                                      help="Attribution shown for the --basemap tiles."),
+    basemap_max_zoom: Optional[int] = typer.Option(None, "--basemap-max-zoom", min=0, max=30,
+                                                   help="Highest zoom the --basemap has tiles for (closer zooms "
+                                                        "enlarge those)."),
 ):
     """Serve /v1/embeddings and /v1/models (OpenAI-compatible; items may be multimodal), /search, /healthz and
-    the map page at /. Errors are OpenAI-shaped ({"error": {"message", "type", "param", "code"}}).
+    the map page at / (the chips' own imagery on a Leaflet map, offline; --basemap adds XYZ tiles you have). Errors are OpenAI-shaped ({"error": {"message", "type", "param", "code"}}).
 
     Files are opened only under --root and only with GTiff / PNG / JPEG / WebP / BMP content (a .tif that is a
     GDAL VRT is refused). Bad input is a 4xx naming the item and field, never a 500.
@@ -39,6 +49,12 @@ def serve_cmd(
     from geovec.serve.app import create_app
     from geovec.serve.items import Limits
 
+    from geovec.serve.imagery import Basemap
+
+    try:
+        bm = Basemap(basemap, basemap_attribution, basemap_max_zoom) if basemap else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--basemap") from None
     m = None
     if model:
         import geovec
@@ -48,7 +64,7 @@ def serve_cmd(
                     max_image_pixels=int(max_image_mp * 1e6),
                     max_request_pixels=int(max_request_mp * 1e6) if max_request_mp else None,
                     roots=[p.resolve() for p in root])
-    app = create_app(db, m, limits, cors_origins=cors)
+    app = create_app(db, m, limits, cors_origins=cors, basemap=bm)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
