@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from geovec.cli_common import format_option
+from geovec.cli_common import (ANY_FORMAT_HELP, BANDS_HELP, MAX_IMAGE_MP_HELP, format_option, parse_bands,
+                                read_options)
 from geovec.domain import TASK_KINDS
 
 MODEL_HELP = "Bundled model name or checkpoint directory (default: the bundled geovec-compact)."
@@ -20,45 +21,6 @@ def check_task(value: Optional[str]) -> Optional[str]:
     if value not in TASK_KINDS:
         raise typer.BadParameter(f"unknown task {value!r}; choose one of {', '.join(TASK_KINDS)}")
     return value
-
-
-MAX_IMAGE_MP_HELP = ("Largest image read whole, megapixels (width x height / 1e6; 0 = no limit; default 100 or "
-                     "$GEOVEC_MAX_IMAGE_MP). Checked from the header before decoding; a larger file is reported "
-                     "as failed.")
-ANY_FORMAT_HELP = ("Open any raster format GDAL / Pillow recognise by content, VRT included (only for trusted "
-                   "files: a VRT reads rasters from anywhere). Default: GTiff / PNG / JPEG / WebP / BMP content only.")
-
-
-def read_options(max_image_mp: Optional[float], any_raster_format: bool):
-    """A context in which image files are read with this command's ``--max-image-mp`` / ``--any-raster-format``
-    (:class:`geovec.inputs.raster.ReadPolicy`); the process-wide policy is restored afterwards."""
-    from dataclasses import replace
-
-    from geovec.inputs.raster import _mp_to_pixels, read_policy, reading
-
-    policy = read_policy()
-    if max_image_mp is not None:
-        policy = replace(policy, max_pixels=_mp_to_pixels(max_image_mp))
-    if any_raster_format:
-        policy = replace(policy, drivers=None)
-    return reading(policy)
-
-
-def parse_bands(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    """``--bands 4,3,2`` -> (4, 3, 2): 1 or 3 1-based band numbers (a usage error otherwise)."""
-    if text is None:
-        return None
-    try:
-        bands = tuple(int(b) for b in text.split(","))
-    except ValueError:
-        bands = ()
-    if len(bands) not in (1, 3) or any(b < 1 for b in bands):
-        raise typer.BadParameter(f"--bands must be 1-based band numbers, 1 or 3 of them (R,G,B) like 4,3,2, got {text!r}")
-    return bands
-
-
-BANDS_HELP = ("1-based band numbers of (Geo)TIFF inputs shown as R,G,B, e.g. 8,4,3 (default: by sensor: B4,B3,B2 of "
-              "Sentinel-2 and Landsat 8/9, else the RGB bands, else the first three).")
 
 
 def with_bands(records, bands: Optional[tuple[int, ...]]):

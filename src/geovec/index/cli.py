@@ -8,8 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from geovec.cli_common import format_option, print_table
-from geovec.embed.cli import ANY_FORMAT_HELP, BANDS_HELP
+from geovec.cli_common import ANY_FORMAT_HELP, BANDS_HELP, format_option, print_table
 
 index_app = typer.Typer(help="Build, inspect and export a searchable index of imagery (LanceDB directory).",
                         no_args_is_help=True)
@@ -37,7 +36,7 @@ def _load_model(name: str | None):
 
 
 def _bands(text: str | None) -> tuple[int, ...] | None:
-    from geovec.embed.cli import parse_bands
+    from geovec.cli_common import parse_bands
 
     return parse_bands(text)
 
@@ -77,7 +76,7 @@ def build_cmd(
     from rich.console import Console
 
     from geovec import exitcodes
-    from geovec.embed.cli import read_options
+    from geovec.cli_common import read_options
     from geovec.index.build import build_index
     from geovec.index.chips import ChipSpec
     from geovec.index.store import IndexMismatchError
@@ -199,7 +198,7 @@ def search_cmd(
     tab-separated, with full paths.
     """
     from geovec import exitcodes
-    from geovec.embed.cli import read_options
+    from geovec.cli_common import read_options
     from geovec.index.api import GeoIndex
     from geovec.index.search import SearchQuery, hits_to_geojson, swapped_near_warning
     from geovec.inputs import GeoVecInputError

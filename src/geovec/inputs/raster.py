@@ -47,7 +47,7 @@ class ReadPolicy:
     drivers: tuple[str, ...] | None = SAFE_DRIVERS
 
 
-def _mp_to_pixels(mp: float | None) -> int | None:
+def mp_to_pixels(mp: float | None) -> int | None:
     if mp is None or mp <= 0:
         return None
     return int(mp * 1e6)
@@ -60,7 +60,7 @@ def _policy_from_env() -> ReadPolicy:
     raw = os.environ.get("GEOVEC_MAX_IMAGE_MP")
     if raw is not None:
         try:
-            policy = replace(policy, max_pixels=_mp_to_pixels(float(raw)))
+            policy = replace(policy, max_pixels=mp_to_pixels(float(raw)))
         except ValueError:
             raise ValueError(f"GEOVEC_MAX_IMAGE_MP must be a number of megapixels (0 = no limit), got {raw!r}") from None
     drivers = os.environ.get("GEOVEC_RASTER_DRIVERS")
@@ -89,7 +89,7 @@ def set_read_policy(max_image_mp=_KEEP, drivers=_KEEP) -> ReadPolicy:
     if max_image_mp is not _KEEP:
         if max_image_mp is not None and not isinstance(max_image_mp, (int, float)):
             raise TypeError(f"max_image_mp must be a number of megapixels, got {max_image_mp!r}")
-        _POLICY = replace(_POLICY, max_pixels=_mp_to_pixels(max_image_mp))
+        _POLICY = replace(_POLICY, max_pixels=mp_to_pixels(max_image_mp))
     if drivers is not _KEEP:
         _POLICY = replace(_POLICY, drivers=None if drivers is None else tuple(drivers))
     return previous
@@ -610,7 +610,7 @@ def read_tiff(
 _HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-def _pil_pixels(im: Image.Image) -> np.ndarray:
+def pil_pixels(im: Image.Image) -> np.ndarray:
     """(H, W, 3) uint8 of a decoded PIL image; 16-bit / 32-bit / float modes are stretched like TIFFs."""
     if im.mode in _HIGH_BIT_MODES:
         return to_rgb(np.asarray(im))
@@ -635,7 +635,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
         if source.width == 0 or source.height == 0:
             raise GeoVecInputError("image is empty (0 pixels)")
         try:
-            pixels = select_bands(np.asarray(source), bands) if bands else _pil_pixels(source)
+            pixels = select_bands(np.asarray(source), bands) if bands else pil_pixels(source)
             if bands:
                 pixels = to_rgb(pixels)
         except GeoVecInputError:
@@ -674,7 +674,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
                 with Image.open(path, formats=_PIL_FORMATS.get(fmt) if fmt else None) as im:
                     check_pixels(im.width, im.height, max_pixels, str(path))
                     im.load()
-                    pixels = to_rgb(select_bands(np.asarray(im), bands)) if bands else _pil_pixels(im)
+                    pixels = to_rgb(select_bands(np.asarray(im), bands)) if bands else pil_pixels(im)
         except GeoVecInputError:
             raise
         except Image.DecompressionBombError as e:

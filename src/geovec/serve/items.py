@@ -72,7 +72,7 @@ def decode_base64_image(data: str, limits: Limits, budget: PixelBudget | None = 
     """Base64 (optionally a data URL) -> (H, W, 3) uint8, checking the size from the header before decoding."""
     from PIL import Image
 
-    from geovec.inputs.raster import _pil_pixels
+    from geovec.inputs.raster import pil_pixels
 
     if not isinstance(data, str):
         raise GeoVecInputError(f"image base64 must be a string, got {type(data).__name__}")
@@ -90,7 +90,7 @@ def decode_base64_image(data: str, limits: Limits, budget: PixelBudget | None = 
             with Image.open(io.BytesIO(raw), formats=PIL_FORMATS) as im:
                 _check_pixels(im.width, im.height, limits, budget)
                 im.load()
-                pixels = _pil_pixels(im)
+                pixels = pil_pixels(im)
     except GeoVecInputError:
         raise
     except Image.DecompressionBombError as e:
