@@ -6,7 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from geovec.bench.metrics import QueryScores, paired_bootstrap
 from geovec.bench.tasks import META_TASKS, TASKS
+
+
+def load_query_scores(model_dir: str | Path, task_name: str) -> tuple[QueryScores, str] | None:
+    """Per-query main-metric values of one task result (and its dataset revision), or None if absent."""
+    p = Path(model_dir) / "per_query" / f"{task_name}.json"
+    if not p.exists():
+        return None
+    d = json.loads(p.read_text())
+    return QueryScores.from_json(d), d.get("dataset_revision", "")
 
 
 def load_results(model_dir: str | Path) -> list[dict[str, Any]]:
@@ -183,9 +193,6 @@ def resolve_model_dir(out_dir: str | Path, name: str) -> Path:
 
 def paired_comparison(dir_a: str | Path, dir_b: str | Path, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
     """Per task present in both runs: B - A with a paired bootstrap interval over the same queries."""
-    from geovec.bench.metrics import paired_bootstrap
-    from geovec.bench.runner import load_query_scores
-
     a_recs = {r["task_name"]: r for r in load_results(dir_a) if r.get("status") == "ok"}
     b_recs = {r["task_name"]: r for r in load_results(dir_b) if r.get("status") == "ok"}
     out = []

@@ -304,15 +304,6 @@ def prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) -> dict[
             "n_templates": len(templates)}
 
 
-def load_query_scores(model_dir: str | Path, task_name: str) -> tuple[QueryScores, str] | None:
-    """Per-query main-metric values of one task result (and its dataset revision), or None if absent."""
-    p = Path(model_dir) / "per_query" / f"{task_name}.json"
-    if not p.exists():
-        return None
-    d = json.loads(p.read_text())
-    return QueryScores.from_json(d), d.get("dataset_revision", "")
-
-
 def write_model_meta(folder: Path, encoder: BenchEncoder) -> None:
     """``model_meta.json``: MTEB's ``ModelMeta`` fields (as ``ModelMeta.to_dict()`` writes them), as far as the model
     tells them; it validates as ``mteb.ModelMeta`` and names the model as :mod:`geovec.integrations.mteb` does."""
