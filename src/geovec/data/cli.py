@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         with geovec.data.vqa_gen.DerivedVQA(OUT_DIR, SPLIT) (prefix VQA) or
         geovec.train.converters.rsvqa_examples(OUT_DIR, SPLIT, prefix, "images")."""
         from geovec.data.vqa_gen import generate_pairs, write_rsvqa
-        from geovec.train.converters import karpathy_captions
+        from geovec.data.captions import karpathy_captions
 
         if captions is None:
             from geovec.paths import default_data_root

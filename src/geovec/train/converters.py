@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 
 from geovec.bench.builders import CLASS_TEMPLATE
 from geovec.data.base import prompt_name
-from geovec.data.captions import CaptionDataset
+from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
 from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
@@ -60,31 +60,6 @@ def caption_examples(samples: Iterable[dict | tuple], both_directions: bool = Tr
         if both_directions:
             for c in caps:
                 yield Example("retrieval", {"text": c}, [{"image": path}], group=path)
-
-
-def _caption_files(root: Path, image_dir, split: str, source: str, json_name: str | None = None) -> CaptionDataset:
-    """A :class:`CaptionDataset` over caption files at any path (your own data in an official format)."""
-    attrs = {"name": "caption files", "url": "your own data", "image_dir": _abs(image_dir),
-             "json_names": (json_name,) if json_name else (), "precomp_dir": "",
-             "layout": "a Karpathy-style caption json, or {split}_filename.txt + {split}_caps.txt, + an image folder",
-             "splits": (split,)}
-    return type("CaptionFiles", (CaptionDataset,), attrs)(root, split, source=source)
-
-
-def karpathy_captions(dataset_json: str | Path, image_dir: str | Path, split: str = "train") -> list[tuple[str, list[str]]]:
-    """Karpathy-style json (``images[].filename/split/sentences[].raw``) -> [(image path, captions)] of one
-    split, read by :class:`geovec.data.CaptionDataset` (empty captions dropped, missing images reported)."""
-    p = Path(dataset_json)
-    ds = _caption_files(p.parent, image_dir, split, "json", json_name=p.name)
-    return [(str(s["image"]), list(s["captions"])) for s in ds.samples]
-
-
-def precomp_captions(precomp_dir: str | Path, image_dir: str | Path, split: str = "train") -> list[tuple[str, list[str]]]:
-    """"precomp" text files ``{split}_filename.txt`` + ``{split}_caps.txt`` -> [(image path, captions)], read
-    by :class:`geovec.data.CaptionDataset` (a fixed number of consecutive caption lines per image, or the file
-    name repeated on every caption line)."""
-    ds = _caption_files(Path(precomp_dir), image_dir, split, "precomp")
-    return [(str(s["image"]), list(s["captions"])) for s in ds.samples]
 
 
 # --- scene classification ----------------------------------------------------------------------------------------
