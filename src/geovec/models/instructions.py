@@ -21,6 +21,9 @@ DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
     "geo": "Find the place on Earth that matches this.",
 }
 
+if set(DEFAULT_QUERY_INSTRUCTIONS) != set(TASKS):  # a task kind of geovec.domain needs its default instruction here
+    raise ImportError(f"default query instructions {sorted(DEFAULT_QUERY_INSTRUCTIONS)} != task kinds {sorted(TASKS)}")
+
 _MODALITY_WORDS = {"image": "remote sensing image", "box": "image region", "location": "location", "text": "text"}
 
 
