@@ -90,7 +90,7 @@ class TextStateCache:
         out: list[torch.Tensor | None] = [None] * len(prepared)
         cached = [i for i, k in enumerate(keys) if k is not None]
         if cached:
-            heads = m.head(torch.stack([self.states[keys[i]] for i in cached]))
+            heads = m.project(torch.stack([self.states[keys[i]] for i in cached]))
             for j, i in enumerate(cached):
                 out[i] = heads[j]
         if rest:
