@@ -145,7 +145,7 @@ class StageTimer:
                     self.seconds[_stage] += time.perf_counter() - t
 
             setattr(self.model, name, timed)
-        prep = self.model._prepare_at
+        prep = self.model.prepare_at
 
         def prepare_timed(*a, **kw):
             t = time.thread_time()
@@ -155,11 +155,11 @@ class StageTimer:
                 with self.lock:
                     self.decode_cpu += time.thread_time() - t
 
-        self.model._prepare_at = prepare_timed
+        self.model.prepare_at = prepare_timed
         return self
 
     def __exit__(self, *exc):
-        for name in (*self.STAGES, "_prepare_at"):
+        for name in (*self.STAGES, "prepare_at"):
             self.model.__dict__.pop(name, None)
 
     def shares(self, wall: float) -> dict[str, float]:
