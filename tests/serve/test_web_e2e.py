@@ -146,11 +146,10 @@ def _km(lat1, lon1, lat2, lon2) -> float:
 
 
 def _best_cluster(features) -> set[str]:
-    """The page's rule, restated: single linkage of centres within 3 median chip diagonals, clusters ranked by
-    the sum of 1 / rank."""
+    """The page's rule, restated: results linked when their centres are within 3 diagonals of the larger of
+    their two chips, single linkage, clusters ranked by the sum of 1 / rank."""
     geo = [f for f in features if f["properties"]["bbox"]]
-    diag = sorted(_km(b[1], b[0], b[3], b[2]) for b in (f["properties"]["bbox"] for f in geo))[len(geo) // 2]
-    link = max(3 * diag, 0.01)
+    diag = [_km(b[1], b[0], b[3], b[2]) for b in (f["properties"]["bbox"] for f in geo)]
     parent = list(range(len(geo)))
 
     def find(i):
@@ -161,7 +160,7 @@ def _best_cluster(features) -> set[str]:
     for i in range(len(geo)):
         for j in range(i + 1, len(geo)):
             a, b = geo[i]["properties"], geo[j]["properties"]
-            if _km(a["centre_lat"], a["centre_lon"], b["centre_lat"], b["centre_lon"]) <= link:
+            if _km(a["centre_lat"], a["centre_lon"], b["centre_lat"], b["centre_lon"]) <= max(3 * max(diag[i], diag[j]), 0.01):
                 parent[find(i)] = find(j)
     groups: dict[int, list] = {}
     for i, f in enumerate(geo):

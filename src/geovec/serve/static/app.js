@@ -98,20 +98,20 @@ function km(lat1, lon1, lat2, lon2) {
     Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin((lon2 - lon1) * r / 2) ** 2;
   return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
 }
-// Results linked when their centres are within 3 chip diagonals (the median one), grouped by single linkage.
-// Clusters are ordered by the sum of 1 / rank of their members: the top hit's neighbourhood usually wins, but a
-// dense group of good hits beats one lone best hit far away. The view fits the first; the others are a click away.
+// Two results are linked when their centres are within 3 diagonals of the larger of their two chips; clusters are
+// groups of linked results (single linkage), ordered by the sum of 1 / rank of their members: the top hit's
+// neighbourhood usually wins, but a dense group of good hits beats one lone best hit far away. The view fits the
+// first; the others are a click away.
 function clustersOf(features) {
   const geo = features.filter((f) => f.properties.bbox && f.properties.centre_lat != null);
   if (!geo.length) return [];
-  const diag = geo.map((f) => { const b = f.properties.bbox; return km(b[1], b[0], b[3], b[2]); }).sort((a, b) => a - b);
-  const link = Math.max(3 * diag[diag.length >> 1], 0.01);
+  const diag = geo.map((f) => { const b = f.properties.bbox; return km(b[1], b[0], b[3], b[2]); });
   const parent = geo.map((_, i) => i);
   const find = (i) => (parent[i] === i ? i : (parent[i] = find(parent[i])));
   for (let i = 0; i < geo.length; i++) {
     for (let j = i + 1; j < geo.length; j++) {
       const a = geo[i].properties, b = geo[j].properties;
-      if (km(a.centre_lat, a.centre_lon, b.centre_lat, b.centre_lon) <= link) parent[find(i)] = find(j);
+      if (km(a.centre_lat, a.centre_lon, b.centre_lat, b.centre_lon) <= Math.max(3 * Math.max(diag[i], diag[j]), 0.01)) parent[find(i)] = find(j);
     }
   }
   const groups = new Map();
@@ -129,7 +129,8 @@ function fitCluster(i) {
   const c = state.clusters[i];
   if (!c) return;
   state.clusterIndex = i;
-  map.fitBounds(c.bounds.pad(0.25), { maxZoom: 20, animate: false });
+  // a lone result gets room around it (its chip a quarter of the view), a group a margin
+  map.fitBounds(c.bounds.pad(c.ids.length > 1 ? 0.25 : 1.5), { maxZoom: 20, animate: false });
   const n = state.results.length;
   $("cluster-info").textContent = state.clusters.length > 1
     ? `cluster ${i + 1} of ${state.clusters.length}: ${c.ids.length} of ${n} results (ranks ${c.ranks.slice(0, 6).join(", ")}${c.ranks.length > 6 ? ", …" : ""})`
