@@ -48,7 +48,7 @@ def main() -> None:
 
     from geovec.models.dual_path import DualPathModel
     from geovec.models.probe import ProbeModel
-    from geovec.models.probe_train import caption_retrieval, caption_split, text_embedding_cache
+    from geovec.train.probe import caption_retrieval, caption_split, text_embedding_cache
     from geovec.train.global_top import VisionTop, block_activation_cache, embed_activations, train_top
 
     def log(msg: str) -> None:

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from geovec.bench.metrics import geo_errors, rank_golds, summarize
     from geovec.models.probe import ProbeConfig, ProbeModel
-    from geovec.models.probe_train import (
+    from geovec.train.probe import (
         caption_retrieval, caption_split, embed_features, geo_training_places, image_feature_cache,
         place_embeddings, text_embedding_cache, train_image_head, train_location_map,
     )

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.builders import CLASS_TEMPLATE
     from geovec.data import NWPURESISC12, RSICDScenes
     from geovec.models.probe import ProbeModel
-    from geovec.models.probe_train import caption_retrieval, caption_split, embed_features, image_feature_cache
+    from geovec.train.probe import caption_retrieval, caption_split, embed_features, image_feature_cache
     from geovec.models.text_top import TextTop
     from geovec.train.text_top import embed_text_states, text_state_cache, train_text_top
 

@@ -8,7 +8,7 @@ import torch
 
 from geovec.inputs import GeoVecInputError
 from geovec.models.probe import ProbeConfig, ProbeModel, box_crop
-from geovec.models.probe_train import (
+from geovec.train.probe import (
     ArrayCache, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
     text_embedding_cache, train_image_head, train_location_map,
 )
@@ -145,7 +145,7 @@ def test_bench_loads_probe_prefix(trained, probe, tmp_path):
 
 
 def test_quadrant_centres_from_footprint():
-    from geovec.models.probe_train import _bilinear_latlon
+    from geovec.train.probe import _bilinear_latlon
 
     ring = ((5.0, 53.0), (6.0, 53.0), (6.0, 52.0), (5.0, 52.0), (5.0, 53.0))  # TL, TR, BR, BL (lon, lat)
     assert _bilinear_latlon(ring, 0.5, 0.5) == (52.5, 5.5)
@@ -156,7 +156,7 @@ def test_quadrant_centres_from_footprint():
 def test_fallback_geo_places_split_by_id(shared_data):
     from pathlib import Path
 
-    from geovec.models.probe_train import geotiff_places
+    from geovec.train.probe import geotiff_places
 
     train = geotiff_places(shared_data, "train", crops=False)
     held = geotiff_places(shared_data, "eval", crops=False)

@@ -14,7 +14,7 @@ text space (a LiT-style probe):
 
 The parts of one item are each embedded and L2-normalised, then summed and L2-normalised (score fusion).
 **Instructions in items (and the ``instruction`` / ``task`` arguments of encode) are ignored**: the probe
-has no instruction-conditioning. Training: :mod:`geovec.models.probe_train` and
+has no instruction-conditioning. Training: :mod:`geovec.train.probe` and
 ``benchmarks/train_probe.py``.
 """
 

@@ -41,7 +41,7 @@ def block_activation_cache(tower, images: Sequence[str | Path], directory: str |
     """(N, C * h * w) fp16 block-``split`` activations of ``images`` (resized as the probe does), resumable."""
     from geovec.inputs import read_image
     from geovec.models.probe import preprocess_pixels
-    from geovec.models.probe_train import ArrayCache, content_key
+    from geovec.train.probe import ArrayCache, content_key
 
     probe_px = preprocess_pixels(read_image(images[0]).pixels, image_size)
     with torch.inference_mode():
@@ -82,7 +82,7 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
 
     ``checkpoint(epoch, state)`` is called after every epoch with everything needed to resume exactly
     (``start_epoch`` / ``opt_state``): the epoch's permutation and views derive from ``seed`` and the epoch."""
-    from geovec.models.probe_train import cosine_lr, info_nce
+    from geovec.train.probe import cosine_lr, info_nce
 
     owner = np.asarray(owner)
     n = len(acts)

@@ -46,7 +46,7 @@ def text_state_cache(bert, tokenizer, texts: Sequence[str], split: int, director
                      max_tokens: int = 64, chunk: int = 256, log: Callable[[str], None] | None = None) -> TextStates:
     """Layer-``split`` token states of ``texts`` (tokenised as sentence-transformers does, at most
     ``max_tokens``), cached resumably under ``directory``."""
-    from geovec.models.probe_train import ArrayCache, content_key
+    from geovec.train.probe import ArrayCache, content_key
 
     lengths = np.array([len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]])
     max_len, dim = int(lengths.max()), int(bert.config.hidden_size)
@@ -113,7 +113,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
     ``image_class`` and ``hard_classes`` > 0, each batch holds images of about ``hard_classes`` classes only
     (:func:`class_blocked_order`), so the in-batch negatives are same-class scenes with near captions. Returns
     one record per epoch."""
-    from geovec.models.probe_train import cosine_lr
+    from geovec.train.probe import cosine_lr
 
     owner, caption_text = np.asarray(owner), np.asarray(caption_text)
     feats = [np.asarray(f, dtype=np.float32) for f in image_features]
