@@ -144,8 +144,15 @@ def write_summary(model_dir: str | Path) -> Path:
     return path
 
 
+def _natural(path: Path) -> list:
+    """Sort key: digit runs compare as numbers (revision r10 after r9, not before r6)."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def model_dirs(out_dir: str | Path) -> list[Path]:
-    return sorted({p.parent for p in Path(out_dir).glob("*/*/*.json") if p.name != "model_meta.json"})
+    return sorted({p.parent for p in Path(out_dir).glob("*/*/*.json") if p.name != "model_meta.json"}, key=_natural)
 
 
 def comparison_markdown(out_dir: str | Path) -> str:

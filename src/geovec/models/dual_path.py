@@ -34,7 +34,7 @@ from geovec.inputs import Item
 from geovec.models.config import GeoVecConfig
 from geovec.models.probe import ImageHead, box_crop, preprocess_pixels
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
-from geovec.models.towers import VISION_CHANNELS, LocationTower
+from geovec.models.towers import LocationTower
 from geovec.models.text_top import TextTop, mean_pool
 from geovec.models.text_top import run_to_split as text_to_split
 from geovec.models.vision_top import VisionTop, run_from_split, run_to_split
@@ -60,7 +60,7 @@ class DualPathModel(SingleEncoderModel):
         d = self.backbone.hidden_size
         if config.embed_dim != d:
             raise ValueError(f"dual-path needs embed_dim == the encoder width ({d}), got {config.embed_dim}")
-        self.global_image = ImageHead(VISION_CHANNELS, int(settings["hidden"]), d, bool(settings["layer_norm"]))
+        self.global_image = ImageHead(self.vision.channels, int(settings["hidden"]), d, bool(settings["layer_norm"]))
         self.global_location = nn.Linear(LocationTower.out_dim, d)
         split = settings.get("vision_top_split")
         # optional: the global path's own copy of the tower's top blocks (fine-tuned), branching at block `split`
@@ -126,7 +126,7 @@ class DualPathModel(SingleEncoderModel):
         out = torch.zeros(len(prepared), self.config.embed_dim, device=dev)
         img = [i for i, p in enumerate(prepared) if p.pixels is not None or p.features is not None]
         if img:
-            own = [i for i in img if getattr(prepared[i], "global_pixels", None) is not None]
+            own = [i for i in img if prepared[i].global_pixels is not None]
             tower = self._global_features if self.global_vision_top is not None else self.vision_features
             extra = dict(zip(own, tower([prepared[i].global_pixels for i in own]))) if own else {}
             pooled = torch.stack([(extra[i] if i in extra else fmaps[i]).float().mean(dim=(1, 2)) for i in img])
@@ -172,7 +172,7 @@ class DualPathModel(SingleEncoderModel):
         need = [i for i, p in enumerate(prepared) if p.pixels is not None and p.features is None]
         glob_maps: dict[int, torch.Tensor] = {}
         if self.global_vision_top is not None:
-            if any(p.features is not None and getattr(p, "global_pixels", None) is None for p in prepared):
+            if any(p.features is not None and p.global_pixels is None for p in prepared):
                 raise ValueError("a dual-path model with its own vision top needs pixels, not cached feature maps "
                                  "(train it without feature_cache)")
             enc_maps, g_maps = self._split_features([prepared[i].pixels for i in need])

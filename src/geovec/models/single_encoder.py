@@ -53,6 +53,7 @@ class PreparedItem:
     lon: float | None = None
     georef: GeoRef | None = None
     features: torch.Tensor | None = None  # (C, h, w) cached vision feature map; skips the tower
+    global_pixels: torch.Tensor | None = None  # dual-path: the global path's own view (a box crop, another size)
 
 
 def target_size(width: int, height: int, min_size: int, max_size: int, stride: int = 32) -> tuple[int, int]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 # rsmeb-dev main scores (fractions, with task/ci_low and task/ci_high) as DevEvaluator logs them; the keys of
 # runs logged before the dev evaluation became the benchmark's (percentages) are still drawn
-DEV_KEYS = ("dev-RSICD-i2t", "dev-RSICD-t2i", "dev-RSICD-scene", "dev-mosaic-region-caption", "dev-mosaic-referring",
-            "dev-mosaic-box-class", "dev-mosaic-composed", "dev-geo-image-location")
+DEV_KEYS = ("dev-RSICD-i2t", "dev-RSICD-t2i", "dev-RSICD-retrieval", "dev-RSICD-scene", "dev-NWPU-RESISC12-scene",
+            "dev-RSICD-vqa", "dev-mosaic-region-caption", "dev-mosaic-referring", "dev-mosaic-box-class",
+            "dev-mosaic-composed", "dev-geo-image-location")
 LEGACY_DEV_KEYS = ("rsicd_mR", "rsicd_cls_P@1", "region_caption_P@1", "refexp_within_P@1", "geo_img2loc_P@1")
 
 
