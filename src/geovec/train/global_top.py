@@ -82,7 +82,7 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
 
     ``checkpoint(epoch, state)`` is called after every epoch with everything needed to resume exactly
     (``start_epoch`` / ``opt_state``): the epoch's permutation and views derive from ``seed`` and the epoch."""
-    from geovec.train.probe import cosine_lr, info_nce
+    from geovec.train.probe import close_epoch, cosine_lr, info_nce, top_and_head_optimizer
 
     owner = np.asarray(owner)
     n = len(acts)
@@ -92,11 +92,7 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
     caps = torch.from_numpy(np.asarray(caption_emb, dtype=np.float32))
     steps_per_epoch = max(1, n // batch_size)
     total = epochs * steps_per_epoch
-    groups = [{"params": list(top.parameters()), "lr": lr_top, "base": lr_top},
-              {"params": list(head.parameters()) + [logit_scale], "lr": lr_head, "base": lr_head}]
-    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    if opt_state is not None:
-        opt.load_state_dict(opt_state)
+    opt = top_and_head_optimizer(top, head, logit_scale, lr_top, lr_head, weight_decay, opt_state)
     history = []
     for epoch in range(start_epoch, epochs):
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)
@@ -122,17 +118,7 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
             losses.append(float(loss.detach()))
             if log and (b + 1) % 20 == 0:
                 log(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.4f}")
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": round(time.perf_counter() - t0, 1),
-               "temperature": float(1 / logit_scale.detach().exp().clamp(max=100.0))}
-        if evaluate is not None:
-            rec["val"] = evaluate()
-        history.append(rec)
-        log(f"epoch {epoch + 1}/{epochs} loss {rec['loss']:.4f} ({rec['seconds']} s)"
-            + (f" val mR {rec['val']['mR']:.2f}" if "val" in rec else ""))
-        if checkpoint is not None:
-            checkpoint(epoch + 1, {"top": top.state_dict(), "head": head.state_dict(),
-                                   "logit_scale": logit_scale.detach().clone(), "opt": opt.state_dict(),
-                                   "history": history})
+        close_epoch(epoch, epochs, losses, t0, logit_scale, history, evaluate, log, checkpoint, top, head, opt)
     top.eval()
     head.eval()
     return history

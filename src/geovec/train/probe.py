@@ -206,6 +206,40 @@ def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+def top_and_head_optimizer(top: torch.nn.Module, head: torch.nn.Module, logit_scale: torch.nn.Parameter,
+                           lr_top: float, lr_head: float, weight_decay: float,
+                           state: dict | None = None) -> torch.optim.AdamW:
+    """AdamW with two groups, a tower top (``lr_top``) and the head + temperature (``lr_head``); each group keeps
+    its ``base`` rate for :func:`cosine_lr`; ``state``: an optimizer state dict to resume from."""
+    groups = [{"params": list(top.parameters()), "lr": lr_top, "base": lr_top},
+              {"params": list(head.parameters()) + [logit_scale], "lr": lr_head, "base": lr_head}]
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    if state is not None:
+        opt.load_state_dict(state)
+    return opt
+
+
+def close_epoch(epoch: int, epochs: int, losses: list[float], t0: float, logit_scale: torch.nn.Parameter,
+                history: list[dict], evaluate: Callable[[], dict] | None, log: Callable[[str], None],
+                checkpoint: Callable[[int, dict], None] | None, top: torch.nn.Module, head: torch.nn.Module,
+                opt: torch.optim.Optimizer) -> dict:
+    """The end of a top + head training epoch: its record (mean loss, seconds, temperature, ``evaluate()``'s dev
+    scores) appended to ``history`` and logged, then ``checkpoint(epoch + 1, state)`` with everything a resume
+    needs. Returns the record."""
+    rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": round(time.perf_counter() - t0, 1),
+           "temperature": float(1 / logit_scale.detach().exp().clamp(max=100.0))}
+    if evaluate is not None:
+        rec["val"] = evaluate()
+    history.append(rec)
+    scores = "".join(f" {k} {v:.2f}" for k, v in rec.get("val", {}).items() if isinstance(v, float))
+    log(f"epoch {epoch + 1}/{epochs} loss {rec['loss']:.4f} ({rec['seconds']} s){scores}")
+    if checkpoint is not None:
+        checkpoint(epoch + 1, {"top": top.state_dict(), "head": head.state_dict(),
+                               "logit_scale": logit_scale.detach().clone(), "opt": opt.state_dict(),
+                               "history": history})
+    return rec
+
+
 def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_emb: np.ndarray,
                      owner: Sequence[int], epochs: int = 8, batch_size: int = 128, lr: float = 1e-3,
                      weight_decay: float = 0.05, warmup_steps: int = 20, seed: int = 0,

@@ -113,7 +113,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
     ``image_class`` and ``hard_classes`` > 0, each batch holds images of about ``hard_classes`` classes only
     (:func:`class_blocked_order`), so the in-batch negatives are same-class scenes with near captions. Returns
     one record per epoch."""
-    from geovec.train.probe import cosine_lr
+    from geovec.train.probe import close_epoch, cosine_lr, top_and_head_optimizer
 
     owner, caption_text = np.asarray(owner), np.asarray(caption_text)
     feats = [np.asarray(f, dtype=np.float32) for f in image_features]
@@ -123,11 +123,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
         raise ValueError("every training image needs at least one caption")
     steps_per_epoch = max(1, n // batch_size)
     total = epochs * steps_per_epoch
-    groups = [{"params": list(top.parameters()), "lr": lr_top, "base": lr_top},
-              {"params": list(head.parameters()) + [logit_scale], "lr": lr_head, "base": lr_head}]
-    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    if opt_state is not None:
-        opt.load_state_dict(opt_state)
+    opt = top_and_head_optimizer(top, head, logit_scale, lr_top, lr_head, weight_decay, opt_state)
     history = []
     for epoch in range(start_epoch, epochs):
         rng = np.random.default_rng(seed * 1000 + epoch)
@@ -162,17 +158,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
             losses.append(float(loss.detach()))
             if log and (b + 1) % 10 == 0:
                 log(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} loss {np.mean(losses[-10:]):.4f}")
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": round(time.perf_counter() - t0, 1),
-               "temperature": float(1 / logit_scale.detach().exp().clamp(max=100.0))}
-        if evaluate is not None:
-            rec["val"] = evaluate()
-        history.append(rec)
-        log(f"epoch {epoch + 1}/{epochs} loss {rec['loss']:.4f} ({rec['seconds']} s)"
-            + ("".join(f" {k} {v:.2f}" for k, v in rec["val"].items() if isinstance(v, float)) if "val" in rec else ""))
-        if checkpoint is not None:
-            checkpoint(epoch + 1, {"top": top.state_dict(), "head": head.state_dict(),
-                                   "logit_scale": logit_scale.detach().clone(), "opt": opt.state_dict(),
-                                   "history": history})
+        close_epoch(epoch, epochs, losses, t0, logit_scale, history, evaluate, log, checkpoint, top, head, opt)
     top.eval()
     head.eval()
     return history
