@@ -50,6 +50,7 @@ def main() -> None:
     from geovec.models.probe import ProbeModel
     from geovec.train.probe import caption_retrieval, caption_split, text_embedding_cache
     from geovec.train.global_top import VisionTop, block_activation_cache, embed_activations, train_top
+    from geovec.train.probe import TopRun
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)
@@ -75,26 +76,12 @@ def main() -> None:
 
     base = evaluate()
     log(f"start (the probe, top frozen): val mR {base['mR']:.2f} (n = {base['n_i2t']} + {base['n_t2i']} queries)")
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = args.run_dir / "checkpoint.pt"
-    start_epoch, opt_state, past = 0, None, []
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
-        top.load_state_dict(ck["top"])
-        head.load_state_dict(ck["head"])
-        with torch.no_grad():
-            logit_scale.copy_(ck["logit_scale"])
-        start_epoch, opt_state, past = ck["epoch"], ck["opt"], ck["history"]
-        log(f"resuming after epoch {start_epoch}")
-
-    def checkpoint(epoch: int, state: dict) -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({**state, "epoch": epoch, "history": past + state["history"]}, tmp)
-        os.replace(tmp, ckpt_path)
+    run = TopRun(args.run_dir)
+    start_epoch, opt_state, past = run.resume(top, head, logit_scale, log)
 
     history = past + train_top(top, head, logit_scale, tr_act, shape, tr_text, tr_owner, epochs=args.epochs,
                                batch_size=args.batch_size, lr_top=args.lr_top, lr_head=args.lr_head,
-                               augment=not args.no_augment, evaluate=evaluate, log=log, checkpoint=checkpoint,
+                               augment=not args.no_augment, evaluate=evaluate, log=log, checkpoint=run.save,
                                start_epoch=start_epoch, opt_state=opt_state)
     out = args.out or args.run_dir / "model"
     model = DualPathModel.from_parts(args.encoder, args.probe, encoder_weight=args.encoder_weight,

@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.builders import CLASS_TEMPLATE
     from geovec.data import NWPURESISC12, RSICDScenes
     from geovec.models.probe import ProbeModel
-    from geovec.train.probe import caption_retrieval, caption_split, embed_features, image_feature_cache
+    from geovec.train.probe import caption_retrieval, caption_split, image_feature_cache
     from geovec.models.text_top import TextTop
+    from geovec.train.probe import TopRun
     from geovec.train.text_top import embed_text_states, text_state_cache, train_text_top
 
     def log(msg: str) -> None:
@@ -128,23 +129,11 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"start (the probe): val mR {base['mR']:.2f}, RSICD scene {base['rsicd_scene_p@1']:.1f}, "
         f"NWPU-12 {base['nwpu12_p@1']:.1f} (n = {base['n_i2t']} + {base['n_t2i']} / {len(va_images)} / {len(nw_labels)})")
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
-    start_epoch, opt_state, past = 0, None, []
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
-        top.load_state_dict(ck["top"])
-        head.load_state_dict(ck["head"])
-        with torch.no_grad():
-            logit_scale.copy_(ck["logit_scale"])
-        start_epoch, opt_state, past = ck["epoch"], ck["opt"], ck["history"]
-        log(f"resuming after epoch {start_epoch}")
+    run = TopRun(run_dir)
+    start_epoch, opt_state, past = run.resume(top, head, logit_scale, log)
 
     def checkpoint(epoch: int, state: dict) -> None:
-        hist = past + state["history"]
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({**state, "epoch": epoch, "history": hist}, tmp)
-        os.replace(tmp, ckpt_path)
+        hist = run.save(epoch, state)
         best = max(hist, key=lambda h: h["val"]["mR"])
         if best["epoch"] == epoch:  # the best epoch so far by val mR (dev selection: optimistic)
             torch.save({"top": state["top"], "head": state["head"], "logit_scale": state["logit_scale"],

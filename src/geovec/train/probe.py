@@ -240,6 +240,41 @@ def close_epoch(epoch: int, epochs: int, losses: list[float], t0: float, logit_s
     return rec
 
 
+class TopRun:
+    """The run folder of a top + head training (``<run_dir>/checkpoint.pt``): :meth:`resume` restores the weights
+    of the last finished epoch and returns ``(start_epoch, optimizer state, past history)``; :meth:`save` is the
+    ``checkpoint`` callback of the trainers (written to a temporary file and renamed, so a kill never leaves half a
+    checkpoint)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        self.path = self.dir / "checkpoint.pt"
+        self.past: list[dict] = []
+
+    def resume(self, top: torch.nn.Module, head: torch.nn.Module, logit_scale: torch.nn.Parameter,
+               log: Callable[[str], None] | None = None) -> tuple[int, dict | None, list[dict]]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            return 0, None, []
+        ck = torch.load(self.path, weights_only=False)
+        top.load_state_dict(ck["top"])
+        head.load_state_dict(ck["head"])
+        with torch.no_grad():
+            logit_scale.copy_(ck["logit_scale"])
+        self.past = list(ck["history"])
+        if log:
+            log(f"resuming after epoch {ck['epoch']}")
+        return int(ck["epoch"]), ck["opt"], self.past
+
+    def save(self, epoch: int, state: dict) -> list[dict]:
+        """Write the checkpoint after ``epoch``; returns the whole history (resumed epochs included)."""
+        history = self.past + state["history"]
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({**state, "epoch": epoch, "history": history}, tmp)
+        os.replace(tmp, self.path)
+        return history
+
+
 def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_emb: np.ndarray,
                      owner: Sequence[int], epochs: int = 8, batch_size: int = 128, lr: float = 1e-3,
                      weight_decay: float = 0.05, warmup_steps: int = 20, seed: int = 0,
