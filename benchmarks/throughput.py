@@ -123,7 +123,7 @@ class StageTimer:
     on the calling thread; ``encode`` wall time minus the forward pass is time spent waiting for decode."""
 
     STAGES = {"vision_features": "tower", "location_features": "tower", "encode_sequence": "encoder",
-              "embed_prepared": "forward"}
+              "global_text_sequence": "encoder", "embed_prepared": "forward"}
 
     def __init__(self, model):
         self.model = model

@@ -96,14 +96,19 @@ class DualPathModel(SingleEncoderModel):
             idx = order[s : s + batch_size]
             enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
                                return_tensors="pt")
-            mask, embeds = enc["attention_mask"].to(dev), bb.embed_tokens(enc["input_ids"].to(dev))
-            if self._graph("global_text"):
-                hidden = self._run_graph("global_text", embeds.float(), mask.long()).to(dev)
-            else:
-                top = self.global_text_top
-                hidden = top(text_to_split(bb.model, None, mask, top.split, inputs_embeds=embeds), mask)
+            mask = enc["attention_mask"].to(dev)
+            hidden = self.global_text_sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
             out[idx] = mean_pool(hidden, mask).float().cpu()
         return out
+
+    def global_text_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The text tower with the global path's text top on token embeddings (B, T, d) -> hidden states; an
+        attached backend runs it as the ``global_text`` graph."""
+        if self._graph("global_text"):
+            return self._run_graph("global_text", inputs_embeds.float(), attention_mask.long()).to(self.device)
+        top = self.global_text_top
+        return top(text_to_split(self.backbone.model, None, attention_mask, top.split, inputs_embeds=inputs_embeds),
+                   attention_mask)
 
     # --- CPU side: the global path's own view of the image ------------------------------------------------------
     def prepare(self, item: Item) -> PreparedItem:
