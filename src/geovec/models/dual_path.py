@@ -35,7 +35,7 @@ from geovec.models.config import GeoVecConfig
 from geovec.models.probe import ImageHead, box_crop, preprocess_pixels
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
 from geovec.models.towers import LocationTower
-from geovec.models.text_top import TextTop, mean_pool
+from geovec.models.text_top import TextTop
 from geovec.models.text_top import run_to_split as text_to_split
 from geovec.models.vision_top import VisionTop, run_from_split, run_to_split
 
@@ -87,19 +87,8 @@ class DualPathModel(SingleEncoderModel):
     def global_sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256,
                                    batch_size: int = 64) -> torch.Tensor:
         """(N, d) unit sentence embeddings of the global path: the frozen tower's, or through its text top."""
-        if self.global_text_top is None:
-            return self.sentence_embeddings(texts, max_tokens, batch_size)  # the backend runs it
-        bb, dev = self.backbone, self.device
-        out = torch.empty(len(texts), bb.hidden_size)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
-                               return_tensors="pt")
-            mask = enc["attention_mask"].to(dev)
-            hidden = self.global_text_sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
-            out[idx] = mean_pool(hidden, mask).float().cpu()
-        return out
+        sequence = self.global_text_sequence if self.global_text_top is not None else None
+        return self.sentence_embeddings(texts, max_tokens, batch_size, sequence=sequence)  # the backend runs it
 
     def global_text_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The text tower with the global path's text top on token embeddings (B, T, d) -> hidden states; an

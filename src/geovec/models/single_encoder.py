@@ -286,12 +286,14 @@ class SingleEncoderModel(EmbeddingModel):
             return self._run_graph("encoder", inputs_embeds.float(), attention_mask.long())
         return self.backbone(inputs_embeds, attention_mask)
 
-    def sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 64) -> torch.Tensor:
+    def sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 64,
+                            sequence=None) -> torch.Tensor:
         """(N, d) unit sentence embeddings of the backbone read on its own, as sentence-transformers computes
         them (tokenizer with its special tokens, token states mean-pooled over the mask, L2 norm), through
-        :meth:`encode_sequence`, so an attached backend runs it. Same numbers as
-        :func:`geovec.models.probe.sentence_embeddings` on the backbone's model (the backbone adds its own
-        position and token-type embeddings to input embeddings exactly as to token ids)."""
+        :meth:`encode_sequence` (or ``sequence(inputs_embeds, mask)``), so an attached backend runs it. Same
+        numbers as :func:`geovec.models.probe.sentence_embeddings` on the backbone's model (the backbone adds its
+        own position and token-type embeddings to input embeddings exactly as to token ids)."""
+        sequence = sequence or self.encode_sequence
         bb, dev = self.backbone, self.device
         out = torch.empty(len(texts), bb.hidden_size)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
@@ -300,7 +302,7 @@ class SingleEncoderModel(EmbeddingModel):
             enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
                                return_tensors="pt")
             mask = enc["attention_mask"].to(dev)
-            hidden = self.encode_sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
+            hidden = sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             out[idx] = F.normalize(pooled, dim=-1).float().cpu()
