@@ -30,17 +30,20 @@ def shared_data() -> Path:
 
 def scene(seed: int, size: int = 224) -> np.ndarray:
     """A structured (not pure-noise) RGB test scene: blobs and stripes, deterministic per seed."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    img = np.zeros((size, size, 3), dtype=np.float32)
-    for c in range(3):
-        fx, fy, ph = rng.uniform(1, 8), rng.uniform(1, 8), rng.uniform(0, 6.28)
-        img[..., c] = 0.5 + 0.5 * np.sin(2 * np.pi * (fx * x + fy * y) + ph)
-    for _ in range(6):
-        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
-        mask = (x - cx) ** 2 + (y - cy) ** 2 < r**2
-        img[mask] = rng.uniform(0, 1, 3)
-    return (img * 255).astype(np.uint8)
+    from geovec.models.backends import synthetic_scene
+
+    return synthetic_scene(seed, size, size)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The fake geo model (``tests/index/geovec_fake_model.py``), returned by every ``geovec.load_model`` call."""
+    import geovec
+    from tests.index.geovec_fake_model import FakeGeoModel
+
+    model = FakeGeoModel()
+    monkeypatch.setattr(geovec, "load_model", lambda *a, **k: model)
+    return model
 
 
 @pytest.fixture

@@ -134,7 +134,9 @@ RUNNERS = {"onnx": OnnxRuntimeRunner, "openvino": OpenVINORunner}
 
 
 # --- faithfulness --------------------------------------------------------------------------------------------
-def _scene(seed: int, width: int, height: int) -> np.ndarray:
+def synthetic_scene(seed: int, width: int, height: int) -> np.ndarray:
+    """A structured (not pure-noise) uint8 RGB scene, stripes and blobs, deterministic per seed (the fixed
+    faithfulness batch; the test suite's fixture images)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
     img = np.zeros((height, width, 3), dtype=np.float32)
@@ -153,7 +155,7 @@ FAITHFULNESS_SIZES = ((224, 224), (320, 192), (160, 160), (448, 448), (500, 300)
 def faithfulness_items() -> list:
     """The fixed mixed batch: text, image (five sizes, including up- and down-scaled and non-square),
     image+box, location, image+text+box+location, and an instruction."""
-    imgs = [_scene(i, w, h) for i, (w, h) in enumerate(FAITHFULNESS_SIZES)]
+    imgs = [synthetic_scene(i, w, h) for i, (w, h) in enumerate(FAITHFULNESS_SIZES)]
     return [
         "storage tanks next to a harbour",
         "a long runway beside the terminal with many parked aircraft and service roads",
