@@ -12,19 +12,10 @@ from PIL import Image
 from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
-import geovec
 from geovec.cli import app
 from tests.conftest import scene, write_geotiff
-from tests.index.geovec_fake_model import FakeGeoModel
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    model = FakeGeoModel()
-    monkeypatch.setattr(geovec, "load_model", lambda *a, **k: model)
-    return model
 
 
 @pytest.fixture

@@ -20,13 +20,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    model = FakeGeoModel()
-    monkeypatch.setattr(geovec, "load_model", lambda *a, **k: model)
-    return model
-
-
-@pytest.fixture
 def folder(tmp_path):
     d = tmp_path / "in"
     d.mkdir()

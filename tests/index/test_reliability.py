@@ -20,13 +20,6 @@ SPEC = ChipSpec(64)
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    model = FakeGeoModel()
-    monkeypatch.setattr(geovec, "load_model", lambda *a, **k: model)
-    return model
-
-
-@pytest.fixture
 def hostile(scenes, tmp_path):
     """The scenes folder plus a bomb, a corrupt JPEG, a VRT disguised as a TIFF, a huge sparse GeoTIFF and a
     float GeoTIFF whose left half is NaN."""
