@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     cache_seconds = time.perf_counter() - t
 
     def evaluate(m: ProbeModel) -> dict:
-        return caption_retrieval(embed_features(m, va_feats), va_text, va_owner)
+        return caption_retrieval(embed_features(m.embed_image_features, va_feats), va_text, va_owner)
 
     before = evaluate(model)
     log(f"val before training (random MLP): mR {before['mR']:.2f}")

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.builders import CLASS_TEMPLATE
     from geovec.data import NWPURESISC12, RSICDScenes
     from geovec.models.probe import ProbeModel
-    from geovec.train.probe import caption_retrieval, caption_split, image_feature_cache
+    from geovec.train.probe import caption_retrieval, caption_split, embed_features, image_feature_cache
     from geovec.models.text_top import TextTop
     from geovec.train.probe import TopRun
     from geovec.train.text_top import embed_text_states, text_state_cache, train_text_top
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
     def evaluate() -> dict:
         head.eval()
         emb = embed_text_states(top, ev_states)
-        va_img = embed_features_with(head, va_feats)
+        va_img = embed_features(head, va_feats)
         out = caption_retrieval(va_img, emb[[eval_row[c] for c in va_caps]], va_owner)
         out["rsicd_scene_p@1"] = zero_shot(va_img, emb, scene_prompts, va_labels)
-        out["nwpu12_p@1"] = zero_shot(embed_features_with(head, nw_feats), emb, nwpu_prompts, nw_labels)
+        out["nwpu12_p@1"] = zero_shot(embed_features(head, nw_feats), emb, nwpu_prompts, nw_labels)
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
 
     base = evaluate()
@@ -173,17 +173,6 @@ def main(argv: list[str] | None = None) -> dict:
     args.results.write_text(json.dumps(record, indent=2) + "\n")
     log(f"wrote {args.results}")
     return record
-
-
-def embed_features_with(head, feats) -> np.ndarray:
-    from torch.nn import functional as F
-
-    out = []
-    with torch.inference_mode():
-        for s in range(0, len(feats), 4096):
-            x = torch.from_numpy(np.asarray(feats[s : s + 4096], dtype=np.float32))
-            out.append(F.normalize(head(x), dim=-1).numpy())
-    return np.concatenate(out)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ def trained(probe, rsicd_root, tmp_path_factory):
     va_text = np.asarray(text_embedding_cache(probe, va_caps, cache, "val"), dtype=np.float32)
     before = {n: p.detach().clone() for n, p in probe.image_head.named_parameters()}
     history = train_image_head(probe, [feats], text, owner, epochs=1, batch_size=4, warmup_steps=1,
-                               evaluate=lambda m: caption_retrieval(embed_features(m, va_feats), va_text, va_owner),
+                               evaluate=lambda m: caption_retrieval(embed_features(m.embed_image_features, va_feats), va_text, va_owner),
                                log=lambda _m: None)
     loc = probe.location_features([52.0, 40.7, 51.3], [5.0, -73.5, 6.0]).numpy()
-    losses = train_location_map(probe, loc, embed_features(probe, feats[:3]), steps=2)
+    losses = train_location_map(probe, loc, embed_features(probe.embed_image_features, feats[:3]), steps=2)
     return {"history": history, "before": before, "images": images, "cache": cache, "geo_losses": losses}
 
 

@@ -340,12 +340,15 @@ def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_
     return history
 
 
-def embed_features(model: ProbeModel, features: np.ndarray, batch: int = 4096) -> np.ndarray:
+def embed_features(head: Callable[[torch.Tensor], torch.Tensor], features: np.ndarray,
+                   batch: int = 4096) -> np.ndarray:
+    """(N, d) unit image embeddings of cached pooled features through ``head`` (an image MLP, or a probe's
+    ``embed_image_features``)."""
     out = []
     with torch.inference_mode():
         for s in range(0, len(features), batch):
             x = torch.from_numpy(np.asarray(features[s : s + batch], dtype=np.float32))
-            out.append(F.normalize(model.embed_image_features(x), dim=-1).cpu().numpy())
+            out.append(F.normalize(head(x), dim=-1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -435,6 +438,6 @@ def place_embeddings(model: ProbeModel, places: Sequence[dict], directory: str |
     """(probe image embeddings (N, 384), GeoCLIP features (N, 512)) of places (image [+ box], lat, lon)."""
     feats = image_feature_cache(model, [p["image"] for p in places], directory, name,
                                 boxes=[p.get("box") for p in places], chunk=16, log=log)
-    img = embed_features(model, feats)
+    img = embed_features(model.embed_image_features, feats)
     loc = model.location_features([p["lat"] for p in places], [p["lon"] for p in places]).cpu().numpy()
     return img, loc
