@@ -130,6 +130,42 @@ def test_training_mosaics_are_the_data_layers_from_train_images(tmp_path):
     assert {e.positives[0]["text"] for e in cls} <= {"airport", "beach", "city center", "forest", "port", "river"}
 
 
+def test_composed_pairs_are_the_dev_tasks_edits_of_train_mosaics(tmp_path):
+    from geovec.data.mosaic import COMPOSED_TEMPLATE, add_region, composed_edits
+    from geovec.train.mosaics import COMPOSED_TEMPLATES, composed_examples
+
+    root = write_dev_data(tmp_path / "data", geo=False)
+    samples = RSICDScenes(root / "rsicd", "train").samples
+    ex, paths = composed_examples(samples, tmp_path / "c", 4, seed=3, variants=2, canvas_size=256,
+                                  side_range=(40, 90))
+    bases = build_mosaics(samples, 4, seed=3, free_slots=1, id_prefix="train-edit", canvas_size=256,
+                          regions_per_mosaic=(2, 4), side_range=(40, 90))
+    edits, meta = composed_edits(bases, samples, 2, np.random.default_rng(4))
+    assert len(ex) == len(edits) == len(meta) and len(paths) == len(bases) + len(edits)
+    for e, m, (b, name) in zip(ex, edits, meta):
+        added = m.regions[-1]
+        assert added.class_name not in {r.class_name for r in bases[b].regions}  # a class the base lacks
+        assert m.regions[:-1] == bases[b].regions and tuple(added.box) in map(tuple, bases[b].free_boxes)
+        assert np.array_equal(np.asarray(Image.open(e.positives[0]["image"]).convert("RGB")), m.render())
+        assert name in e.query["text"] and e.group == f"edit:{b}"
+        assert any(e.query["text"] == t.format(name=name) for t in COMPOSED_TEMPLATES)
+        # the same base's other edits are the hard negatives
+        others = [i for i, (bb, _) in enumerate(meta) if bb == b and edits[i] is not m]
+        assert len(e.negatives) == len(others) and e.positives[0] not in e.negatives
+    assert ex[0].query["text"] == COMPOSED_TEMPLATE.format(name=meta[0][1])  # the dev wording is among them
+    train_files = {str(s["image"]) for s in samples}
+    assert all(r.source in train_files for m in edits for r in m.regions)
+    # the edit builder is the dev task's: same bases, same rng -> the same edits as add_region by hand
+    rng = np.random.default_rng(4)
+    by_class = {}
+    for s in samples:
+        by_class.setdefault(s["class_name"], []).append(s)
+    b0 = bases[0]
+    options = sorted(c for c in by_class if c not in {r.class_name for r in b0.regions})
+    c = options[rng.permutation(len(options))[0]]
+    assert edits[0].to_dict() == add_region(b0, by_class[c][int(rng.integers(len(by_class[c])))]).to_dict()
+
+
 def test_build_mixture_reads_the_train_split_only(tmp_path):
     pytest.importorskip("rasterio")
     root = write_dev_data(tmp_path / "data")
@@ -142,7 +178,9 @@ def test_build_mixture_reads_the_train_split_only(tmp_path):
                 if "image" in it:
                     used.add(it["image"])
     assert used and not used & val
-    assert set(manifest["files"]) == {"retrieval", "classification", "region", "geo", "vqa"}
+    assert set(manifest["files"]) == {"retrieval", "classification", "region", "composed", "geo", "vqa"}
+    composed = list(read_jsonl(manifest["files"]["composed"]))
+    assert composed and all(e.task == "composed" and {"image", "text"} <= set(e.query) for e in composed)
     vqa = list(read_jsonl(manifest["files"]["vqa"]))
     assert vqa and all(e.task == "vqa" and "text" in e.query and "image" in e.query for e in vqa)
     mosaics = json.loads((tmp_path / "mix" / "mosaics" / "mosaics.json").read_text())

@@ -22,7 +22,7 @@ import numpy as np
 from geovec.bench import builders
 from geovec.data import RSICD, RSICDScenes
 from geovec.data.geo import geo_places
-from geovec.data.mosaic import Mosaic, add_region, build_mosaics, mosaics_fingerprint
+from geovec.data.mosaic import COMPOSED_TEMPLATE, Mosaic, build_mosaics, composed_edits, mosaics_fingerprint
 from geovec.bench.task_data import BuildContext, MultiTaskData, TaskData
 
 # mosaic settings of the dev suite (changing them changes the tasks: the cache key includes them)
@@ -147,26 +147,10 @@ def mosaic_composed(ctx: BuildContext) -> TaskData:
     samples = _scenes(ctx).samples
     bases = build_mosaics(samples, N_COMPOSED_MOSAICS, seed=ctx.seed + 7, free_slots=1, id_prefix="rsicd-val-edit",
                           canvas_size=MOSAIC["canvas_size"], regions_per_mosaic=(2, 4), side_range=MOSAIC["side_range"])
-    rng = np.random.default_rng(ctx.seed + 8)
-    by_class: dict[str, list[dict]] = {}
-    for s in samples:
-        by_class.setdefault(s["class_name"], []).append(s)
-    edits: list[Mosaic] = []
-    queries_meta: list[tuple[int, str]] = []  # (base index, prompt name)
-    for b, m in enumerate(bases):
-        if not m.free_boxes:
-            continue
-        present = {r.class_name for r in m.regions}
-        options = sorted(c for c in by_class if c not in present)
-        chosen = [options[i] for i in rng.permutation(len(options))[:COMPOSED_VARIANTS]]
-        for c in chosen:
-            # an image of a class absent from this base (images may recur across bases, never within one)
-            s = by_class[c][int(rng.integers(len(by_class[c])))]
-            edits.append(add_region(m, s))
-            queries_meta.append((b, s["prompt_name"]))
+    edits, queries_meta = composed_edits(bases, samples, COMPOSED_VARIANTS, np.random.default_rng(ctx.seed + 8))
     base_paths = _render_cached(bases, ctx, "composed-bases")
     edit_paths = _render_cached(edits, ctx, "composed-edits")
-    queries = [{"image": base_paths[b], "text": f"the same scene with an added {name} region"}
+    queries = [{"image": base_paths[b], "text": COMPOSED_TEMPLATE.format(name=name)}
                for b, name in queries_meta]
     groups = [b for b, _ in queries_meta]
     return TaskData(queries, [{"image": p} for p in edit_paths], [[i] for i in range(len(edits))],

@@ -209,6 +209,34 @@ def add_region(mosaic: Mosaic, sample: dict[str, Any], box: Box | None = None, s
                   regions=mosaic.regions + [region], background=mosaic.background, free_boxes=free)
 
 
+COMPOSED_TEMPLATE = "the same scene with an added {name} region"
+
+
+def composed_edits(bases: Sequence[Mosaic], samples: Sequence[dict[str, Any]], variants: int,
+                   rng: np.random.Generator) -> tuple[list[Mosaic], list[tuple[int, str]]]:
+    """Edits for compositional retrieval: for each base with a free slot, ``variants`` copies with an image of a
+    class absent from it placed in the slot (:func:`add_region`; one class per copy, images may recur across
+    bases). Returns (edits, [(base index, the added image's prompt name)] per edit). The dev task
+    (``dev-mosaic-composed``) and the training pairs (:func:`geovec.train.mosaics.composed_examples`) are
+    both built by it."""
+    by_class: dict[str, list[dict]] = {}
+    for s in samples:
+        by_class.setdefault(s["class_name"], []).append(s)
+    edits: list[Mosaic] = []
+    meta: list[tuple[int, str]] = []
+    for b, m in enumerate(bases):
+        if not m.free_boxes:
+            continue
+        present = {r.class_name for r in m.regions}
+        options = sorted(c for c in by_class if c not in present)
+        chosen = [options[i] for i in rng.permutation(len(options))[:variants]]
+        for c in chosen:
+            s = by_class[c][int(rng.integers(len(by_class[c])))]
+            edits.append(add_region(m, s))
+            meta.append((b, s["prompt_name"]))
+    return edits, meta
+
+
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()
             if isinstance(v, (str, int, float, bool, Path, type(None)))}

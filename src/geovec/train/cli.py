@@ -39,8 +39,9 @@ def register(app: typer.Typer) -> None:
         data_root: Optional[Path] = typer.Option(None, help="../shared/data layout (default: $GEOVEC_DATA_ROOT or ../shared/data)."),
         mosaics: int = typer.Option(300, help="Number of training mosaics (region pairs)."),
         seed: int = typer.Option(0, help="Seed of the training mosaics."),
+        composed: int = typer.Option(300, help="Number of base mosaics edited (3 edits each) for composed pairs."),
     ) -> None:
-        """Write the default TRAIN-split mixture (retrieval, classification, region, geo, vqa) as JSONL: RSICD train,
+        """Write the default TRAIN-split mixture (retrieval, classification, region, composed, geo, vqa) as JSONL: RSICD train,
         mosaics of train images, chips of the spatial train split of the georeferenced scenes."""
         from geovec.paths import default_data_root
         from geovec.train.mixture import build_mixture
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         root = data_root or default_data_root()
         if root is None:
             raise typer.BadParameter("no data root: pass --data-root or set GEOVEC_DATA_ROOT")
-        manifest = build_mixture(root, out_dir, mosaics=mosaics, seed=seed)
+        manifest = build_mixture(root, out_dir, mosaics=mosaics, seed=seed, composed=composed)
         for task, path in manifest["files"].items():
             typer.echo(f"{task}: {path}")
 

@@ -5,6 +5,8 @@
 * region: mosaics of RSICD train images (:mod:`geovec.data.mosaic`; box -> caption, caption -> box, box -> class);
 * geo: chips of the georeferenced scenes of the spatial ``train`` split (:func:`geovec.data.geo.geo_places`)
   <-> their locations;
+* composed: edits of mosaics of RSICD train images (:func:`geovec.train.mosaics.composed_examples`, the edit
+  builder of the ``dev-mosaic-composed`` task), (base + "an added <class> region") -> the edited mosaic;
 * vqa: derived question/answer pairs of RSICD train (:func:`geovec.train.converters.caption_vqa_examples`, the
   generator of the ``dev-RSICD-vqa`` task), (image + question) -> answer, the type's other answers as negatives.
 
@@ -20,7 +22,7 @@ from geovec.data import RSICD, RSICDScenes
 from geovec.train.converters import caption_examples, caption_vqa_examples, classification_examples
 from geovec.train.data import write_jsonl
 from geovec.train.geo import GEO_SPLIT_SEED, geo_examples, train_places
-from geovec.train.mosaics import region_examples, train_mosaics
+from geovec.train.mosaics import composed_examples, region_examples, train_mosaics
 
 
 def rsicd_split(data_root: str | Path, split: str) -> list[tuple[str, list[str], str]]:
@@ -30,9 +32,10 @@ def rsicd_split(data_root: str | Path, split: str) -> list[tuple[str, list[str],
 
 
 def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300, seed: int = 0,
-                  geo_split_seed: int = GEO_SPLIT_SEED) -> dict:
-    """Write ``{retrieval,classification,region,geo,vqa}.jsonl`` (+ mosaic and geo chip images) under ``out_dir``;
+                  geo_split_seed: int = GEO_SPLIT_SEED, composed: int = 300) -> dict:
+    """Write ``{retrieval,classification,region,composed,geo,vqa}.jsonl`` (+ mosaic and geo chip images) under ``out_dir``;
     returns {"files": {task: path}, "images": [every image file the examples use]}. ``seed``: the mosaics';
+    ``composed``: the number of base mosaics edited for composed pairs (3 edits each);
     ``geo_split_seed``: the spatial split's (keep the benchmark's, or training chips may lie in its held-out
     blocks)."""
     out = Path(out_dir)
@@ -52,12 +55,16 @@ def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300
     files["region"] = out / "region.jsonl"
     write_jsonl(region_examples(mos, paths), files["region"])
     images.update(paths)
+    files["composed"] = out / "composed.jsonl"
+    comp, comp_paths = composed_examples(scenes, out / "composed", composed, seed=seed)
+    write_jsonl(comp, files["composed"])
+    images.update(comp_paths)
     places = train_places(data_root, out / "geo", seed=geo_split_seed)
     files["geo"] = out / "geo.jsonl"
     write_jsonl(geo_examples(places), files["geo"])
     images.update(str(Path(p["image"]).absolute()) for p in places)
     manifest = {"files": {k: str(v) for k, v in files.items()}, "images": sorted(images),
-                "data_root": str(data_root), "mosaics": mosaics, "seed": seed, "geo_split_seed": geo_split_seed,
+                "data_root": str(data_root), "mosaics": mosaics, "composed": composed, "seed": seed, "geo_split_seed": geo_split_seed,
                 "geo_places": len(places), "geo_scenes": len({p["scene"] for p in places})}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest

@@ -2,7 +2,8 @@
 
 Each placed image is a :class:`~geovec.data.mosaic.Region` with a pixel box (xyxy on the canvas), its captions,
 its class and prompt name, as in the rsmeb-dev region tasks. Build training mosaics from TRAIN images only
-(``RSICDScenes(root, "train").samples``); the dev tasks build theirs from ``val``.
+(``RSICDScenes(root, "train").samples``); the dev tasks build theirs from ``val``. Composed-retrieval pairs
+(:func:`composed_examples`) are mosaic edits made by the dev task's own edit builder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from geovec.data.mosaic import Mosaic, build_mosaics
+import numpy as np
+
+from geovec.data.mosaic import COMPOSED_TEMPLATE, Mosaic, build_mosaics, composed_edits
 from geovec.train.converters import class_prompts
 from geovec.train.data import Example
 
@@ -61,3 +64,35 @@ def region_examples(mosaics: Sequence[Mosaic], paths: Sequence[str | Path], with
             if with_class and reg.class_name:
                 yield Example("region", dict(q), [{"text": t} for t in class_prompts(reg.class_name, reg.prompt_name)],
                               group=f"{group}:class")
+
+
+# the dev task's wording first; the others teach the edit, not one sentence
+COMPOSED_TEMPLATES = (COMPOSED_TEMPLATE, "the same image with a {name} added in the empty area",
+                      "add a {name} to this scene", "this scene, but with a {name} region as well")
+
+
+def composed_examples(samples: Sequence[dict[str, Any]], out_dir: str | Path, count: int, seed: int = 0,
+                      variants: int = 3, **options) -> tuple[list[Example], list[str]]:
+    """Compositional-retrieval pairs: ``count`` base mosaics of ``samples`` with one free slot (2-4 regions, the
+    dev task's layout), each edited ``variants`` times by :func:`geovec.data.mosaic.composed_edits`;
+    (base image + "... an added <class> ...") -> the edited image, the same base's other edits as hard
+    negatives (the edits of one base share a group). Bases and edits are rendered under ``out_dir``. Returns
+    (examples, every rendered path)."""
+    if count <= 0:
+        return [], []
+    opts = {"regions_per_mosaic": (2, 4), **options}
+    bases = build_mosaics(samples, count, seed=seed, free_slots=1, id_prefix="train-edit", **opts)
+    edits, meta = composed_edits(bases, samples, variants, np.random.default_rng(seed + 1))
+    out_dir = Path(out_dir)
+    base_paths = write_mosaics(bases, out_dir / "bases")
+    edit_paths = write_mosaics(edits, out_dir / "edits")
+    per_base: dict[int, list[int]] = {}
+    for e, (b, _) in enumerate(meta):
+        per_base.setdefault(b, []).append(e)
+    examples = []
+    for e, (b, name) in enumerate(meta):
+        template = COMPOSED_TEMPLATES[e % len(COMPOSED_TEMPLATES)]
+        examples.append(Example("composed", {"image": base_paths[b], "text": template.format(name=name)},
+                                [{"image": edit_paths[e]}],
+                                [{"image": edit_paths[o]} for o in per_base[b] if o != e], group=f"edit:{b}"))
+    return examples, base_paths + edit_paths
