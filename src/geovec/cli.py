@@ -139,10 +139,19 @@ def _main(
     backend: Optional[str] = typer.Option(
         None, "--backend", envvar="GEOVEC_BACKEND",
         help="Inference backend of every model a command loads: auto (default), onnx, openvino, torch."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", envvar="GEOVEC_PRECISION",
+        help="fp32 (default), bf16 (OpenVINO) or int8 (onnxruntime): reduced precision is only used when asked for."),
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                  help="Print geovec's version and exit."),
 ) -> None:
     """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group
+    if precision:
+        from geovec.models.backends import PRECISIONS
+
+        if precision.lower() not in PRECISIONS:
+            raise typer.BadParameter(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        os.environ["GEOVEC_PRECISION"] = precision.lower()  # read by geovec.load_model
     if backend:
         from geovec.models.backends import requested_backend
 

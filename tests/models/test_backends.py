@@ -81,6 +81,72 @@ def test_openvino_bf16_is_explicit_and_within_its_own_threshold(torch_model, exp
 
 
 @needs("onnx")
+def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_model, export_dir):
+    import onnx
+
+    from geovec.models import quantize
+
+    paths = ex.find_graphs(torch_model, [export_dir])
+    prints = {g: ex.fingerprint(torch_model, g) for g in paths}
+    calibration = [backends.synthetic_scene(500 + i, 224, 224) for i in range(8)]  # no data root needed
+    qpaths, qprints = quantize.int8_graphs(torch_model, paths, prints, calibration=calibration)
+    ops = {g: {n.op_type for n in onnx.load(str(p)).graph.node} for g, p in qpaths.items()}
+    assert "DynamicQuantizeLinear" in ops["encoder"] and "MatMulInteger" in ops["encoder"]
+    assert "QuantizeLinear" in ops["vision"] and "DequantizeLinear" in ops["vision"]
+    assert qpaths["location"] == paths["location"] and qprints["location"] == prints["location"]  # stays fp32
+    assert qprints["vision"] != prints["vision"] and qprints["encoder"] != prints["encoder"]
+    other = quantize.int8_prints(prints, calibration[:4])
+    assert other["vision"] != qprints["vision"] and other["encoder"] == qprints["encoder"]  # calibration counts
+    runner = backends.RUNNERS["onnx"](qpaths, precision="int8")
+    assert runner.label == "onnx-int8"
+    report = backends.faithfulness(torch_model, runner)
+    assert backends.INT8_COSINE <= report["min_cosine"] < 0.9999, report  # int8 really ran, and held its bar
+    again, _ = quantize.int8_graphs(torch_model, paths, prints, calibration=calibration)
+    assert again == qpaths  # cached, not rebuilt
+    with pytest.raises(ValueError, match="calibration set is empty"):
+        quantize.int8_graphs(torch_model, paths, prints, calibration=[])
+
+
+def test_reduced_precision_names_its_backend(torch_model):
+    with pytest.raises(ValueError, match="precision='int8' needs backend='onnx'"):
+        backends.apply_backend(torch_model, "torch", "int8")
+    with pytest.raises(ValueError, match="precision='bf16' needs backend='openvino'"):
+        backends.apply_backend(torch_model, "onnx", "bf16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        backends.apply_backend(torch_model, "onnx", "fp8")
+    with pytest.raises(ValueError, match="for int8 use backend='onnx'"):
+        backends.OpenVINORunner({}, precision="int8")
+    from geovec.cli import app
+
+    res = CliRunner().invoke(app, ["--precision", "int4", "info"])
+    assert res.exit_code != 0 and "unknown precision" in res.output
+
+
+def test_calibration_falls_back_to_generated_scenes_without_data(monkeypatch, tmp_path):
+    from geovec import paths as gp
+    from geovec.models import quantize
+
+    monkeypatch.setattr(gp, "default_data_root", lambda: None)
+    images, source = quantize.calibration_images(n=3)
+    assert len(images) == 3 and "generated" in source and all(isinstance(i, np.ndarray) for i in images)
+    monkeypatch.setattr(gp, "default_data_root", lambda: tmp_path)  # a data root without RSICD
+    assert "generated" in quantize.calibration_images(n=2)[1]
+
+
+def test_bench_files_reduced_precision_under_its_own_revision(torch_model):
+    from geovec.bench.encoders import BenchEncoder
+
+    enc = BenchEncoder(torch_model)
+    rev = str(torch_model.revision)
+    assert enc.revision == rev
+    for label, suffix in (("onnx-int8", "+int8"), ("openvino-bf16", "+bf16"), ("onnx", "")):
+        class Fake:
+            revision, backend, model_id = rev, label, "m"
+        enc.model = Fake()
+        assert enc.revision == rev + suffix
+
+
+@needs("onnx")
 def test_load_model_auto_uses_the_export_and_info_names_it(export_dir, monkeypatch):
     m = geovec.load_model(backend="auto", export_dir=export_dir)
     assert m.backend == backends.AUTO_ORDER[0]

@@ -102,11 +102,14 @@ class BenchEncoder:
 
     @property
     def revision(self) -> str:
-        """The model's revision; a reduced-precision backend (``openvino-bf16``) gives different embeddings, so it
-        gets its own revision (and with it its own cache namespace and results folder)."""
+        """The model's revision; a reduced-precision backend (``openvino-bf16``, ``onnx-int8``) gives different
+        embeddings, so it gets its own revision (and with it its own cache namespace and results folder)."""
         rev = str(self.model.revision)
         backend = str(getattr(self.model, "backend", "") or "")
-        return f"{rev}+bf16" if "bf16" in backend else rev
+        for precision in ("bf16", "int8"):
+            if backend.endswith(f"-{precision}"):
+                return f"{rev}+{precision}"
+        return rev
 
     @property
     def namespace(self) -> str:

@@ -3,6 +3,7 @@
     geovec.load_model("geovec-compact", backend="auto")      # default: fastest installed faithful backend
     geovec.load_model("geovec-compact", backend="onnx")      # ONNX Runtime
     geovec.load_model("geovec-compact", backend="openvino")  # OpenVINO, fp32 unless precision="bf16"
+    geovec.load_model("geovec-compact", backend="onnx", precision="int8")  # int8 graphs (models/quantize.py)
     geovec.load_model("geovec-compact", backend="torch")     # the reference
 
 ``$GEOVEC_BACKEND`` (or ``geovec --backend NAME <command>``) sets the default for every command that loads
@@ -20,7 +21,9 @@ installed).
 Precision: fp32 by default on every backend. OpenVINO picks bf16 by itself on CPUs that have it unless
 ``INFERENCE_PRECISION_HINT`` says otherwise, so geovec always sets it: ``f32`` unless ``precision="bf16"``
 is asked for. A bf16 backend is held to :data:`REDUCED_COSINE` instead (the location graph always runs in
-fp32: its random Fourier features take sines of angles in the thousands of radians).
+fp32: its random Fourier features take sines of angles in the thousands of radians). ``precision="int8"``
+(onnxruntime) runs the int8 graphs of :mod:`geovec.models.quantize` and is held to :data:`INT8_COSINE`.
+Reduced precision is never picked by itself: it is asked for by name (``precision=`` or ``$GEOVEC_PRECISION``).
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from geovec.models import export as ex
 
 BACKENDS = ("torch", "onnx", "openvino")
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
+PRECISION_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the backend that runs each reduced precision
 FAITHFUL_COSINE = 0.9999  # fp32 backends: every item of the fixed batch, cosine with torch
 REDUCED_COSINE = 0.998  # bf16, stated separately: measured 0.9992; rsmeb-dev within the paired CI (docs/performance.md)
+INT8_COSINE = 0.97  # int8, stated separately (docs/performance.md has the measured figure and rsmeb-dev)
 EXTRA_HINT = {"onnx": "pip install 'geovec[onnx]'", "openvino": "pip install 'geovec[openvino]'"}
 _MODULE = {"onnx": "onnxruntime", "openvino": "openvino"}
 _hinted = False
@@ -83,8 +88,8 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
-        if precision != "fp32":
-            raise ValueError("the onnx backend runs fp32 only; for bf16 use backend='openvino'")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"the onnx backend runs fp32 or int8, not {precision}; for bf16 use backend='openvino'")
         import onnxruntime as ort
 
         self.version = ort.__version__
@@ -107,6 +112,8 @@ class OpenVINORunner(Runner):
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"the openvino backend runs fp32 or bf16, not {precision}; for int8 use backend='onnx'")
         import openvino as ov
 
         self.version = ov.__version__
@@ -188,7 +195,7 @@ def faithfulness(model, runner: Runner, items: list | None = None) -> dict:
 
 
 def threshold(precision: str) -> float:
-    return FAITHFUL_COSINE if precision == "fp32" else REDUCED_COSINE
+    return {"fp32": FAITHFUL_COSINE, "bf16": REDUCED_COSINE, "int8": INT8_COSINE}[precision]
 
 
 def cache_writable() -> bool:
@@ -247,9 +254,10 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
     precision = (precision or os.environ.get("GEOVEC_PRECISION") or "fp32").lower()
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if precision != "fp32" and name not in ("auto", PRECISION_BACKEND[precision]):
+        raise ValueError(f"precision={precision!r} needs backend={PRECISION_BACKEND[precision]!r} (or 'auto'), "
+                         f"not {name!r}")
     if name == "torch":
-        if precision != "fp32":
-            raise ValueError("precision='bf16' needs backend='openvino'")
         return "torch"
     supported = callable(getattr(model, "set_runner", None))
     on_cpu = supported and model.device.type == "cpu"
@@ -261,7 +269,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
         raise ValueError(f"backend {name!r}: {why} (backends apply to the single encoder)")
     candidates = [name] if name != "auto" else [b for b in AUTO_ORDER if installed(b)]
     if precision != "fp32" and name == "auto":
-        candidates = [b for b in candidates if b == "openvino"]
+        candidates = [b for b in candidates if b == PRECISION_BACKEND[precision]]
     if not candidates:
         if not _hinted:
             _hinted = True
@@ -275,6 +283,10 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
             paths, prints = ex.ensure_graphs(model, _search_dirs(model, export_dir), log=_log)
             if not paths:
                 raise RuntimeError("no graph could be exported")
+            if precision == "int8":
+                from geovec.models.quantize import int8_graphs
+
+                paths, prints = int8_graphs(model, paths, prints, log=_log)
             runner = RUNNERS[b](paths, precision=precision)
             report = checked_faithfulness(model, runner, prints)
         except (ImportError, ValueError):

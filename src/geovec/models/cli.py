@@ -94,9 +94,14 @@ def export_onnx_cmd(
         if not backends.installed(name):
             say(f"{name:<14} not installed ({backends.EXTRA_HINT[name]})")
             continue
-        for precision in (("fp32", "bf16") if name == "openvino" else ("fp32",)):
-            runner = backends.RUNNERS[name](paths, precision=precision)
-            report = backends.checked_faithfulness(m, runner, prints)
+        for precision in ("fp32", *(p for p, b in backends.PRECISION_BACKEND.items() if b == name)):
+            graph_paths, graph_prints = paths, prints
+            if precision == "int8":
+                from geovec.models.quantize import int8_graphs
+
+                graph_paths, graph_prints = int8_graphs(m, paths, prints, log=say)
+            runner = backends.RUNNERS[name](graph_paths, precision=precision)
+            report = backends.checked_faithfulness(m, runner, graph_prints)
             ok = report["min_cosine"] >= backends.threshold(precision)
             results[runner.label] = {**report, "passes": ok, "threshold": backends.threshold(precision)}
             say(f"{runner.label:<14} min cosine with torch {report['min_cosine']:.7f} over "
