@@ -91,12 +91,13 @@ def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_mode
     calibration = [backends.synthetic_scene(500 + i, 224, 224) for i in range(8)]  # no data root needed
     qpaths, qprints = quantize.int8_graphs(torch_model, paths, prints, calibration=calibration)
     ops = {g: {n.op_type for n in onnx.load(str(p)).graph.node} for g, p in qpaths.items()}
-    assert "DynamicQuantizeLinear" in ops["encoder"] and "MatMulInteger" in ops["encoder"]
+    assert "DynamicQuantizeLinear" in ops["global_text"] and "MatMulInteger" in ops["global_text"]
     assert "QuantizeLinear" in ops["vision"] and "DequantizeLinear" in ops["vision"]
-    assert qpaths["location"] == paths["location"] and qprints["location"] == prints["location"]  # stays fp32
-    assert qprints["vision"] != prints["vision"] and qprints["encoder"] != prints["encoder"]
+    for g in ("location", "encoder", "head"):
+        assert qpaths[g] == paths[g] and qprints[g] == prints[g]  # stay fp32
+    assert qprints["vision"] != prints["vision"] and qprints["global_text"] != prints["global_text"]
     other = quantize.int8_prints(prints, calibration[:4])
-    assert other["vision"] != qprints["vision"] and other["encoder"] == qprints["encoder"]  # calibration counts
+    assert other["vision"] != qprints["vision"] and other["global_text"] == qprints["global_text"]  # calibration
     runner = backends.RUNNERS["onnx"](qpaths, precision="int8")
     assert runner.label == "onnx-int8"
     report = backends.faithfulness(torch_model, runner)
@@ -144,6 +145,17 @@ def test_bench_files_reduced_precision_under_its_own_revision(torch_model):
             revision, backend, model_id = rev, label, "m"
         enc.model = Fake()
         assert enc.revision == rev + suffix
+    from pathlib import Path
+
+    class Int8:  # an int8 recipe or calibration change gives new graph files: a new cache namespace
+        revision, backend, model_id = rev, "onnx-int8", "m"
+
+        class runner:
+            paths = {"vision": Path("/c/vision-aaq8.onnx"), "encoder": Path("/c/encoder-bb.onnx")}
+    enc.model = Int8()
+    first = enc.namespace
+    Int8.runner.paths = {"vision": Path("/c/vision-ccq8.onnx"), "encoder": Path("/c/encoder-bb.onnx")}
+    assert first.startswith(f"m@{rev}+int8#") and enc.namespace != first
 
 
 @needs("onnx")

@@ -113,7 +113,16 @@ class BenchEncoder:
 
     @property
     def namespace(self) -> str:
-        return f"{self.model_id}@{self.revision}"
+        """The embedding cache's key for this model: id @ revision, plus the int8 graphs' fingerprint (a new
+        quantisation recipe or calibration set gives new embeddings under the same revision)."""
+        base = f"{self.model_id}@{self.revision}"
+        runner = getattr(self.model, "runner", None)
+        if self.revision.endswith("+int8") and runner is not None and getattr(runner, "paths", None):
+            import hashlib
+
+            key = ",".join(f"{g}:{p.name if hasattr(p, 'name') else p}" for g, p in sorted(runner.paths.items()))
+            base += "#" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        return base
 
     @property
     def forward_seconds(self) -> float:
