@@ -107,3 +107,20 @@ def test_mixture_sampler_mixed_homogeneous_and_state_roundtrip():
 def test_positive_mask_shape():
     m = positive_mask([["a"], ["b"]], [None, None], ["a", "b", "c"], [None, None, None])
     assert m.dtype == torch.bool and m.tolist() == [[True, False, False], [False, True, False]]
+
+
+def test_a_data_source_can_keep_one_question_type(tmp_path):
+    from geovec.train.config import DataSource, TrainConfig
+
+    path = tmp_path / "vqa.jsonl"
+    write_jsonl([Example("vqa", {"image": "a.png", "text": q}, [{"text": a}]) for q, a in
+                 [("How many planes are in the image?", "2"), ("Is there a river?", "yes"),
+                  ("What type of scene is this?", "airport"), ("how many cars are there?", "0")]], path)
+    cfg = TrainConfig.from_dict({"data": [{"path": str(path), "query_regex": "(?i)^how many"}], "output_dir": str(tmp_path)})
+    kept = cfg.data[0].select(read_jsonl(path))
+    assert [e.positives[0]["text"] for e in kept] == ["2", "0"]
+    assert len(DataSource(str(path)).select(read_jsonl(path))) == 4  # no regex: everything
+    with pytest.raises(ValueError, match="no example's query text matches"):
+        DataSource(str(path), name="vqa-count", query_regex="^Where").select(read_jsonl(path))
+    with pytest.raises(ValueError, match="vqa-count: query_regex .* is not a valid regular expression"):
+        DataSource(str(path), name="vqa-count", query_regex="(unclosed").select(read_jsonl(path))

@@ -15,6 +15,24 @@ class DataSource:
     weight: float = 1.0
     name: str | None = None
     hard_negatives: int | None = None  # overrides TrainConfig.hard_negatives for this source
+    query_regex: str | None = None  # keep only examples whose query text matches (re.search), e.g. one VQA type
+
+    def select(self, examples: list) -> list:
+        """``examples`` of this source's file that :attr:`query_regex` keeps (all without one)."""
+        if not self.query_regex:
+            return examples
+        import re
+
+        try:
+            pattern = re.compile(self.query_regex)
+        except re.error as e:
+            raise ValueError(f"data source {self.name or self.path}: query_regex {self.query_regex!r} is not a "
+                             f"valid regular expression ({e})") from None
+        kept = [ex for ex in examples if pattern.search(str(ex.query.get("text") or ""))]
+        if not kept:
+            raise ValueError(f"data source {self.name or self.path}: no example's query text matches query_regex "
+                             f"{self.query_regex!r} ({len(examples)} examples in {self.path})")
+        return kept
 
 
 @dataclass

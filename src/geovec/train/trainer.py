@@ -149,7 +149,7 @@ class Trainer:
         if sources is None:
             sources = []
             for s in cfg.data:
-                examples = read_jsonl(s.path)
+                examples = s.select(read_jsonl(s.path))
                 for ex in examples:
                     ex.max_negatives = s.hard_negatives
                 sources.append(examples)
