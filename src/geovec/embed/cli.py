@@ -147,7 +147,8 @@ def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_H
         return
     typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
     typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
-    typer.echo(f"backend      {m.backend} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch)")
+    typer.echo(f"backend      {m.backend} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch; "
+               "--precision / $GEOVEC_PRECISION: fp32, bf16, int8)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
     typer.echo(f"image size   {image}")
     typer.echo(f"pooling      {cfg.pooling}")
