@@ -64,7 +64,8 @@ def test_export_writes_graphs_and_manifest(export_dir, torch_model):
                                      pytest.param("openvino", marks=needs("openvino"))])
 def test_backend_matches_torch_on_the_mixed_batch(torch_model, export_dir, backend):
     report = backends.faithfulness(torch_model, runner_for(torch_model, export_dir, backend))
-    assert report["n_items"] == len(backends.faithfulness_items())
+    items = backends.faithfulness_items()
+    assert report["n_items"] == len(items) + sum(isinstance(i, str) for i in items)  # + the texts on their own
     assert report["min_cosine"] >= backends.FAITHFUL_COSINE, report
 
 
@@ -88,24 +89,30 @@ def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_mode
 
     paths = ex.find_graphs(torch_model, [export_dir])
     prints = {g: ex.fingerprint(torch_model, g) for g in paths}
-    calibration = [backends.synthetic_scene(500 + i, 224, 224) for i in range(8)]  # no data root needed
-    qpaths, qprints = quantize.int8_graphs(torch_model, paths, prints, calibration=calibration)
+    qpaths, qprints = quantize.int8_graphs(torch_model, paths, prints)
     ops = {g: {n.op_type for n in onnx.load(str(p)).graph.node} for g, p in qpaths.items()}
-    assert "DynamicQuantizeLinear" in ops["global_text"] and "MatMulInteger" in ops["global_text"]
-    assert "QuantizeLinear" in ops["vision"] and "DequantizeLinear" in ops["vision"]
-    for g in ("location", "encoder", "head"):
+    for g in ("global_text", "encoder_text"):
+        assert "DynamicQuantizeLinear" in ops[g] and "MatMulInteger" in ops[g], g
+        assert qprints[g] != prints.get(g)
+    for g in ("vision", "location", "encoder", "head"):
         assert qpaths[g] == paths[g] and qprints[g] == prints[g]  # stay fp32
-    assert qprints["vision"] != prints["vision"] and qprints["global_text"] != prints["global_text"]
-    other = quantize.int8_prints(prints, calibration[:4])
-    assert other["vision"] != qprints["vision"] and other["global_text"] == qprints["global_text"]  # calibration
     runner = backends.RUNNERS["onnx"](qpaths, precision="int8")
     assert runner.label == "onnx-int8"
     report = backends.faithfulness(torch_model, runner)
     assert backends.INT8_COSINE <= report["min_cosine"] < 0.9999, report  # int8 really ran, and held its bar
-    again, _ = quantize.int8_graphs(torch_model, paths, prints, calibration=calibration)
+    again, _ = quantize.int8_graphs(torch_model, paths, prints)
     assert again == qpaths  # cached, not rebuilt
-    with pytest.raises(ValueError, match="calibration set is empty"):
-        quantize.int8_graphs(torch_model, paths, prints, calibration=[])
+    # text-only batches take the int8 encoder copy, batches with image tokens the fp32 encoder
+    m = geovec.load_model(backend="torch")
+    m.set_runner(runner)
+    calls = []
+    run = runner.run
+    runner.run = lambda g, *a: (calls.append(g), run(g, *a))[1]
+    m.encode(["a harbour", "two runways"])
+    assert "encoder_text" in calls and "encoder" not in calls
+    calls.clear()
+    m.encode([{"image": backends.synthetic_scene(3, 224, 224), "text": "a harbour"}])
+    assert "encoder" in calls and "encoder_text" not in calls
 
 
 def test_reduced_precision_names_its_backend(torch_model):
@@ -123,17 +130,6 @@ def test_reduced_precision_names_its_backend(torch_model):
     assert res.exit_code != 0 and "unknown precision" in res.output
 
 
-def test_calibration_falls_back_to_generated_scenes_without_data(monkeypatch, tmp_path):
-    from geovec import paths as gp
-    from geovec.models import quantize
-
-    monkeypatch.setattr(gp, "default_data_root", lambda: None)
-    images, source = quantize.calibration_images(n=3)
-    assert len(images) == 3 and "generated" in source and all(isinstance(i, np.ndarray) for i in images)
-    monkeypatch.setattr(gp, "default_data_root", lambda: tmp_path)  # a data root without RSICD
-    assert "generated" in quantize.calibration_images(n=2)[1]
-
-
 def test_bench_files_reduced_precision_under_its_own_revision(torch_model):
     from geovec.bench.encoders import BenchEncoder
 
@@ -147,7 +143,7 @@ def test_bench_files_reduced_precision_under_its_own_revision(torch_model):
         assert enc.revision == rev + suffix
     from pathlib import Path
 
-    class Int8:  # an int8 recipe or calibration change gives new graph files: a new cache namespace
+    class Int8:  # a new int8 recipe or weights give new graph files: a new cache namespace
         revision, backend, model_id = rev, "onnx-int8", "m"
 
         class runner:

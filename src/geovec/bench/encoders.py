@@ -114,7 +114,7 @@ class BenchEncoder:
     @property
     def namespace(self) -> str:
         """The embedding cache's key for this model: id @ revision, plus the int8 graphs' fingerprint (a new
-        quantisation recipe or calibration set gives new embeddings under the same revision)."""
+        quantisation recipe gives new embeddings under the same revision)."""
         base = f"{self.model_id}@{self.revision}"
         runner = getattr(self.model, "runner", None)
         if self.revision.endswith("+int8") and runner is not None and getattr(runner, "paths", None):

@@ -280,8 +280,13 @@ class SingleEncoderModel(EmbeddingModel):
             return self._run_graph("location", lat.float(), lon.float()).to(self.device)
         return self._tower(self.location, lat, lon)
 
-    def encode_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The backbone on summed token + type embeddings (B, T, d) -> hidden states (B, T, d)."""
+    def encode_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                        text_only: bool = False) -> torch.Tensor:
+        """The backbone on summed token + type embeddings (B, T, d) -> hidden states (B, T, d). ``text_only``: the
+        batch has no image, region or location tokens (a backend may then run its text-only encoder graph, e.g.
+        the int8 one of :mod:`geovec.models.quantize`)."""
+        if text_only and self._graph("encoder_text"):
+            return self._run_graph("encoder_text", inputs_embeds.float(), attention_mask.long())
         if self._graph("encoder"):
             return self._run_graph("encoder", inputs_embeds.float(), attention_mask.long())
         return self.backbone(inputs_embeds, attention_mask)
@@ -293,7 +298,7 @@ class SingleEncoderModel(EmbeddingModel):
         :meth:`encode_sequence` (or ``sequence(inputs_embeds, mask)``), so an attached backend runs it. Same
         numbers as :func:`geovec.models.probe.sentence_embeddings` on the backbone's model (the backbone adds its
         own position and token-type embeddings to input embeddings exactly as to token ids)."""
-        sequence = sequence or self.encode_sequence
+        sequence = sequence or (lambda embeds, mask: self.encode_sequence(embeds, mask, text_only=True))
         bb, dev = self.backbone, self.device
         out = torch.empty(len(texts), bb.hidden_size)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
@@ -438,7 +443,8 @@ class SingleEncoderModel(EmbeddingModel):
         if not prepared:
             raise GeoVecInputError("no items to embed (empty batch)")
         embeds, types, attn, pool_mask = self._assemble(prepared)
-        hidden = self.encode_sequence(embeds + self.type_embed(types), attn)
+        text_only = not bool((types >= TYPE_IMAGE).any())  # TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION come last
+        hidden = self.encode_sequence(embeds + self.type_embed(types), attn, text_only=text_only)
         mode = self.config.pooling or self.backbone.default_pooling
         # last-token / CLS pooling read the attended sequence; mean pooling skips the instruction
         return pool(hidden, pool_mask if mode == "mean" else attn, mode)
