@@ -284,7 +284,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backends", default="auto,torch",
-                    help="comma-separated: auto (the default a user gets), torch, onnx, openvino, openvino-bf16")
+                    help="comma-separated: auto (the default a user gets), torch, onnx, onnx-int8, openvino, openvino-bf16")
     ap.add_argument("--apps", action=argparse.BooleanOptionalAction, default=True,
                     help="also index build chips/s and server one-text latency per backend")
     ap.add_argument("--requests", type=int, default=50, help="server requests per backend (--apps)")
