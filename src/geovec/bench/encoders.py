@@ -22,6 +22,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -106,7 +107,9 @@ class BenchEncoder:
         embeddings, so it gets its own revision (and with it its own cache namespace and results folder)."""
         rev = str(self.model.revision)
         backend = str(getattr(self.model, "backend", "") or "")
-        for precision in ("bf16", "int8"):
+        from geovec.models.backends import PRECISION_BACKEND
+
+        for precision in PRECISION_BACKEND:  # the reduced precisions
             if backend.endswith(f"-{precision}"):
                 return f"{rev}+{precision}"
         return rev
@@ -118,9 +121,7 @@ class BenchEncoder:
         base = f"{self.model_id}@{self.revision}"
         runner = getattr(self.model, "runner", None)
         if self.revision.endswith("+int8") and runner is not None and getattr(runner, "paths", None):
-            import hashlib
-
-            key = ",".join(f"{g}:{p.name if hasattr(p, 'name') else p}" for g, p in sorted(runner.paths.items()))
+            key = ",".join(f"{g}:{Path(p).name}" for g, p in sorted(runner.paths.items()))
             base += "#" + hashlib.sha256(key.encode()).hexdigest()[:12]
         return base
 

@@ -235,6 +235,17 @@ def checked_faithfulness(model, runner: Runner, prints: dict[str, str]) -> dict:
     return report
 
 
+def precision_graphs(model, paths: dict[str, Path], prints: dict[str, str], precision: str, log=None
+                     ) -> tuple[dict[str, Path], dict[str, str]]:
+    """The graph set (paths, fingerprints) a precision runs: the fp32 exports, or the int8 graphs built from them
+    (:func:`geovec.models.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
+    if precision != "int8":
+        return paths, prints
+    from geovec.models.quantize import int8_graphs
+
+    return int8_graphs(model, paths, prints, log=log)
+
+
 # --- selection -----------------------------------------------------------------------------------------------
 def requested_backend(backend: str | None) -> str:
     name = (backend or os.environ.get("GEOVEC_BACKEND") or "auto").strip().lower()
@@ -288,10 +299,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
             paths, prints = ex.ensure_graphs(model, _search_dirs(model, export_dir), log=_log)
             if not paths:
                 raise RuntimeError("no graph could be exported")
-            if precision == "int8":
-                from geovec.models.quantize import int8_graphs
-
-                paths, prints = int8_graphs(model, paths, prints, log=_log)
+            paths, prints = precision_graphs(model, paths, prints, precision, log=_log)
             runner = RUNNERS[b](paths, precision=precision)
             report = checked_faithfulness(model, runner, prints)
         except (ImportError, ValueError):

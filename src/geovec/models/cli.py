@@ -95,11 +95,7 @@ def export_onnx_cmd(
             say(f"{name:<14} not installed ({backends.EXTRA_HINT[name]})")
             continue
         for precision in ("fp32", *(p for p, b in backends.PRECISION_BACKEND.items() if b == name)):
-            graph_paths, graph_prints = paths, prints
-            if precision == "int8":
-                from geovec.models.quantize import int8_graphs
-
-                graph_paths, graph_prints = int8_graphs(m, paths, prints, log=say)
+            graph_paths, graph_prints = backends.precision_graphs(m, paths, prints, precision, log=say)
             runner = backends.RUNNERS[name](graph_paths, precision=precision)
             report = backends.checked_faithfulness(m, runner, graph_prints)
             ok = report["min_cosine"] >= backends.threshold(precision)
