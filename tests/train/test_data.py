@@ -124,3 +124,19 @@ def test_a_data_source_can_keep_one_question_type(tmp_path):
         DataSource(str(path), name="vqa-count", query_regex="^Where").select(read_jsonl(path))
     with pytest.raises(ValueError, match="vqa-count: query_regex .* is not a valid regular expression"):
         DataSource(str(path), name="vqa-count", query_regex="(unclosed").select(read_jsonl(path))
+
+
+def test_a_data_source_can_keep_one_group_kind(tmp_path):
+    from geovec.train.config import DataSource
+
+    path = tmp_path / "region.jsonl"
+    write_jsonl([Example("region", {"image": "m.png", "box": [0, 0, 8, 8]}, [{"text": t}], group=g) for t, g in
+                 [("a dense forest", "m.png#0"), ("forest", "m.png#0:class"), ("harbor", "m.png#1:class"),
+                  ("boats in a harbour", "m.png#1")]], path)
+    kept = DataSource(str(path), group_regex=":class$").select(read_jsonl(path))
+    assert [e.positives[0]["text"] for e in kept] == ["forest", "harbor"]
+    both = DataSource(str(path), group_regex="#1", query_regex="x").select
+    with pytest.raises(ValueError, match="no example's query text matches query_regex"):
+        both(read_jsonl(path))  # box queries have no text: the two filters apply together
+    with pytest.raises(ValueError, match="region-class: no example's group matches group_regex ':klass'"):
+        DataSource(str(path), name="region-class", group_regex=":klass").select(read_jsonl(path))

@@ -16,22 +16,30 @@ class DataSource:
     name: str | None = None
     hard_negatives: int | None = None  # overrides TrainConfig.hard_negatives for this source
     query_regex: str | None = None  # keep only examples whose query text matches (re.search), e.g. one VQA type
+    group_regex: str | None = None  # keep only examples whose group matches, e.g. ":class$" (box -> class pairs)
 
     def select(self, examples: list) -> list:
-        """``examples`` of this source's file that :attr:`query_regex` keeps (all without one)."""
-        if not self.query_regex:
-            return examples
+        """``examples`` of this source's file that :attr:`query_regex` and :attr:`group_regex` keep (all without
+        either)."""
+        for key, value in (("query_regex", lambda ex: ex.query.get("text")), ("group_regex", lambda ex: ex.group)):
+            regex = getattr(self, key)
+            if regex:
+                examples = self._matching(examples, key, regex, value)
+        return examples
+
+    def _matching(self, examples: list, key: str, regex: str, value) -> list:
         import re
 
         try:
-            pattern = re.compile(self.query_regex)
+            pattern = re.compile(regex)
         except re.error as e:
-            raise ValueError(f"data source {self.name or self.path}: query_regex {self.query_regex!r} is not a "
+            raise ValueError(f"data source {self.name or self.path}: {key} {regex!r} is not a "
                              f"valid regular expression ({e})") from None
-        kept = [ex for ex in examples if pattern.search(str(ex.query.get("text") or ""))]
+        kept = [ex for ex in examples if pattern.search(str(value(ex) or ""))]
         if not kept:
-            raise ValueError(f"data source {self.name or self.path}: no example's query text matches query_regex "
-                             f"{self.query_regex!r} ({len(examples)} examples in {self.path})")
+            what = "query text" if key == "query_regex" else "group"
+            raise ValueError(f"data source {self.name or self.path}: no example's {what} matches {key} "
+                             f"{regex!r} ({len(examples)} examples in {self.path})")
         return kept
 
 
