@@ -17,6 +17,8 @@ vision/location graphs, encoder, rest = assembly, projectors, pooling, head) and
 of the data root (25 scenes, 512 px, 256-px chips -> 100 chips, into a temporary LanceDB directory) and the
 server's ``POST /v1/embeddings`` latency for one text over loopback (uvicorn on 127.0.0.1, a free port,
 ``--requests`` sequential requests after 5 warm-up ones; nothing leaves the machine).
+It also replays every exported-graph call of one ``encode`` per kind straight on the runtime (``graphs_alone``):
+the graphs' own time per item, an upper bound on what ``encode`` can reach with that backend on this machine.
 Writes ``benchmarks/results/throughput.json``.
 """
 
@@ -166,6 +168,39 @@ class StageTimer:
         fwd, tower, enc = self.seconds["forward"], self.seconds["tower"], self.seconds["encoder"]
         parts = {"decode": max(0.0, wall - fwd), "tower": tower, "encoder": enc, "rest": max(0.0, fwd - tower - enc)}
         return {k: round(v / wall, 3) for k, v in parts.items()}
+
+
+def graph_ceiling(model, items: list, batch_size: int, repeats: int = 3) -> dict | None:
+    """The exported graphs alone on one ``encode`` of ``items``: every graph call of that encode is recorded
+    (its inputs as numpy arrays) and replayed ``repeats`` times straight on the runner (median per call). No
+    decode, sequence assembly, projectors or Python in between, so ``items_per_s`` is an upper bound on what
+    this backend's ``encode`` can reach for that kind on this machine. None for the torch backend."""
+    runner = getattr(model, "runner", None)
+    if runner is None:
+        return None
+    calls: list[tuple[str, list[np.ndarray]]] = []
+    original = model._run_graph
+
+    def recording(name, *tensors):
+        calls.append((name, [t.detach().contiguous().numpy().copy() for t in tensors]))
+        return original(name, *tensors)
+
+    model._run_graph = recording
+    try:
+        model.encode(items, batch_size=batch_size, show_progress_bar=False)
+    finally:
+        model.__dict__.pop("_run_graph", None)
+    per_graph: dict[str, float] = {}
+    for name, arrays in calls:
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            runner.run(name, *arrays)
+            ts.append(time.perf_counter() - t)
+        per_graph[name] = per_graph.get(name, 0.0) + float(np.median(ts))
+    total = sum(per_graph.values())
+    return {"items_per_s": round(len(items) / total, 1) if total else None,
+            "ms_per_item": {g: round(1000 * t / len(items), 2) for g, t in per_graph.items()}}
 
 
 class ClipBaseline:
@@ -346,6 +381,8 @@ def main() -> None:
                         {"items_per_s": len(items) / dt, "peak_rss_mib": mem.peak_mib, "shares": st.shares(dt),
                          "decode_cpu_ms_per_item": 1000 * st.decode_cpu / len(items)})
             print(f"repeat {r + 1}/{args.repeats} done (load {os.getloadavg()[0]:.1f})", flush=True)
+        ceilings = {name: {kind: graph_ceiling(m, items, args.batch_size, args.repeats)
+                           for kind, items in kinds.items()} for name, m in models.items()}
 
     def summary(entries: list[dict]) -> dict:
         k = int(np.argsort([e["items_per_s"] for e in entries])[len(entries) // 2])  # the median run
@@ -378,6 +415,8 @@ def main() -> None:
         for kind, row in per.items():
             row["ratio_vs_clip"] = round(row["items_per_s"] / clip_rates[kind], 2)
             row["rss_added_by_loading_mib"] = load_rss.get(name)
+            if ceilings.get(name, {}).get(kind):
+                row["graphs_alone"] = ceilings[name][kind]
     default = next(n for n in results if n.startswith("auto"))
     goals = {}
     for kind, goal in GOALS.items():
@@ -416,6 +455,12 @@ def main() -> None:
             shares = " / ".join(f"{100 * sh[k]:.0f}%" for k in ("decode", "tower", "encoder", "rest")) if sh else ""
             print(f"{name:<22}{kind:<24}{row['items_per_s']:>9.1f}{row['ratio_vs_clip']:>8.2f}"
                   f"{str(row['rss_added_by_loading_mib']):>9}   {shares}")
+    print("\nthe exported graphs alone on the same inputs (an upper bound on encode; ms per item by graph):")
+    for name, per in ceilings.items():
+        for kind, c in per.items():
+            if c:
+                parts = ", ".join(f"{g} {v}" for g, v in c["ms_per_item"].items())
+                print(f"{name:<22}{kind:<24}{c['items_per_s']:>9}   {parts}")
     for name, a in apps.items():
         ib = a["index_build"]
         print(f"{name:<22}index build {ib['chips_per_s'] if ib else '-'} chips/s; "

@@ -233,3 +233,27 @@ def test_batches_group_by_image_size_and_files_decode_once(torch_model, tmp_path
     assert all(len(s) == 1 for s in shapes), f"a batch holds one image size: {shapes}"
     alone = np.concatenate([torch_model.encode([it]) for it in items])
     np.testing.assert_allclose(E, alone, atol=1e-5)
+
+
+@needs("onnx")
+def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, export_dir):
+    """benchmarks/throughput.py's graphs-alone bound: the graphs one encode called, timed on the runner alone."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("geovec_throughput_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.graph_ceiling(torch_model, ["a harbour"], 8) is None  # torch: no graphs to replay
+    images = [scene(i, 224) for i in range(3)]
+    torch_model.set_runner(runner_for(torch_model, export_dir, "onnx"))
+    try:
+        img = bench.graph_ceiling(torch_model, images, 8, repeats=2)
+        txt = bench.graph_ceiling(torch_model, ["a harbour", "two runways"], 8, repeats=2)
+        assert "_run_graph" not in torch_model.__dict__  # the recording wrapper is gone again
+    finally:
+        torch_model.set_runner(None)
+    assert {"vision", "encoder", "head"} <= set(img["ms_per_item"]) and img["items_per_s"] > 0
+    assert "vision" not in txt["ms_per_item"] and "global_text" in txt["ms_per_item"]
+    assert all(v > 0 for v in img["ms_per_item"].values())
