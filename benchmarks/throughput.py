@@ -45,8 +45,8 @@ RESULTS = Path(__file__).parent / "results"
 GOALS = {"image": 150.0, "text": 1000.0, "image+text+box+latlon": 100.0}
 
 
-def index_build_rate(model, batch_size: int) -> dict | None:
-    """``geovec index build`` (the library call behind it) on the RSVQA-HR sample GeoTIFFs: chips/s."""
+def index_build_rate(model, batch_size: int, resize: int | None = None) -> dict | None:
+    """``geovec index build [--resize N]`` (the library call behind it) on the RSVQA-HR sample GeoTIFFs: chips/s."""
     from geovec.index.build import build_index
     from geovec.index.chips import ChipSpec
     from geovec.paths import default_data_root
@@ -56,8 +56,9 @@ def index_build_rate(model, batch_size: int) -> dict | None:
     if scenes is None or not scenes.is_dir():
         return None
     with tempfile.TemporaryDirectory(prefix="geovec-throughput-index-") as tmp:
-        s = build_index([scenes], Path(tmp) / "db", model, ChipSpec(256), batch_size=batch_size, progress=False)
-    return {"chips": s.chips_embedded, "chips_per_s": round(s.chips_per_s, 1), "data": str(scenes)}
+        s = build_index([scenes], Path(tmp) / "db", model, ChipSpec(256, resize=resize), batch_size=batch_size,
+                        progress=False)
+    return {"chips": s.chips_embedded, "chips_per_s": round(s.chips_per_s, 1), "data": str(scenes), "resize": resize}
 
 
 def serve_latency(model, requests: int) -> dict:
@@ -404,6 +405,11 @@ def main() -> None:
                     best["index_build"] = ib
                 if sv["p50_ms"] < best["serve"]["p50_ms"]:
                     best["serve"] = sv
+                if name.startswith("auto"):  # the default engine also with --resize 224 (one tower pass per chip)
+                    ir = index_build_rate(models[name], args.batch_size, resize=224)
+                    prev = best.get("index_build_resize224")
+                    if ir and (not prev or ir["chips_per_s"] > prev["chips_per_s"]):
+                        best["index_build_resize224"] = ir
                 print(f"{name} (pass {r + 1}): index build {ib and ib['chips_per_s']} chips/s, serve {sv}", flush=True)
 
     specs = [b.strip() for b in args.backends.split(",") if b.strip()] + ["clip-vit-b32"]
@@ -444,6 +450,10 @@ def main() -> None:
         if ib:
             goals["index_build_chips_per_s"] = {"goal": ">= 100", "measured": ib["chips_per_s"],
                                                 "met_here": ib["chips_per_s"] >= 100}
+        ir = apps[default].get("index_build_resize224")
+        if ir:
+            goals["index_build_resize224_chips_per_s"] = {"goal": ">= 100", "measured": ir["chips_per_s"],
+                                                          "met_here": ir["chips_per_s"] >= 100}
         goals["serve_one_text_p50_ms"] = {"goal": "< 20", "measured": sv["p50_ms"], "met_here": sv["p50_ms"] < 20}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -463,7 +473,9 @@ def main() -> None:
                 print(f"{name:<22}{kind:<24}{c['items_per_s']:>9}   {parts}")
     for name, a in apps.items():
         ib = a["index_build"]
-        print(f"{name:<22}index build {ib['chips_per_s'] if ib else '-'} chips/s; "
+        ir = a.get("index_build_resize224")
+        print(f"{name:<22}index build {ib['chips_per_s'] if ib else '-'} chips/s"
+              + (f" ({ir['chips_per_s']} with --resize 224)" if ir else "") + "; "
               f"/v1/embeddings one text p50 {a['serve']['p50_ms']} ms, p95 {a['serve']['p95_ms']} ms")
     print(f"peak RSS of the process {max(r['peak_rss_mib'] for per in results.values() for r in per.values())} MiB; "
           "alone: " + ", ".join(f"{k} {v.get('peak_rss_mib')} MiB" for k, v in alone_rss.items()))

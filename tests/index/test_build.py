@@ -106,6 +106,33 @@ def test_index_refuses_a_different_model(scenes, tmp_path):
         build_index([scenes / "merc.tif"], db, FakeGeoModel(name="other"), SPEC, progress=False)
 
 
+def test_resize_embeds_each_chip_at_that_size_and_an_index_keeps_its_size(scenes, tmp_path):
+    from geovec.index import GeoIndex
+
+    seen = []
+    model = FakeGeoModel()
+    encode = model.encode
+
+    def recording(items, **kw):
+        seen.extend(np.asarray(it["image"]).shape[:2] for it in items)
+        return encode(items, **kw)
+
+    model.encode = recording
+    db = tmp_path / "db"
+    build_index([scenes / "merc.tif"], db, model, ChipSpec(96, 16, resize=48), progress=False)
+    assert seen and all(max(shape) == 48 for shape in seen)  # edge chips too (aspect kept)
+    assert ChipStore(db).info.embed_size == 48
+    merc = {cid for cid in all_chip_ids(scenes) if "merc" in cid}
+    assert ChipStore(db).ids() == merc  # same chips, same footprints: only the embedded pixels are smaller
+    with pytest.raises(ValueError, match="embed_size=48"):  # vectors of another size do not mix
+        build_index([scenes / "utm31.tif"], db, FakeGeoModel(), ChipSpec(96, 16), progress=False)
+    seen.clear()
+    GeoIndex(db, model).add([scenes / "utm31.tif"], progress=False)  # add() keeps the index's resize
+    assert seen and all(max(shape) == 48 for shape in seen)
+    with pytest.raises(ValueError, match="chip resize must be at least 8"):
+        ChipSpec(96, 16, resize=4)
+
+
 @pytest.fixture(scope="module")
 def ann_index(tmp_path_factory):
     """400 chips of four scenes, with the ANN index forced on from 300 rows."""

@@ -40,16 +40,18 @@ class GeoIndex:
 
     @classmethod
     def build(cls, paths: Sequence[str | os.PathLike], db: str | Path, model, chip_size: int = 256,
-              overlap: int = 0, bands: Sequence[int] | None = None, **kwargs) -> "GeoIndex":
-        """Index ``paths`` into ``db`` (incremental: rerun to add new files) and open it."""
+              overlap: int = 0, bands: Sequence[int] | None = None, resize: int | None = None,
+              **kwargs) -> "GeoIndex":
+        """Index ``paths`` into ``db`` (incremental: rerun to add new files) and open it. ``resize``: chips are
+        resized to this many pixels before embedding (:class:`~geovec.index.chips.ChipSpec`)."""
         cls.last_summary: BuildSummary = build_index(
-            paths, db, model, ChipSpec(chip_size, overlap, tuple(bands) if bands else None), **kwargs)
+            paths, db, model, ChipSpec(chip_size, overlap, tuple(bands) if bands else None, resize), **kwargs)
         return cls(db, model)
 
     def add(self, paths: Sequence[str | os.PathLike], **kwargs) -> BuildSummary:
         """Index more files with the chipping the index was built with."""
         info = self.store.info
-        spec = ChipSpec(info.chip_size, info.chip_overlap, tuple(info.bands) if info.bands else None)
+        spec = ChipSpec(info.chip_size, info.chip_overlap, tuple(info.bands) if info.bands else None, info.embed_size)
         summary = build_index(paths, self.store.path, self.model, spec, task=info.task,
                               with_location=info.with_location, **kwargs)
         self.store = ChipStore(self.store.path)

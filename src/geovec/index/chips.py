@@ -33,15 +33,19 @@ EDGE_POINTS = 8  # points per footprint edge before reprojection
 @dataclass(frozen=True)
 class ChipSpec:
     """How to cut: ``size`` and ``overlap`` in pixels, ``bands`` 1-based (None = the file's own RGB bands:
-    :func:`geovec.inputs.raster.detect_product`)."""
+    :func:`geovec.inputs.raster.detect_product`); ``resize``: each chip's longer side is resized to this many
+    pixels before it is embedded (None = embedded as cut). The chip's footprint is unchanged."""
 
     size: int = 256
     overlap: int = 0
     bands: tuple[int, ...] | None = None
+    resize: int | None = None
 
     def __post_init__(self):
         if self.size < 8:
             raise ValueError(f"chip size must be at least 8 pixels, got {self.size}")
+        if self.resize is not None and self.resize < 8:
+            raise ValueError(f"chip resize must be at least 8 pixels, got {self.resize}")
         if not 0 <= self.overlap < self.size:
             raise ValueError(f"chip overlap must be in [0, size), got {self.overlap} for size {self.size}")
 

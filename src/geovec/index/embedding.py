@@ -23,7 +23,8 @@ def index_info(model, spec: ChipSpec, task: str = "retrieval", with_location: bo
     instruction = model.instruction_for(chip_modalities(with_location), task=task, side="document")
     return IndexInfo(model_id=model.model_id, revision=model.revision, dimension=int(model.embed_dim),
                      task=task, instruction=instruction, with_location=with_location, chip_size=spec.size,
-                     chip_overlap=spec.overlap, bands=list(spec.bands) if spec.bands else None)
+                     chip_overlap=spec.overlap, bands=list(spec.bands) if spec.bands else None,
+                     embed_size=spec.resize)
 
 
 def chip_item(chip: Chip, pixels: np.ndarray, with_location: bool) -> dict:
@@ -34,6 +35,20 @@ def chip_item(chip: Chip, pixels: np.ndarray, with_location: bool) -> dict:
     return item
 
 
+def resized(pixels: np.ndarray, size: int | None) -> np.ndarray:
+    """``pixels`` (H, W, C uint8) with the longer side resized to ``size`` (bicubic, aspect kept); as given for None."""
+    if size is None:
+        return pixels
+    h, w = pixels.shape[:2]
+    scale = size / max(h, w)
+    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if target == (w, h):
+        return pixels
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize(target, Image.BICUBIC))
+
+
 def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
                 read_threads: int = 2) -> tuple[np.ndarray, list[Chip], dict[str, str]]:
     """Read and embed ``chips`` -> (vectors (M, D) float32, the M chips that succeeded, {chip id: problem}).
@@ -42,7 +57,7 @@ def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int =
     """
     def load(chip: Chip):
         try:
-            return read_chip(chip).pixels, None
+            return resized(read_chip(chip).pixels, info.embed_size), None
         except GeoVecInputError as e:
             return None, e.problem
 

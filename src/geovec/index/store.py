@@ -38,6 +38,7 @@ class IndexInfo:
     chip_size: int = 256
     chip_overlap: int = 0
     bands: list[int] | None = None
+    embed_size: int | None = None  # chips resized to this longer side before embedding (None: as cut)
     extra: dict = field(default_factory=dict)
 
 
@@ -143,7 +144,7 @@ class ChipStore:
             return cls.create(path, info)
         store = cls(path)
         old = store.info
-        for key in ("model_id", "revision", "dimension", "task", "instruction", "with_location"):
+        for key in ("model_id", "revision", "dimension", "task", "instruction", "with_location", "embed_size"):
             if getattr(old, key) != getattr(info, key):
                 raise IndexMismatchError(f"index {path} was built with {key}={getattr(old, key)!r}, this build uses "
                                  f"{getattr(info, key)!r}; use a new --db (vectors of different models do not mix)")
