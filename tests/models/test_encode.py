@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from rasterio.transform import from_origin
 
@@ -46,6 +47,24 @@ def test_shapes_dtype_and_norm(model, mixed_items):
 
 def test_deterministic(model, mixed_items):
     assert np.array_equal(model.encode(mixed_items), model.encode(mixed_items))
+
+
+def test_encode_runs_in_eval_mode_and_restores_each_modules_mode(model, mixed_items):
+    ref = model.encode(mixed_items[:3])
+    dropout = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Dropout))
+    model.backbone.train()  # a half in training mode (its dropout active) must not leak into embeddings
+    try:
+        got = model.encode(mixed_items[:3])
+        assert np.allclose(got, ref, atol=1e-6)
+        assert model.backbone.training and dropout.training and not model.training  # each module's own mode back
+    finally:
+        model.backbone.eval()
+    model.train()
+    try:
+        assert np.allclose(model.encode(mixed_items[:3]), ref, atol=1e-6)
+        assert all(m.training for m in model.modules())
+    finally:
+        model.eval()
 
 
 def test_batch_invariance(model, mixed_items):

@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_items, read_image
+from geovec.models.base import eval_mode
 from geovec.models.single_encoder import target_size
 from geovec.models.towers import VISION_CHANNELS, LocationTower, VisionTower
 
@@ -258,16 +259,14 @@ class ProbeModel(nn.Module):
             from tqdm.auto import tqdm
 
             progress = tqdm(total=len(parsed), desc="encode", unit="item")
-        was_training = self.training
-        self.eval()
         try:
-            for s in chunks:
-                batch = parsed[s : s + batch_size]
-                out[s : s + len(batch)] = self._encode_batch(batch, s, normalize)
-                if progress is not None:
-                    progress.update(len(batch))
+            with eval_mode(self):
+                for s in chunks:
+                    batch = parsed[s : s + batch_size]
+                    out[s : s + len(batch)] = self._encode_batch(batch, s, normalize)
+                    if progress is not None:
+                        progress.update(len(batch))
         finally:
-            self.train(was_training)
             if progress is not None:
                 progress.close()
         return out
