@@ -3,6 +3,8 @@ concatenated with the encoder half weighted; it saves, loads and embeds every ki
 
 from dataclasses import asdict
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -53,11 +55,34 @@ def test_dual_path_is_its_two_halves(parts, weight):
                                   "trainable": [t for t in model.config.trainable if not t.startswith("global_")]})
     encoder = SingleEncoderModel(cfg)
     missing, unexpected = encoder.load_state_dict(model.state_dict(), strict=False)
-    assert not missing and all(k.startswith(("global_image.", "global_location.")) for k in unexpected)
+    assert not missing and all(k.startswith(("global_image.", "global_location.", "global_text_top."))
+                               for k in unexpected)
     s = encoder.encode(items)
     np.testing.assert_allclose(E[:, 384:] * np.sqrt(1 + weight**2) / weight, s, atol=2e-4)
     # so cosine is a fixed mix of the two paths' cosines
     np.testing.assert_allclose(E @ E.T, (g @ g.T + weight**2 * (s @ s.T)) / (1 + weight**2), atol=3e-4)
+
+
+def test_the_global_sentence_pass_never_reads_a_fine_tuned_encoder_layer(parts, tmp_path):
+    from geovec.models.dual_path import tuned_text_layers
+    from geovec.models.text_top import TextTop
+
+    d, probe = parts
+    assert tuned_text_layers(["head.", "backbone.model.encoder.layer.5.", "backbone.model.encoder.layer.4."]) == [4, 5]
+    # the bundled encoder half fine-tunes MiniLM layer 5: without a text top given, the global path gets its own
+    # pretrained copy from layer 5 on (so its sentence embeddings are the frozen tower's, as the probe's)
+    cfg = json.loads((WEIGHTS_DIR / "geovec-compact" / "config.json").read_text())
+    assert "backbone.model.encoder.layer.5." in cfg["trainable"]
+    model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
+    assert model.settings["text_top_split"] == 5
+    texts = ["a harbour with boats", "a dense forest"]
+    np.testing.assert_allclose(model.encode(texts)[:, :384] * np.sqrt(2), probe.encode(texts), atol=2e-4)
+    # a text top that starts above a fine-tuned layer would read it: refused before anything loads
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    (enc / "config.json").write_text(json.dumps({**cfg, "trainable": [*cfg["trainable"], "backbone.model.encoder.layer.3."]}))
+    with pytest.raises(ValueError, match="fine-tuned MiniLM layer 3, below the text top's split 4"):
+        DualPathModel.from_parts(enc, d / "probe", text_top=TextTop(probe.text.model, 4))
 
 
 @pytest.mark.slow
@@ -127,15 +152,15 @@ def test_global_vision_top_branches_the_tower_without_touching_the_encoder_half(
 def test_global_text_top_moves_the_global_half_of_text_items_only(parts, tmp_path):
     from geovec.models.text_top import TextTop
 
-    d, _ = parts
+    d, probe = parts
     plain = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
     items = _items(d)
     ref = plain.encode(items)
-    # an untouched copy of the top layers gives the same model
+    # an untouched copy of the pretrained top layers gives the same model
     same = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe",
-                                    text_top=TextTop(plain.backbone.model, 4))
+                                    text_top=TextTop(probe.text.model, 4))
     np.testing.assert_allclose(same.encode(items), ref, atol=1e-4)
-    top = TextTop(plain.backbone.model, 4)
+    top = TextTop(probe.text.model, 4)
     with torch.no_grad():
         for p in top.layers[-1].output.dense.parameters():
             p.mul_(1.5)

@@ -200,6 +200,11 @@ class DualPathModel(SingleEncoderModel):
 
         config = GeoVecConfig.from_json(Path(encoder_dir) / "config.json")
         probe_cfg = ProbeConfig.from_json(Path(probe_dir) / "config.json")
+        tuned = tuned_text_layers(config.trainable)
+        text_split = text_top.split if text_top is not None else (min(tuned) if tuned else None)
+        if text_top is not None and tuned and min(tuned) < text_top.split:
+            raise ValueError(f"the encoder fine-tuned MiniLM layer {min(tuned)}, below the text top's split "
+                             f"{text_top.split}: the global path's sentence pass would read a fine-tuned layer")
         config.architecture = "dual-path"
         config.name = name
         config.extra = {**config.extra, "global_path": {
@@ -207,10 +212,13 @@ class DualPathModel(SingleEncoderModel):
             "image_size": probe_cfg.image_size, "max_text_tokens": probe_cfg.max_text_tokens,
             "encoder_weight": float(encoder_weight),
             "vision_top_split": vision_top.split if vision_top is not None else None,
-            "text_top_split": text_top.split if text_top is not None else None,
+            # the sentence pass must read the pretrained text tower: from the encoder's first fine-tuned layer on
+            # it runs the global path's own copy (the text top given, else a copy of the pretrained layers)
+            "text_top_split": text_split,
             "from": {"encoder": config.revision, "probe": probe_cfg.revision,
                      **({"vision_top": "geovec.train.global_top"} if vision_top is not None else {}),
-                     **({"text_top": "geovec.train.text_top"} if text_top is not None else {})}}}
+                     **({"text_top": "geovec.train.text_top"} if text_top is not None else
+                        {"text_top": "the pretrained layers"} if text_split is not None else {})}}}
         if revision:
             config.revision = revision
         model = cls(config)
@@ -231,6 +239,13 @@ class DualPathModel(SingleEncoderModel):
                 model.global_text_top.load_state_dict(text_top.state_dict())
         model.apply_trainable(model.config.trainable)
         return model.eval()
+
+
+def tuned_text_layers(trainable: Sequence[str]) -> list[int]:
+    """The MiniLM layer indices a ``trainable`` list fine-tunes (``backbone.model.encoder.layer.N.``)."""
+    import re
+
+    return sorted({int(m.group(1)) for t in trainable if (m := re.match(r"backbone\.model\.encoder\.layer\.(\d+)\.", t))})
 
 
 def _with_features(p: PreparedItem, fmap: torch.Tensor) -> PreparedItem:
