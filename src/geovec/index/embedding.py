@@ -39,9 +39,10 @@ def resized(pixels: np.ndarray, size: int | None) -> np.ndarray:
     """``pixels`` (H, W, C uint8) with the longer side resized to ``size`` (bicubic, aspect kept); as given for None."""
     if size is None:
         return pixels
+    from geovec.models.single_encoder import target_size  # the models' resize rule, without the stride rounding
+
     h, w = pixels.shape[:2]
-    scale = size / max(h, w)
-    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    target = target_size(w, h, size, size, stride=1)
     if target == (w, h):
         return pixels
     from PIL import Image
