@@ -268,6 +268,21 @@ def jpeg_inputs(n: int, tmp: Path) -> tuple[list[Path], str]:
     return paths, "generated 224x224 scenes (JPEG quality 90)"
 
 
+def benchmark_items(paths: list[Path]) -> tuple[list[str], dict[str, list]]:
+    """(the texts, the items per input kind) every throughput figure is measured on, one per JPEG file."""
+    n = len(paths)
+    texts = [f"many buildings and green trees are around a {w} with {i} cars" for i, w in
+             zip(range(n), ["playground", "parking lot", "church", "port"] * n)]
+    kinds = {
+        "image": [Path(p) for p in paths],
+        "text": texts,
+        "image+box": [{"image": p, "box": [16, 16, 120, 150]} for p in paths],
+        "image+text+box+latlon": [{"image": p, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
+                                  for p, t in zip(paths, texts)],
+    }
+    return texts, kinds
+
+
 def rss_probe(spec: str, args) -> None:
     """``--rss-probe SPEC``: a fresh process loads only this engine, runs every kind once, prints peak RSS."""
     import resource
@@ -351,15 +366,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="geovec-throughput-") as tmp:
         paths, source = jpeg_inputs(args.n, Path(tmp))
-        texts = [f"many buildings and green trees are around a {w} with {i} cars" for i, w in
-                 zip(range(args.n), ["playground", "parking lot", "church", "port"] * args.n)]
-        kinds = {
-            "image": [Path(p) for p in paths],
-            "text": texts,
-            "image+box": [{"image": p, "box": [16, 16, 120, 150]} for p in paths],
-            "image+text+box+latlon": [{"image": p, "text": t, "box": [16, 16, 120, 150], "lat": 52.0, "lon": 5.0}
-                                      for p, t in zip(paths, texts)],
-        }
+        texts, kinds = benchmark_items(paths)
         for m in models.values():  # warm-up: sessions, allocator, thread pools
             m.encode(kinds["image+text+box+latlon"][:8], batch_size=args.batch_size)
         clip.run("image+text+box+latlon", None, paths[:8], texts[:8], args.batch_size)

@@ -257,3 +257,54 @@ def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, 
     assert {"vision", "encoder", "head"} <= set(img["ms_per_item"]) and img["items_per_s"] > 0
     assert "vision" not in txt["ms_per_item"] and "global_text" in txt["ms_per_item"]
     assert all(v > 0 for v in img["ms_per_item"].values())
+
+
+def _bench_module(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"geovec_{name}_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compute_bound_counts_the_flops_of_an_encode(torch_model):
+    """benchmarks/compute_bound.py: FLOPs per item from the real shapes, larger for the items that do more."""
+    cb = _bench_module("compute_bound")
+    images = [scene(i, 224) for i in range(2)]
+    short = cb.encode_flops(torch_model, ["a port", "a church"], 8)
+    long = cb.encode_flops(torch_model, ["many buildings and green trees are around a large port with cars"] * 2, 8)
+    img = cb.encode_flops(torch_model, images, 8)
+    boxed = cb.encode_flops(torch_model, [{"image": im, "box": [16, 16, 120, 150]} for im in images], 8)
+    assert 0 < short["gflop_per_item"] < long["gflop_per_item"]  # more tokens, more arithmetic
+    assert "EfficientNetLite" not in short["gflop_per_item_by_module"]  # a text never runs the vision tower
+    # a box item runs the tower a second time: on the image for the encoder, on the box's crop for the global path
+    tower = img["gflop_per_item_by_module"]["EfficientNetLite"]
+    assert 1.5 * tower < boxed["gflop_per_item_by_module"]["EfficientNetLite"] < 2.01 * tower
+    assert img["gflop_per_item"] == pytest.approx(sum(img["gflop_per_item_by_module"].values()), rel=0.01)
+
+
+def test_compute_bound_arithmetic_and_gemm_rates():
+    cb = _bench_module("compute_bound")
+    flops = {"text": {"gflop_per_item": 0.5}, "image": {"gflop_per_item": 1.0}}
+    table = cb.bounds(flops, 200.0, {"text": 1000.0}, {"text": 250.0, "image": None})
+    assert table["text"] == {"gflop_per_item": 0.5, "bound_items_per_s": 400.0, "goal_items_per_s": 1000.0,
+                             "needed_gflop_per_s": 500.0, "needed_share_of_best_gemm": 2.5,
+                             "graphs_alone_items_per_s": 250.0, "graphs_alone_gflop_per_s": 125.0,
+                             "graphs_alone_share_of_best_gemm": 0.62}
+    assert table["image"] == {"gflop_per_item": 1.0, "bound_items_per_s": 200.0}
+    rates = cb.gemm_rates([(64, 32, 48)], threads=1, repeats=2)
+    engines = {"torch-fp32", "torch-bf16"} | ({"onnxruntime-fp32"} if backends.installed("onnx") else set())
+    assert set(rates) == engines and all(r["64x32x48"] > 0 for r in rates.values())
+
+
+def test_compute_bound_refuses_a_model_with_a_runtime_attached(torch_model, export_dir):
+    cb = _bench_module("compute_bound")
+    torch_model.set_runner(runner_for(torch_model, export_dir, "onnx" if backends.installed("onnx") else "openvino"))
+    try:
+        with pytest.raises(ValueError, match="backend='torch'"):
+            cb.encode_flops(torch_model, ["a port"], 8)
+    finally:
+        torch_model.set_runner(None)
