@@ -3,7 +3,8 @@ fp32 matrix multiply the CPU sustains, measured in the same process.
 
     python benchmarks/compute_bound.py [--model NAME] [--n 64] [--batch-size 32] [--threads 2] [--repeats 5]
 
-Per input kind (the items of ``benchmarks/throughput.py``: 224-px JPEG files, batch 32) it counts the FLOPs of
+Per input kind (the items of ``benchmarks/throughput.py``: 224-px JPEG files, batch 32; and the same scenes as
+256-px files, the chips ``geovec index build`` embeds) it counts the FLOPs of
 one ``encode`` with the torch backend (``torch.utils.flop_counter``: matmuls, convolutions and attention, from
 the real shapes, padding included; elementwise work is not counted, so the count is a lower bound on the
 arithmetic). It then measures the best fp32 GEMM rate on ``--threads`` threads, in onnxruntime (the default
@@ -64,6 +65,30 @@ def encode_flops(model, items: list, batch_size: int) -> dict:
     n = len(items)
     return {"gflop_per_item": total / n / 1e9,
             "gflop_per_item_by_module": {k: round(v / n / 1e9, 4) for k, v in sorted(by_module.items())}}
+
+
+def chips_256(paths: list[Path], tmp: Path) -> list[Path]:
+    """The same scenes as 256-px JPEG files: the chips `geovec index build` embeds (256-px tiles by default)."""
+    from PIL import Image
+
+    out = []
+    for i, p in enumerate(paths):
+        with Image.open(p) as im:
+            q = tmp / f"chip_{i:04d}.jpg"
+            im.convert("RGB").resize((256, 256), Image.BICUBIC).save(q, quality=90)
+        out.append(q)
+    return out
+
+
+def cpu_id(cpuinfo: str) -> dict[str, str]:
+    """Vendor, family, model and name of the first CPU in a /proc/cpuinfo text (the family and model say which
+    microarchitecture, hence how many fp32 FLOPs a core can do per cycle)."""
+    out = {}
+    for line in cpuinfo.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("vendor_id", "cpu family", "model", "model name"):
+            out[key.strip()] = value.strip()
+    return out
 
 
 def _best_seconds(fn, repeats: int) -> float:
@@ -148,26 +173,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="geovec-compute-bound-") as tmp:
         paths, source = tp.jpeg_inputs(args.n, Path(tmp))
         texts, kinds = tp.benchmark_items(paths)
+        kinds["chip-256px"] = chips_256(paths, Path(tmp))  # what `geovec index build` embeds per 256-px chip
         flops = {kind: encode_flops(torch_model, items, args.batch_size) for kind, items in kinds.items()}
         for items in kinds.values():  # warm-up of the default backend's sessions
             default.encode(items[:8], batch_size=args.batch_size, show_progress_bar=False)
         alone = {kind: tp.graph_ceiling(default, items, args.batch_size, args.repeats) for kind, items in kinds.items()}
     enc = torch_model.backbone.hidden_size
-    tokens = args.batch_size * 48  # a batch of 32 items of about 48 tokens: the encoder's linear layers
+    tokens = args.batch_size * 48  # the encoder's linear layers on a batch of 32 sequences of 48 tokens
     shapes = [(1024, 1024, 1024), (2048, 2048, 2048), (tokens, enc, enc), (tokens, enc, 4 * enc), (tokens, 4 * enc, enc)]
     rates = gemm_rates(shapes, args.threads, args.repeats)
     fp32 = {eng: r for eng, r in rates.items() if eng.endswith("fp32")}
     best_engine, best_shape, peak = max(((e, s, v) for e, r in fp32.items() for s, v in r.items()), key=lambda x: x[2])
     bf16_peak = max(rates["torch-bf16"].values())
-    table = bounds(flops, peak, tp.GOALS, {k: (v or {}).get("items_per_s") for k, v in alone.items()})
+    goals = {**tp.GOALS, "chip-256px": 100.0}  # index build >= 100 chips/s
+    table = bounds(flops, peak, goals, {k: (v or {}).get("items_per_s") for k, v in alone.items()})
     for kind in table:
-        table[kind]["gflop_per_item_by_module"] = flops[kind]["gflop_per_item_by_module"]
+        by_module = flops[kind]["gflop_per_item_by_module"]
+        table[kind]["gflop_per_item_by_module"] = by_module
+        ms = (alone.get(kind) or {}).get("ms_per_item", {})
+        table[kind]["graphs_alone_ms_per_item"] = ms
+        if ms.get("vision") and by_module.get("EfficientNetLite"):  # the vision graph's own arithmetic rate
+            table[kind]["vision_graph_gflop_per_s"] = round(by_module["EfficientNetLite"] / ms["vision"] * 1e3, 1)
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     result = {
         "command": f"python benchmarks/compute_bound.py --n {args.n} --batch-size {args.batch_size} "
                    f"--threads {args.threads} --repeats {args.repeats}" + (f" --model {args.model}" if args.model else ""),
         "model": f"{default.model_id}@{default.revision}", "default_backend": default.backend, "inputs": source,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "threads": args.threads,
+        "cpu_id": cpu_id(flags),
         "cpu_flags": sorted({f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags}),
         "load_avg_at_start": [round(x, 2) for x in load_start],
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -188,6 +221,10 @@ def main() -> None:
               f"{r.get('goal_items_per_s', '-'):>9}{r.get('needed_gflop_per_s', '-'):>15}"
               f"{r.get('needed_share_of_best_gemm', '-'):>8}{r.get('graphs_alone_items_per_s', '-'):>11}"
               f"{r.get('graphs_alone_gflop_per_s', '-'):>16}")
+    for kind, r in table.items():
+        if "vision_graph_gflop_per_s" in r:
+            print(f"{kind}: the vision graph alone computes {r['vision_graph_gflop_per_s']} GFLOP/s "
+                  f"({r['vision_graph_gflop_per_s'] / peak:.0%} of the best fp32 GEMM)")
     print(f"load average {result['load_avg_at_start']} -> {result['load_avg_at_end']} -> {args.out}")
 
 

@@ -308,3 +308,10 @@ def test_compute_bound_refuses_a_model_with_a_runtime_attached(torch_model, expo
             cb.encode_flops(torch_model, ["a port"], 8)
     finally:
         torch_model.set_runner(None)
+
+
+def test_compute_bound_reads_the_cpu_id():
+    cb = _bench_module("compute_bound")
+    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n" \
+           "flags\t\t: avx2 avx512f\n\nprocessor\t: 1\nvendor_id\t: Other\n"
+    assert cb.cpu_id(info) == {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "model name": "AMD EPYC"}
