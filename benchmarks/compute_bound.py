@@ -62,6 +62,9 @@ def encode_flops(model, items: list, batch_size: int) -> dict:
     for name, ops in counter.get_flop_counts().items():
         if "." not in name and name != "Global":  # the modules encode calls directly: towers, encoder, heads
             by_module[name] = by_module.get(name, 0) + int(sum(ops.values()))
+    rest = total - sum(by_module.values())
+    if rest > 0:  # layers run one by one outside their parent's forward (the global path's sentence pass)
+        by_module["(layers called directly)"] = rest
     n = len(items)
     return {"gflop_per_item": total / n / 1e9,
             "gflop_per_item_by_module": {k: round(v / n / 1e9, 4) for k, v in sorted(by_module.items())}}
