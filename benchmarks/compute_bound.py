@@ -160,22 +160,18 @@ def bounds(flops: dict[str, dict], peak_gflops: float, goals: dict[str, float],
 
 
 def main() -> None:
+    tp = _throughput_module()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--n", type=int, default=64, help="items per input kind")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    tp.add_run_args(ap, repeats=5)
     ap.add_argument("--out", type=Path, default=RESULTS / "compute_bound.json")
     args = ap.parse_args()
-    tp = _throughput_module()
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     torch_model = geovec.load_model(args.model, num_threads=args.threads, backend="torch")
     default = geovec.load_model(args.model, num_threads=args.threads)
     with tempfile.TemporaryDirectory(prefix="geovec-compute-bound-") as tmp:
         paths, source = tp.jpeg_inputs(args.n, Path(tmp))
-        texts, kinds = tp.benchmark_items(paths)
+        _, kinds = tp.benchmark_items(paths)
         kinds["chip-256px"] = chips_256(paths, Path(tmp))  # what `geovec index build` embeds per 256-px chip
         flops = {kind: encode_flops(torch_model, items, args.batch_size) for kind, items in kinds.items()}
         for items in kinds.values():  # warm-up of the default backend's sessions
@@ -197,14 +193,13 @@ def main() -> None:
         table[kind]["graphs_alone_ms_per_item"] = ms
         if ms.get("vision") and by_module.get("EfficientNetLite"):  # the vision graph's own arithmetic rate
             table[kind]["vision_graph_gflop_per_s"] = round(by_module["EfficientNetLite"] / ms["vision"] * 1e3, 1)
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     result = {
-        "command": f"python benchmarks/compute_bound.py --n {args.n} --batch-size {args.batch_size} "
-                   f"--threads {args.threads} --repeats {args.repeats}" + (f" --model {args.model}" if args.model else ""),
+        "command": tp.command_line("compute_bound.py", args),
         "model": f"{default.model_id}@{default.revision}", "default_backend": default.backend, "inputs": source,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "threads": args.threads,
-        "cpu_id": cpu_id(flags),
-        "cpu_flags": sorted({f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags}),
+        "cpu_id": cpu_id(cpuinfo),
+        "cpu_flags": sorted({f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in cpuinfo}),
         "load_avg_at_start": [round(x, 2) for x in load_start],
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "gemm_gflop_per_s": rates, "best_fp32_gemm": {"engine": best_engine, "shape": best_shape, "gflop_per_s": peak},

@@ -327,13 +327,25 @@ def peak_rss_per_engine(specs: list[str], args) -> dict[str, dict]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_run_args(ap: argparse.ArgumentParser, repeats: int) -> None:
+    """The options every encode benchmark of this folder shares: model, items per kind, batch, repeats, threads."""
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=64, help="items per input kind")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--threads", type=int, default=2)
+
+
+def command_line(script: str, args: argparse.Namespace) -> str:
+    """The command that reproduces a run: ``script`` with every option given or defaulted, except ``--out``."""
+    return f"python benchmarks/{script} " + " ".join(
+        (f"--{k.replace('_', '-')}" if v else f"--no-{k.replace('_', '-')}") if isinstance(v, bool)
+        else f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_args(ap, repeats=3)
     ap.add_argument("--backends", default="auto,torch",
                     help="comma-separated: auto (the default a user gets), torch, onnx, onnx-int8, openvino, openvino-bf16")
     ap.add_argument("--apps", action=argparse.BooleanOptionalAction, default=True,
@@ -437,9 +449,7 @@ def main() -> None:
         goals[kind] = {"goal_items_per_s": goal, "measured_items_per_s": got, "met_here": got >= goal,
                        "ratio_vs_clip": results[default][kind]["ratio_vs_clip"]}
     result = {
-        "command": "python benchmarks/throughput.py " + " ".join(
-            (f"--{k.replace('_', '-')}" if v else f"--no-{k.replace('_', '-')}") if isinstance(v, bool)
-            else f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+        "command": command_line("throughput.py", args),
         "model": f"{first.model_id}@{first.revision}", "default_backend": default,
         "inputs": source, "batch_size": args.batch_size, "items_per_kind": args.n, "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),

@@ -235,16 +235,21 @@ def test_batches_group_by_image_size_and_files_decode_once(torch_model, tmp_path
     np.testing.assert_allclose(E, alone, atol=1e-5)
 
 
-@needs("onnx")
-def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, export_dir):
-    """benchmarks/throughput.py's graphs-alone bound: the graphs one encode called, timed on the runner alone."""
+def _bench_module(name: str):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("geovec_throughput_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"geovec_{name}_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@needs("onnx")
+def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, export_dir):
+    """benchmarks/throughput.py's graphs-alone bound: the graphs one encode called, timed on the runner alone."""
+    bench = _bench_module("throughput")
     assert bench.graph_ceiling(torch_model, ["a harbour"], 8) is None  # torch: no graphs to replay
     images = [scene(i, 224) for i in range(3)]
     torch_model.set_runner(runner_for(torch_model, export_dir, "onnx"))
@@ -257,17 +262,6 @@ def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, 
     assert {"vision", "encoder", "head"} <= set(img["ms_per_item"]) and img["items_per_s"] > 0
     assert "vision" not in txt["ms_per_item"] and "global_text" in txt["ms_per_item"]
     assert all(v > 0 for v in img["ms_per_item"].values())
-
-
-def _bench_module(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"geovec_{name}_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_compute_bound_counts_the_flops_of_an_encode(torch_model):
