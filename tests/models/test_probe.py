@@ -9,8 +9,8 @@ import torch
 from geovec.inputs import GeoVecInputError
 from geovec.models.probe import ProbeConfig, ProbeModel, box_crop
 from geovec.train.probe import (
-    ArrayCache, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
-    text_embedding_cache, train_image_head, train_location_map,
+    ArrayCache, caption_identity, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
+    info_nce, text_embedding_cache, train_image_head, train_location_map,
 )
 from tests.bench.formats import write_caption_dataset
 
@@ -180,3 +180,33 @@ def test_probe_on_the_larger_tower_keeps_its_own_cache_and_config(rsicd_root, pr
     loaded = ProbeModel.load(tmp_path / "m")
     assert loaded.config.vision == "efficientnet-lite2"
     np.testing.assert_array_equal(loaded.encode([{"image": images[0]}]), big.encode([{"image": images[0]}]))
+
+
+def test_duplicate_captions_as_positives():
+    """``train_image_head(caption_ids=...)`` / ``train_probe.py --duplicate-captions positive``: a caption with the
+    same text as another image's stops being that image's negative."""
+    assert caption_identity(["A river .", "a  river", "a river.", "two rivers"]).tolist() == [0, 0, 0, 1]
+    torch.manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    b = a.clone()
+    b[1] = a[0]  # image 1's caption embeds like image 0's (the same text)
+    scale = torch.tensor(3.0)
+    logits = scale.exp() * a @ b.T
+    target = torch.arange(6)
+    plain = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+    assert torch.allclose(info_nce(a, b, scale), plain)  # the diagonal only: CLIP's symmetric cross-entropy
+    ids = torch.tensor([0, 0, 1, 2, 3, 4])
+    merged = info_nce(a, b, scale, ids[:, None] == ids[None, :])
+    assert float(merged) < float(plain)  # image 0 is no longer pushed from its own text in slot 1
+
+
+def test_train_image_head_takes_caption_ids(probe, rsicd_root, tmp_path):
+    probe = ProbeModel(ProbeConfig(image_size=64))  # its own head: the module's trained probe stays as it is
+    images, caps, owner = caption_split(rsicd_root, "train")
+    feats = image_feature_cache(probe, images, tmp_path, "train")
+    text = text_embedding_cache(probe, caps, tmp_path, "train")
+    h = train_image_head(probe, [feats], text, owner, epochs=1, batch_size=4, warmup_steps=1, log=lambda _m: None,
+                         caption_ids=caption_identity(caps))
+    assert np.isfinite(h[0]["loss"])
+    with pytest.raises(ValueError, match="caption_ids has 2 entries"):
+        train_image_head(probe, [feats], text, owner, epochs=1, batch_size=4, caption_ids=[0, 1])

@@ -192,11 +192,23 @@ def caption_retrieval(image_emb: np.ndarray, caption_emb: np.ndarray, owner: Seq
     return out
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE of matched rows of unit vectors ``a`` and ``b``."""
-    logits = logit_scale.exp().clamp(max=100.0) * a @ b.T
-    target = torch.arange(a.shape[0], device=a.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor,
+             positive: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE of matched rows of unit vectors ``a`` and ``b`` (:func:`geovec.train.loss.symmetric_info_nce`
+    with the learnable ``logit_scale`` as a log scale, capped at 100). ``positive`` (B, B) bool adds positives
+    beyond the diagonal (e.g. another image's caption with the same text); default: the diagonal only."""
+    from geovec.train.loss import symmetric_info_nce
+
+    if positive is None:
+        positive = torch.eye(a.shape[0], dtype=torch.bool, device=a.device)
+    return symmetric_info_nce(a, b, positive, logit_scale.exp().clamp(max=100.0), normalize=False)
+
+
+def caption_identity(captions: Sequence[str]) -> np.ndarray:
+    """(N,) int ids, equal where two captions are the same text up to case, spacing and a final full stop
+    (RSICD: 46,682 train captions, 14,420 distinct texts)."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(" ".join(c.lower().split()).rstrip(" ."), len(ids)) for c in captions])
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
@@ -279,16 +291,22 @@ def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_
                      owner: Sequence[int], epochs: int = 8, batch_size: int = 128, lr: float = 1e-3,
                      weight_decay: float = 0.05, warmup_steps: int = 20, seed: int = 0,
                      evaluate: Callable[[ProbeModel], dict] | None = None,
-                     log: Callable[[str], None] = print, max_steps: int | None = None) -> list[dict]:
+                     log: Callable[[str], None] = print, max_steps: int | None = None,
+                     caption_ids: Sequence[int] | None = None) -> list[dict]:
     """LiT: train ``model.image_head`` (+ ``logit_scale``) on (image, random one of its captions) pairs.
 
-    ``features``: one (N, 1280) array per cached view (a random view per image and step). Returns one record
-    per epoch (mean loss, temperature, and ``evaluate(model)``'s scores when given)."""
+    ``features``: one (N, 1280) array per cached view (a random view per image and step). ``caption_ids``
+    (one per caption, e.g. :func:`caption_identity`): captions with the same id count as positives of each
+    other's images instead of in-batch negatives. Returns one record per epoch (mean loss, temperature, and
+    ``evaluate(model)``'s scores when given)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     feats = torch.stack([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in features])  # (V, N, C)
     caps = torch.from_numpy(np.asarray(caption_emb, dtype=np.float32))
     owner = np.asarray(owner)
+    cap_ids = None if caption_ids is None else torch.as_tensor(np.asarray(caption_ids))
+    if cap_ids is not None and len(cap_ids) != len(caps):
+        raise ValueError(f"caption_ids has {len(cap_ids)} entries for {len(caps)} captions")
     n = feats.shape[1]
     slots = [torch.from_numpy(np.flatnonzero(owner == i)) for i in range(n)]
     if any(len(s) == 0 for s in slots):
@@ -314,7 +332,11 @@ def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, total, lr, warmup_steps)
             z = F.normalize(model.embed_image_features(x), dim=-1)
-            loss = info_nce(z, t, model.logit_scale)
+            positive = None
+            if cap_ids is not None:
+                ids = cap_ids[torch.stack(pick)]
+                positive = ids[:, None] == ids[None, :]
+            loss = info_nce(z, t, model.logit_scale, positive)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
