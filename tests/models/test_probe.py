@@ -210,3 +210,16 @@ def test_train_image_head_takes_caption_ids(probe, rsicd_root, tmp_path):
     assert np.isfinite(h[0]["loss"])
     with pytest.raises(ValueError, match="caption_ids has 2 entries"):
         train_image_head(probe, [feats], text, owner, epochs=1, batch_size=4, caption_ids=[0, 1])
+
+
+def test_train_pool_retrieval_scores_pools_like_val():
+    from geovec.train.probe import train_pool_retrieval
+
+    emb = np.eye(6, dtype=np.float32)
+    owner = np.repeat(np.arange(6), 2)
+    fit = train_pool_retrieval(emb, emb[owner], owner, pool_size=3, pools=4)
+    assert fit["pools"] == 4 and fit["pool_size"] == 3 and fit["mR"] == [100.0] * 4 and fit["mean_mR"] == 100.0
+    shuffled = train_pool_retrieval(emb, emb[(owner + 1) % 6], owner, pool_size=6, pools=1)
+    assert shuffled["mean_mR"] < 100.0  # captions pointing at the wrong image score lower
+    with pytest.raises(ValueError, match="pool_size 7"):
+        train_pool_retrieval(emb, emb[owner], owner, pool_size=7)

@@ -192,6 +192,26 @@ def caption_retrieval(image_emb: np.ndarray, caption_emb: np.ndarray, owner: Seq
     return out
 
 
+def train_pool_retrieval(image_emb: np.ndarray, caption_emb: np.ndarray, owner: Sequence[int], pool_size: int,
+                         pools: int = 5, seed: int = 0) -> dict:
+    """The fit on the training data, on the val protocol: :func:`caption_retrieval` over ``pools`` random pools of
+    ``pool_size`` training images (with all their captions), so the score is comparable to val's at the same pool
+    size. Train mR far above val mR means the recipe is limited by data, not by capacity.
+    Returns ``{"pool_size", "pools", "mR": [per pool], "mean_mR"}``."""
+    owner = np.asarray(owner)
+    if not 0 < pool_size <= len(image_emb):
+        raise ValueError(f"pool_size {pool_size} must be between 1 and the {len(image_emb)} training images")
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(pools):
+        pick = np.sort(rng.choice(len(image_emb), pool_size, replace=False))
+        rows = np.flatnonzero(np.isin(owner, pick))
+        local = np.searchsorted(pick, owner[rows])
+        scores.append(caption_retrieval(image_emb[pick], caption_emb[rows], local)["mR"])
+    return {"pool_size": int(pool_size), "pools": int(pools), "mR": [round(x, 2) for x in scores],
+            "mean_mR": round(float(np.mean(scores)), 2)}
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor,
              positive: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE of matched rows of unit vectors ``a`` and ``b`` (:func:`geovec.train.loss.symmetric_info_nce`
