@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.metrics import geo_errors, rank_golds, summarize
     from geovec.models.probe import ProbeConfig, ProbeModel
     from geovec.train.probe import (
-        caption_identity, caption_retrieval, caption_split, embed_features, train_pool_retrieval, geo_training_places, image_feature_cache,
-        place_embeddings, text_embedding_cache, train_image_head, train_location_map,
+        caption_identity, caption_retrieval, caption_split, embed_features, geo_training_places, image_feature_cache,
+        place_embeddings, text_embedding_cache, train_image_head, train_location_map, train_pool_retrieval,
     )
 
     torch.set_num_threads(args.threads)
@@ -116,13 +116,14 @@ def main(argv: list[str] | None = None) -> dict:
                                seed=args.seed, evaluate=evaluate, log=log, max_steps=args.max_steps,
                                caption_ids=caption_identity(tr_caps) if args.duplicate_captions == "positive" else None)
     train_seconds = time.perf_counter() - t
+    final = history[-1]["val"] if history else before
 
     # the same model on pools of training images as large as val: the gap to val is what more data could close
     train_fit = train_pool_retrieval(embed_features(model.embed_image_features, tr_feats[0]),
                                      np.asarray(tr_text, dtype=np.float32), tr_owner, pool_size=len(va_images),
                                      seed=args.seed)
     log(f"train pools of {train_fit['pool_size']} images: mR {train_fit['mean_mR']:.2f} {train_fit['mR']} "
-        f"(val {(history[-1]['val'] if history else before)['mR']:.2f})")
+        f"(val {final['mR']:.2f})")
 
     # 3. location map -----------------------------------------------------------------------------------------
     t = time.perf_counter()
@@ -146,7 +147,6 @@ def main(argv: list[str] | None = None) -> dict:
     geo_seconds = time.perf_counter() - t
 
     # 4. save -------------------------------------------------------------------------------------------------
-    final = history[-1]["val"] if history else before
     model.config.extra = {"train": "RSICD train (LiT) + geo training places", "epochs": args.epochs,
                           "views": views, "val_rsicd": {k: round(v, 3) for k, v in final.items()}}
     out = model.save(Path(args.out).expanduser())

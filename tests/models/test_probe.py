@@ -200,7 +200,7 @@ def test_duplicate_captions_as_positives():
     assert float(merged) < float(plain)  # image 0 is no longer pushed from its own text in slot 1
 
 
-def test_train_image_head_takes_caption_ids(probe, rsicd_root, tmp_path):
+def test_train_image_head_takes_caption_ids(rsicd_root, tmp_path):
     probe = ProbeModel(ProbeConfig(image_size=64))  # its own head: the module's trained probe stays as it is
     images, caps, owner = caption_split(rsicd_root, "train")
     feats = image_feature_cache(probe, images, tmp_path, "train")
