@@ -9,11 +9,13 @@ clients that read it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -23,11 +25,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geovec.inputs import GeoVecInputError
+from geovec.serve.heatmap import ChipScores
 from geovec.serve.imagery import Basemap, ChipImagery
-from geovec.serve.items import Limits, PixelBudget, image_of, to_item
+from geovec.serve.items import (InputTooLong, Limits, PixelBudget, bound_items, bounded_text, image_of,
+                                reading_length, to_item, tokenizer_of)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -89,6 +94,7 @@ class EmbeddingRequest(_Strict):
     task: Optional[Literal["classification", "retrieval", "composed", "vqa", "region", "referring", "geo"]] = None
     side: Literal["query", "document"] = "query"
     normalize: bool = True
+    truncate: bool = False  # embed the first tokens of a text longer than the model reads, instead of a 400
 
     _check_strings = field_validator("model", "user", "instruction")(_strict_str)
 
@@ -109,6 +115,7 @@ class SearchRequest(_Strict):
     instruction: Optional[str] = None
     exact: bool = False
     like: Optional[str] = Field(None, min_length=1, max_length=8192)  # a chip id: search with its stored vector
+    heatmap: bool = False  # also every chip's score, quantised (the map's similarity layer)
 
     _check_strings = field_validator("text", "instruction", "like")(_strict_str)
 
@@ -215,16 +222,36 @@ def _created(model) -> int:
     return int(dt.datetime(*map(int, m.groups()), tzinfo=dt.timezone.utc).timestamp())
 
 
-def count_tokens(model, items) -> int:
+class ModelRunner:
+    """The model's forwards, one at a time on one worker thread (the model's own thread pool already uses the
+    cores), off the event loop. A request's items go in chunks of ``chunk``, each queued behind whatever is
+    waiting (FIFO), so concurrent requests take turns: a small request waits for at most one chunk of a big
+    one, and endpoints that need no model (``/healthz``, ``/v1/models``, map tiles) never wait for it."""
+
+    def __init__(self, model, chunk: int = 16):
+        self.model, self.chunk = model, chunk
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="geovec-model")
+
+    async def call(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args, **kwargs))
+
+    async def encode(self, items: list, **kwargs) -> np.ndarray:
+        parts = [await self.call(self.model.encode, items[s : s + self.chunk], **kwargs)
+                 for s in range(0, len(items), self.chunk)]
+        return np.concatenate(parts) if parts else np.zeros((0, int(self.model.embed_dim)), np.float32)
+
+
+def count_tokens(model, items, max_tokens: int | None = None) -> int:
     """``usage.prompt_tokens``: the model tokenizer's count of the text parts of the items (no special tokens;
-    images, boxes and places are not text and not counted). A model without a tokenizer counts words."""
+    images, boxes and places are not text and not counted), each at most ``max_tokens`` (what the model reads
+    of a truncated text). A model without a tokenizer counts words."""
     texts = [it.text for it in items if it.text]
     if not texts:
         return 0
-    tok = getattr(getattr(model, "backbone", None), "tokenizer", None) or getattr(model, "tokenizer", None)
-    if tok is None:
-        return sum(len(t.split()) for t in texts)
-    return int(sum(len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]))
+    tok = tokenizer_of(model)
+    counts = ([len(t.split()) for t in texts] if tok is None
+              else [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]])
+    return int(sum(min(n, max_tokens) if max_tokens else n for n in counts))
 
 
 def _is_token_input(raw: Any) -> bool:
@@ -257,15 +284,20 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         from geovec.index.search import check_model
 
         check_model(store, model)
-    lock = threading.Lock()  # one forward at a time: the model's thread pool already uses the cores
+    runner = ModelRunner(model)
 
     app = FastAPI(title="geovec", version="0.1.0", default_response_class=SafeJSONResponse,
                   description="Interleaved remote-sensing embeddings (image, text, boxes, lat/lon) and search.")
-    app.state.model, app.state.store, app.state.limits = model, store, limits
+    app.state.model, app.state.store, app.state.limits, app.state.runner = model, store, limits, runner
+    app.router.on_shutdown.append(lambda: runner.pool.shutdown(wait=False, cancel_futures=True))
 
     @app.exception_handler(GeoVecInputError)
     async def _input_error(request: Request, e: GeoVecInputError):
         return input_error(e)
+
+    @app.exception_handler(InputTooLong)
+    async def _too_long(request: Request, e: InputTooLong):  # OpenAI's answer to an over-long input
+        return openai_error(400, str(e), param=e.param, code="context_length_exceeded")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError):
@@ -285,25 +317,28 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                 "revision": model.revision, "dimension": int(model.embed_dim)}
 
     @app.get("/v1/models")
-    def list_models():
+    async def list_models():
         return {"object": "list", "data": [model_card()]}
 
     @app.get("/v1/models/{model_id:path}")
-    def get_model(model_id: str):
+    async def get_model(model_id: str):
         if model_id not in names:
             raise HTTPException(404, {"message": f"model {model_id!r} is not served here; this server serves "
                                                  f"{model.model_id!r}", "param": "model", "code": "model_not_found"})
         return model_card()
 
     @app.get("/healthz")
-    def healthz():
+    async def healthz():
         out = {"status": "ok", "model": model.model_id, "revision": model.revision, "dimension": int(model.embed_dim)}
         if store is not None:
-            out.update(index=str(store.path), chips=len(store), ann_index=store.has_vector_index())
+            out.update(await run_in_threadpool(lambda: {"index": str(store.path), "chips": len(store),
+                                                        "ann_index": store.has_vector_index()}))
         return out
 
+    text_max, instruction_max = reading_length(model)
+
     @app.post("/v1/embeddings")
-    def embeddings(req: EmbeddingRequest):
+    async def embeddings(req: EmbeddingRequest):
         if req.model not in (None, "") and req.model not in names:
             raise HTTPException(404, {"message": f"model {req.model!r} is not served here; this server serves "
                                                  f"{model.model_id!r}", "param": "model", "code": "model_not_found"})
@@ -324,17 +359,28 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         if len(raw) > limits.max_items:
             raise HTTPException(413, {"message": f"{len(raw)} items in one request; this server takes at most "
                                                  f"{limits.max_items}", "param": "input"})
-        budget = PixelBudget(limits)
-        items = [to_item(r, i, limits, budget) for i, r in enumerate(raw)]
-        with lock:
-            vectors = model.encode(items, instruction=req.instruction, task=req.task, side=req.side,
-                                   normalize=req.normalize, show_progress_bar=False)
+        instruction = req.instruction
+        if instruction:
+            try:
+                instruction = bounded_text(instruction, instruction_max, tokenizer_of(model), limits, req.truncate,
+                                           "instruction")
+            except InputTooLong as e:
+                return openai_error(400, e.problem, param="instruction", code="context_length_exceeded")
+
+        def parse():  # decoding images and counting tokens: a worker thread, not the event loop
+            budget = PixelBudget(limits)
+            return bound_items([to_item(r, i, limits, budget) for i, r in enumerate(raw)], model, limits,
+                               req.truncate)
+
+        items = await run_in_threadpool(parse)
+        vectors = await runner.encode(items, instruction=instruction, task=req.task, side=req.side,
+                                      normalize=req.normalize, show_progress_bar=False)
         data = []
         for i, v in enumerate(vectors):
             emb = (base64.b64encode(np.asarray(v, "<f4").tobytes()).decode() if req.encoding_format == "base64"
                    else [float(x) for x in v])
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        tokens = count_tokens(model, items)
+        tokens = await run_in_threadpool(count_tokens, model, items, text_max)
         return {"object": "list", "data": data, "model": model.model_id,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -343,20 +389,40 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
             raise HTTPException(404, "this server has no index (start it with --db DIR)")
         return store
 
+    scores = ChipScores(store) if store is not None else None
+    app.state.scores = scores
+
+    @app.get("/heatmap/boxes.bin")
+    async def heatmap_boxes(request: Request):
+        """The georeferenced chips' bboxes for the heatmap, little-endian float32 ``(min_lon, min_lat, max_lon,
+        max_lat)`` per chip, in the order of a search's ``heatmap.scores``; the ``ETag`` is that order's version."""
+        _store()
+        body, version = await run_in_threadpool(scores.boxes_bytes)
+        headers = {"ETag": f'"{version}"', "X-Heatmap-Version": version, "Cache-Control": "no-cache"}
+        if f'"{version}"' in (request.headers.get("if-none-match") or ""):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/octet-stream", headers=headers)
+
     @app.post("/search")
-    def search(req: SearchRequest):
+    async def search(req: SearchRequest):
         """One query (text / image / box / place, or ``like``: an indexed chip id, whose stored vector is used)
-        -> GeoJSON FeatureCollection. An image alone (or image + box) is embedded like the chips."""
-        from geovec.index.search import SearchQuery, embed_query, hits_to_geojson, search_vector
+        -> GeoJSON FeatureCollection. An image alone (or image + box) is embedded like the chips. ``heatmap``:
+        every chip's score too (:class:`geovec.serve.heatmap.ChipScores`)."""
+        from geovec.index.search import SearchQuery, embed_query
         from geovec.index.store import ChipNotFoundError
 
         s = _store()
         if req.k > limits.max_k:
             raise HTTPException(422, f"k={req.k} is above this server's limit of {limits.max_k}")
+        if req.text:
+            try:
+                bounded_text(req.text, text_max, tokenizer_of(model), limits, False, "text")
+            except InputTooLong as e:
+                return openai_error(400, e.problem, param="text", code="context_length_exceeded")
         image = None
         if req.image is not None:
             try:
-                image = image_of(req.image, limits)
+                image = await run_in_threadpool(image_of, req.image, limits)
             except GeoVecInputError as e:
                 return input_error(GeoVecInputError(e.problem), "image")
         q = SearchQuery(text=req.text, image=image, box=req.box, near=(req.near.lat, req.near.lon) if req.near else None,
@@ -365,29 +431,32 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         try:
             q.validate()
             if q.like is not None:
-                vec = s.vector(q.like)
+                vec = await run_in_threadpool(s.vector, q.like)
             else:
-                with lock:
-                    vec = embed_query(model, q, s.info)
+                vec = await runner.call(embed_query, model, q, s.info)
         except ChipNotFoundError as e:
             raise HTTPException(404, {"message": str(e), "param": "like", "code": "chip_not_found"}) from None
         except GeoVecInputError as e:
             return input_error(GeoVecInputError(e.problem), "query")
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        hits = search_vector(s, vec, q)
-        out = hits_to_geojson(hits, q)
+        return await run_in_threadpool(_answer, s, vec, q, req.heatmap)
+
+    def _answer(s, vec: np.ndarray, q, heatmap: bool) -> dict:
+        from geovec.index.search import hits_to_geojson, search_vector, swapped_near_warning
+
+        out = hits_to_geojson(search_vector(s, vec, q), q)
         for f in out["features"]:
             u = "/chips/" + _quote(f["id"])
             f["properties"]["thumbnail"] = u + "/thumbnail.png"
             f["properties"]["overlay"] = u + "/overlay.png" if f["geometry"] else None
         out["task"], out["side"] = q.task, q.side
         if q.near is not None:
-            from geovec.index.search import swapped_near_warning
-
             warning = swapped_near_warning(s, q.near)
             if warning:
                 out["warnings"] = [warning]
+        if heatmap:
+            out["heatmap"] = scores.heatmap(vec)
         return out
 
     imagery = ChipImagery(store) if store is not None else None

@@ -40,6 +40,9 @@ class Limits:
     max_request_pixels: int | None = None  # all images of one request together; None = 4 x max_image_pixels
     max_k: int = 200
     roots: list[Path] = field(default_factory=list)  # folders whose files requests may name
+    # a text longer than this many characters per token of the model's reading length is refused (or cut)
+    # without tokenising it: no tokenizer's token covers more on real text, and it bounds the tokenising work
+    max_chars_per_token: int = 16
 
     @property
     def request_pixels(self) -> int:
@@ -194,3 +197,71 @@ def to_item(raw: Any, index: int, limits: Limits, budget: PixelBudget | None = N
 def image_of(raw: Any, limits: Limits) -> np.ndarray | RasterImage:
     """A search request's ``image`` value, decoded under ``limits``."""
     return _image(raw, limits, PixelBudget(limits))
+
+
+class InputTooLong(GeoVecInputError):
+    """A text longer than the model reads (a 400 ``context_length_exceeded``, as OpenAI answers)."""
+
+    param = "input"
+
+
+def reading_length(model) -> tuple[int | None, int | None]:
+    """(text tokens, instruction tokens) the model reads per item: the most any of its text paths reads (a
+    dual-path model's global text path may read more than its encoder), ``None`` when it does not say."""
+    cfg = getattr(model, "config", None)
+    text = getattr(cfg, "max_text_tokens", None)
+    settings = getattr(model, "settings", None)
+    if isinstance(settings, dict) and settings.get("max_text_tokens"):
+        text = max(int(text or 0), int(settings["max_text_tokens"]))
+    instr = getattr(cfg, "max_instruction_tokens", None)
+    return (int(text) if text else None), (int(instr) if instr else None)
+
+
+def tokenizer_of(model):
+    return getattr(getattr(model, "backbone", None), "tokenizer", None) or getattr(model, "tokenizer", None)
+
+
+def n_tokens(tokenizer, text: str) -> int:
+    """Tokens of ``text`` without special tokens (whitespace words for a model without a tokenizer)."""
+    if tokenizer is None:
+        return len(text.split())
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def bounded_text(text: str, max_tokens: int | None, tokenizer, limits: Limits, truncate: bool, what: str) -> str:
+    """``text`` if it fits the model's reading length of ``max_tokens`` tokens. Longer: with ``truncate`` the
+    part the model reads (its first ``max_tokens`` tokens; the model cuts the rest itself), else
+    :class:`InputTooLong`. Never tokenises more than ``max_tokens * limits.max_chars_per_token`` characters:
+    a longer text is refused (or cut to that many characters) on its length alone."""
+    if max_tokens is None or len(text) <= max_tokens:  # a token covers at least one character
+        return text
+    max_chars = max_tokens * limits.max_chars_per_token
+    if len(text) > max_chars:
+        if not truncate:
+            raise InputTooLong(f"{what} is {len(text)} characters: more than this model reads ({max_tokens} tokens; "
+                               f"longer than {max_chars} characters is refused without counting). Send a shorter "
+                               f"text, or \"truncate\": true to embed its first {max_tokens} tokens")
+        text = text[:max_chars]
+    n = n_tokens(tokenizer, text)
+    if n > max_tokens and not truncate:
+        raise InputTooLong(f"{what} has {n} tokens: this model reads at most {max_tokens} tokens per input. Send a "
+                           f"shorter text, or \"truncate\": true to embed its first {max_tokens} tokens")
+    return text
+
+
+def bound_items(items: list[Item], model, limits: Limits, truncate: bool) -> list[Item]:
+    """The items with each text and instruction checked (or cut) by :func:`bounded_text`; errors name the item."""
+    from dataclasses import replace
+
+    text_max, instr_max = reading_length(model)
+    tok = tokenizer_of(model)
+    out = []
+    for i, it in enumerate(items):
+        try:
+            text = bounded_text(it.text, text_max, tok, limits, truncate, "text") if it.text else it.text
+            instr = (bounded_text(it.instruction, instr_max, tok, limits, truncate, "instruction")
+                     if it.instruction else it.instruction)
+        except InputTooLong as e:
+            raise InputTooLong(e.problem, index=i) from None
+        out.append(it if (text is it.text and instr is it.instruction) else replace(it, text=text, instruction=instr))
+    return out
