@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
@@ -525,6 +526,31 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                 out.append({"id": r["id"], "bbox": [r["min_lon"], r["min_lat"], r["max_lon"], r["max_lat"]],
                             "thumbnail": u + "/thumbnail.png", "overlay": u + "/overlay.png"})
         return {"total": total, "limit": limit, "chips": out}
+
+    tiler = None
+    if store is not None:
+        from geovec.serve.tiles import Tiler
+
+        tiler = Tiler(store)
+
+        def _warm():  # previews of large rasters, written once, so that zoomed-out tiles are quick from the start
+            try:
+                tiler.warm()
+            except Exception:  # an index folder that cannot be read now: tiles are then rendered as asked
+                pass
+
+        app.router.on_startup.append(lambda: threading.Thread(target=_warm, name="geovec-previews", daemon=True).start())
+    app.state.tiler = tiler
+
+    @app.get("/tiles/{z}/{x}/{y}.png")
+    async def imagery_tile(z: int, x: int, y: int):
+        """XYZ tile (Web Mercator, 256 px, RGBA PNG) of the indexed rasters' own imagery, with the index's bands
+        and scaling, at any zoom (:mod:`geovec.serve.tiles`); transparent where no indexed raster lies."""
+        _store()
+        if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
+            raise HTTPException(404, {"message": f"no tile {z}/{x}/{y}", "param": "tile", "code": "no_such_tile"})
+        png = await run_in_threadpool(tiler.tile, z, x, y)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
 
     @app.get("/map/config")
     def map_config():

@@ -1,10 +1,10 @@
-// geovec map page. Leaflet (vendored under /static/vendor/leaflet, no CDN); the chips' own pixels come from this
-// server (/chips/{id}/overlay.png: reprojected to Web Mercator over the chip's lon/lat bbox). A basemap is drawn
-// only when the server was started with --basemap. Coordinates: Leaflet takes [lat, lon]; the API and GeoJSON
-// give [lon, lat] and bboxes as [min_lon, min_lat, max_lon, max_lat].
+// geovec map page. Leaflet, topojson-client and Natural Earth's coastlines and borders are vendored under
+// /static/vendor (no CDN). The indexed imagery comes from this server as XYZ tiles (/tiles/{z}/{x}/{y}.png) at
+// every zoom, a result's own pixels as an overlay (/chips/{id}/overlay.png); --basemap adds the user's tiles.
+// Coordinates: Leaflet takes [lat, lon]; the API and GeoJSON give [lon, lat] and bboxes as
+// [min_lon, min_lat, max_lon, max_lat]. The query, k, filters and the view live in the URL's hash (deep links).
 "use strict";
 const $ = (id) => document.getElementById(id);
-const IMAGERY_LIMIT = 200;  // draw the chips' imagery when at most this many chips are in view
 const state = {
   overview: null, config: null,
   results: [], collection: null,  // the last /search answer (features and query)
@@ -16,21 +16,27 @@ const state = {
 const map = L.map("map", { boxZoom: false, worldCopyJump: true, zoomSnap: 0.25, maxZoom: 22 }).setView([20, 0], 2);
 L.control.scale({ imperial: false }).addTo(map);
 map.attributionControl.setPrefix("Leaflet");
-for (const [name, z] of [["chips", 300], ["outlines", 350], ["hits", 380]]) map.createPane(name).style.zIndex = z;
+for (const [name, z] of [["world", 250], ["chips", 300], ["worldlines", 320], ["heat", 340], ["outlines", 350], ["hits", 380]]) {
+  map.createPane(name).style.zIndex = z;
+}
+map.getPane("worldlines").style.pointerEvents = "none";
+map.getPane("heat").style.pointerEvents = "none";
 const outlineRenderer = L.canvas({ pane: "outlines", padding: 0.3 });
 const layers = {
-  basemap: null,
+  basemap: null,                             // --basemap tiles
+  world: L.layerGroup().addTo(map),          // Natural Earth land (fill) under the imagery
+  worldLines: L.layerGroup().addTo(map),     // coastlines and country borders over it
   outlines: L.layerGroup().addTo(map),       // every georeferenced chip: its box, or a dot when it is tiny
-  imagery: L.layerGroup().addTo(map),        // the pixels of the chips in view
+  imagery: null,                             // the indexed rasters' own imagery, tiles at every zoom
+  heat: null,                                // every chip coloured by its score for the current query
   resultImagery: L.layerGroup().addTo(map),  // the pixels of the results (also when too many chips are in view)
   results: L.featureGroup().addTo(map),      // result footprints
   labels: L.layerGroup().addTo(map),         // result ranks
   box: L.layerGroup().addTo(map),            // the draw-a-box filter
   place: L.layerGroup().addTo(map),          // the clicked place (and its radius)
 };
-const drawnImagery = new Map();
 const BOX_STYLE = { className: "search-box", color: "#00e5ff", weight: 3, dashArray: "8 5", fillColor: "#00e5ff", fillOpacity: 0.08, interactive: false };
-new ResizeObserver(() => map.invalidateSize({ animate: false })).observe($("map"));  // the header grows with filters  // chip id -> imageOverlay in layers.imagery
+new ResizeObserver(() => map.invalidateSize({ animate: false })).observe($("map"));  // the header grows with filters
 
 function chipUrl(id, kind) { return "/chips/" + encodeURIComponent(id) + "/" + kind + ".png"; }
 function llBounds(b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); }
@@ -61,35 +67,100 @@ function drawOutlines() {
   }
 }
 
-let imageryTimer = null, imageryRequest = 0;
-function scheduleImagery() { clearTimeout(imageryTimer); imageryTimer = setTimeout(loadImagery, 120); }
-async function loadImagery() {
-  if (!state.overview || !state.overview.placed) return;
-  const b = map.getBounds();
-  const w = Math.max(-180, b.getWest()), e = Math.min(180, b.getEast());
-  const s = Math.max(-90, b.getSouth()), n = Math.min(90, b.getNorth());
-  if (w >= e || s >= n) return;
-  const ticket = ++imageryRequest;
-  const r = await fetch(`/chips?bbox=${w},${s},${e},${n}&limit=${IMAGERY_LIMIT}`);
-  if (!r.ok || ticket !== imageryRequest) return;
-  const out = await r.json();
-  const info = $("imagery-info");
-  if (out.total > out.limit) {
-    layers.imagery.clearLayers(); drawnImagery.clear();
-    info.textContent = `${out.total} chips in view: zoom in to see their imagery`;
-  } else {
-    const keep = new Set(out.chips.map((c) => c.id));
-    for (const [id, layer] of drawnImagery) if (!keep.has(id)) { layers.imagery.removeLayer(layer); drawnImagery.delete(id); }
-    for (const c of out.chips) {
-      if (drawnImagery.has(c.id)) continue;
-      const layer = L.imageOverlay(c.overlay, llBounds(c.bbox), { pane: "chips", className: "chip-img", interactive: false, alt: "" });
-      layer.chipId = c.id;
-      layers.imagery.addLayer(layer); drawnImagery.set(c.id, layer);
+// --- the offline basemap: Natural Earth 1:50m land, coastlines and country borders (public domain) -----------
+async function loadWorld(withFill) {
+  const r = await fetch("/static/vendor/world-atlas/countries-50m.json");
+  if (!r.ok) return;
+  const topo = await r.json();
+  const land = topojson.feature(topo, topo.objects.land);
+  const borders = topojson.mesh(topo, topo.objects.countries, (a, b) => a !== b);
+  const under = L.canvas({ pane: "world", padding: 0.5 }), over = L.canvas({ pane: "worldlines", padding: 0.5 });
+  if (withFill) layers.world.addLayer(L.geoJSON(land, { renderer: under, interactive: false, style: { stroke: false, fillColor: "#eceee4", fillOpacity: 1 } }));
+  layers.worldLines.addLayer(L.geoJSON(land, { renderer: over, interactive: false, style: { color: "#41607a", weight: 1, fill: false } }));
+  layers.worldLines.addLayer(L.geoJSON(borders, { renderer: over, interactive: false, style: { color: "#7a5c8c", weight: 1, dashArray: "4 3", fill: false } }));
+  document.body.dataset.world = "1";
+}
+
+// --- similarity heatmap: every georeferenced chip in its score's colour (one canvas, redrawn per view) -------------
+const HEAT_STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];  // viridis
+const HEAT_BINS = 32;
+function heatColour(t) {  // t in [0, 1]
+  const x = Math.min(0.9999, Math.max(0, t)) * (HEAT_STOPS.length - 1), i = Math.floor(x), f = x - i;
+  const a = HEAT_STOPS[i], b = HEAT_STOPS[i + 1];
+  return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
+}
+const HeatLayer = L.Layer.extend({
+  options: { pane: "heat", opacity: 0.75 },
+  onAdd(m) {
+    this._canvas = L.DomUtil.create("canvas", "heat-canvas leaflet-zoom-hide");
+    this.getPane().appendChild(this._canvas);
+    m.on("moveend zoomend resize", this.redraw, this);
+    this.redraw();
+  },
+  onRemove(m) { L.DomUtil.remove(this._canvas); m.off("moveend zoomend resize", this.redraw, this); },
+  setData(merc, scores) {  // merc: Float64Array of x0, y0, x1, y1 per chip in [0, 1] (Web Mercator); scores: Uint8Array
+    this._merc = merc; this._scores = scores;
+    this._order = Array.from(scores.keys()).sort((a, b) => scores[a] - scores[b]);  // the best drawn last, on top
+    this.redraw();
+  },
+  redraw() {
+    const m = this._map;
+    if (!m || !this._canvas) return;
+    const t0 = performance.now();
+    const size = m.getSize(), c = this._canvas;
+    c.width = size.x; c.height = size.y;
+    L.DomUtil.setPosition(c, m.containerPointToLayerPoint([0, 0]));
+    const ctx = c.getContext("2d");
+    ctx.clearRect(0, 0, size.x, size.y);
+    if (!this._scores) return;
+    ctx.globalAlpha = this.options.opacity;
+    const scale = 256 * Math.pow(2, m.getZoom()), o = m.getPixelBounds().min, merc = this._merc, sc = this._scores;
+    let bin = -1, drawn = 0;
+    for (const i of this._order) {
+      let x0 = merc[4 * i] * scale - o.x, x1 = merc[4 * i + 2] * scale - o.x;
+      let y0 = merc[4 * i + 3] * scale - o.y, y1 = merc[4 * i + 1] * scale - o.y;  // north edge is the smaller y
+      if (x1 < -2 || y1 < -2 || x0 > size.x + 2 || y0 > size.y + 2) continue;
+      if (x1 - x0 < 3) { const cx = (x0 + x1) / 2; x0 = cx - 1.5; x1 = cx + 1.5; }
+      if (y1 - y0 < 3) { const cy = (y0 + y1) / 2; y0 = cy - 1.5; y1 = cy + 1.5; }
+      const b = Math.min(HEAT_BINS - 1, (sc[i] * HEAT_BINS) >> 8);
+      if (b !== bin) { bin = b; ctx.fillStyle = heatColour((b + 0.5) / HEAT_BINS); }
+      ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+      drawn += 1;
     }
-    info.textContent = out.total ? `imagery of ${out.total} chip(s) in view` : "";
+    this.lastDraw = { ms: performance.now() - t0, drawn };
+  },
+});
+function mercX(lon) { return (lon + 180) / 360; }
+function mercY(lat) {
+  const p = Math.max(-85.0511287798, Math.min(85.0511287798, lat)) * Math.PI / 180;
+  return (1 - Math.log(Math.tan(Math.PI / 4 + p / 2)) / Math.PI) / 2;
+}
+async function heatBoxes(version) {
+  if (state.heatBoxes && state.heatBoxes.version === version) return state.heatBoxes.merc;
+  const r = await fetch("/heatmap/boxes.bin");
+  const boxes = new Float32Array(await r.arrayBuffer());
+  const merc = new Float64Array(boxes.length);
+  for (let i = 0; i < boxes.length; i += 4) {
+    merc[i] = mercX(boxes[i]); merc[i + 1] = mercY(boxes[i + 1]); merc[i + 2] = mercX(boxes[i + 2]); merc[i + 3] = mercY(boxes[i + 3]);
   }
-  state.imageryLoads = (state.imageryLoads || 0) + 1;
-  document.body.dataset.imagery = String(state.imageryLoads);
+  state.heatBoxes = { version: r.headers.get("X-Heatmap-Version"), merc };
+  return merc;
+}
+async function showHeat(h) {
+  if (!h || !h.count) { if (layers.heat) layers.heat.setData(new Float64Array(0), new Uint8Array(0)); $("heat-legend").hidden = true; return; }
+  const merc = await heatBoxes(h.version);
+  const raw = atob(h.scores), scores = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) scores[i] = raw.charCodeAt(i);
+  if (!layers.heat) layers.heat = new HeatLayer();
+  layers.heat.setData(merc, scores);
+  $("heat-lo").textContent = h.lo.toFixed(3); $("heat-hi").textContent = h.hi.toFixed(3);
+  setHeat($("heat").checked);
+}
+function setHeat(on) {
+  if (!layers.heat) { $("heat-legend").hidden = true; return; }
+  if (on && !map.hasLayer(layers.heat)) layers.heat.addTo(map);
+  if (!on && map.hasLayer(layers.heat)) map.removeLayer(layers.heat);
+  $("heat-legend").hidden = !on;
 }
 
 // --- result clusters ------------------------------------------------------------------------------------------
@@ -161,8 +232,33 @@ function drawResults() {
     poly.on("mouseout", () => highlight(f.id, false));
     poly.on("click", () => select(f.id, { fly: false, scroll: true }));
     layers.results.addLayer(poly);
-    layers.labels.addLayer(L.marker([p.centre_lat, p.centre_lon], {
-      icon: L.divIcon({ className: "rank-label", html: String(p.rank), iconSize: null }), interactive: false, keyboard: false }));
+    const label = L.marker([p.centre_lat, p.centre_lon], {
+      icon: L.divIcon({ className: "rank-label", html: String(p.rank), iconSize: null }), interactive: false, keyboard: false });
+    label.rank = p.rank;
+    layers.labels.addLayer(label);
+  }
+  declutterLabels();
+}
+// Rank labels never overlap: in rank order, a label that would overlap one already placed is hidden and counted
+// in that one ("3 +2": rank 3 and two more under it; its title lists them). Re-run at every zoom.
+function declutterLabels() {
+  const gap = 2, hit = (a, b) => a.left < b.right + gap && b.left < a.right + gap && a.top < b.bottom + gap && b.top < a.bottom + gap;
+  let kept = layers.labels.getLayers().filter((m) => m.getElement()).sort((a, b) => a.rank - b.rank);
+  for (const m of kept) { const el = m.getElement(); el.hidden = false; el.textContent = String(m.rank); el.title = ""; m.under = []; }
+  for (let changed = true; changed;) {  // merged labels grow wider: repeat until a pass changes nothing
+    changed = false;
+    const placed = [];
+    for (const m of kept) {
+      const r = m.getElement().getBoundingClientRect(), over = placed.find((p) => hit(p.r, r));
+      if (over) { m.getElement().hidden = true; over.m.under.push(m.rank, ...m.under); m.under = []; changed = true; }
+      else placed.push({ m, r });
+    }
+    kept = placed.map((p) => p.m);
+    for (const m of kept) {
+      const el = m.getElement();
+      el.textContent = m.under.length ? `${m.rank} +${m.under.length}` : String(m.rank);
+      el.title = m.under.length ? "ranks " + [m.rank, ...m.under].sort((a, b) => a - b).join(", ") : "";
+    }
   }
 }
 function polygonOf(id) { return layers.results.getLayers().find((l) => l.featureId === id); }
@@ -215,7 +311,7 @@ function renderList() {
 
 // --- searching ------------------------------------------------------------------------------------------------
 function queryBody() {
-  const body = { k: Math.min(parseInt($("k").value, 10) || 10, (state.config && state.config.max_k) || 200) };
+  const body = { k: Math.min(parseInt($("k").value, 10) || 10, (state.config && state.config.max_k) || 200), heatmap: true };
   if (state.like) body.like = state.like.id;
   else {
     if (state.text) body.text = state.text;
@@ -234,6 +330,7 @@ async function runSearch({ keepView = false } = {}) {
   if (!hasQuery()) {
     $("status").textContent = state.bbox ? "box set: now type a query, pick an image or click a place in it"
                                          : "type a query, pick an image, or click the map";
+    writeHash();
     return;
   }
   const body = queryBody();
@@ -256,11 +353,13 @@ async function runSearch({ keepView = false } = {}) {
   }
   state.collection = out; state.results = out.features; state.active = null;
   drawResults(); renderList();
+  await showHeat(out.heatmap);
   state.clusters = clustersOf(state.results);
   if (!keepView && state.clusters.length) fitCluster(0);
   else { $("cluster-info").textContent = ""; $("next-cluster").hidden = $("show-all").hidden = state.clusters.length < 2; }
   const warn = out.warnings ? " · " + out.warnings.join(" ") : "";
   $("status").textContent = `${state.results.length} result(s) · task ${out.task} · ${Math.round(performance.now() - t0)} ms${warn}`;
+  writeHash();
   document.body.dataset.searches = String(state.searches);
 }
 function moreLike(f) {
@@ -280,6 +379,49 @@ function drawPlace() {
   const ll = [state.place.lat, state.place.lon], r = parseFloat($("within").value);
   if (r > 0) layers.place.addLayer(L.circle(ll, { radius: r * 1000, className: "radius", color: "#2b6cb0", weight: 1, dashArray: "4 3", fillOpacity: 0.06, interactive: false }));
   layers.place.addLayer(L.circleMarker(ll, { radius: 6, className: "place-marker", color: "#fff", weight: 2, fillColor: "#2b6cb0", fillOpacity: 1, interactive: false }));
+}
+
+// --- deep links: the query, k, filters, heatmap and view in the URL's hash --------------------------------------
+// #q=TEXT&k=10&like=CHIP_ID&near=LAT,LON&within=KM&bbox=W,S,E,N&heat=1&map=ZOOM/LAT/LON (an uploaded image is
+// not part of a link: it would not fit a URL)
+function writeHash() {
+  const h = new URLSearchParams();
+  if (state.like) h.set("like", state.like.id); else if (state.text) h.set("q", state.text);
+  h.set("k", String(parseInt($("k").value, 10) || 10));
+  if (state.place) h.set("near", `${state.place.lat},${state.place.lon}`);
+  const r = parseFloat($("within").value);
+  if (state.place && r > 0) h.set("within", String(r));
+  if (state.bbox) h.set("bbox", state.bbox.join(","));
+  if ($("heat").checked) h.set("heat", "1");
+  const c = map.getCenter(), z = map.getZoom();
+  h.set("map", `${+z.toFixed(2)}/${c.lat.toFixed(6)}/${c.lng.toFixed(6)}`);
+  const hash = "#" + h.toString();
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+function readHash() {
+  const h = new URLSearchParams(location.hash.slice(1)), nums = (key, n) => {
+    const v = (h.get(key) || "").split(/[,/]/).map(Number);
+    return v.length === n && v.every(Number.isFinite) ? v : null;
+  };
+  const view = nums("map", 3);
+  return { q: h.get("q") || "", like: h.get("like"), k: parseInt(h.get("k"), 10), near: nums("near", 2),
+           within: parseFloat(h.get("within")), bbox: nums("bbox", 4), heat: h.get("heat") === "1",
+           view: view && { zoom: view[0], center: [view[1], view[2]] } };
+}
+function applyLink(link) {
+  if (link.k > 0) $("k").value = String(link.k);
+  if (link.within > 0) $("within").value = String(link.within);
+  $("heat").checked = link.heat || $("heat").checked;
+  if (link.like) {
+    state.like = { id: link.like, label: short(link.like) };
+    $("like").hidden = false; $("like-text").textContent = state.like.label; $("like-text").title = link.like;
+  } else if (link.q) { state.text = link.q; $("q").value = link.q; }
+  if (link.near) setPlace(link.near[0], link.near[1]);
+  if (link.bbox) {
+    state.bbox = link.bbox;
+    $("box").hidden = false; $("box-text").textContent = fmtBox(state.bbox);
+    layers.box.clearLayers(); layers.box.addLayer(L.rectangle(llBounds(state.bbox), BOX_STYLE));
+  }
 }
 
 // --- draw a box -----------------------------------------------------------------------------------------------
@@ -341,7 +483,8 @@ map.on("click", (e) => {
   runSearch({ keepView: true });
 });
 map.on("zoomend", drawOutlines);
-map.on("moveend", scheduleImagery);
+map.on("zoomend", declutterLabels);
+map.on("moveend", writeHash);
 $("search-form").addEventListener("submit", (e) => {
   e.preventDefault();
   state.text = $("q").value.trim();
@@ -352,7 +495,9 @@ function clearLike() { state.like = null; $("like").hidden = true; }
 $("clear-like").addEventListener("click", () => { clearLike(); runSearch(); });
 $("clear-place").addEventListener("click", () => { state.place = null; $("place").hidden = true; drawPlace(); runSearch({ keepView: true }); });
 $("clear-box").addEventListener("click", () => { state.bbox = null; $("box").hidden = true; layers.box.clearLayers(); runSearch({ keepView: true }); });
-$("within").addEventListener("change", drawPlace);
+$("within").addEventListener("change", () => { drawPlace(); writeHash(); });
+$("k").addEventListener("change", writeHash);
+$("heat").addEventListener("change", (e) => { setHeat(e.target.checked); writeHash(); });
 $("draw-box").addEventListener("click", () => setDrawing(!state.drawing));
 $("export").addEventListener("click", exportGeoJSON);
 $("next-cluster").addEventListener("click", () => fitCluster((state.clusterIndex + 1) % state.clusters.length));
@@ -374,16 +519,26 @@ $("image").addEventListener("change", (e) => {
   if (bm) {
     layers.basemap = L.tileLayer(bm.url, { attribution: bm.attribution || "", maxNativeZoom: bm.max_native_zoom || 19, maxZoom: 22, className: "basemap" }).addTo(map);
   }
+  const world = loadWorld(!bm);  // with a --basemap, only the lines: its tiles are the ground
+  map.attributionControl.addAttribution("Natural Earth");
+  const link = readHash();
   const r = await fetch("/index/overview");
   if (r.ok) {
     state.overview = await r.json();
-    if (state.overview.extent) map.fitBounds(llBounds(state.overview.extent).pad(0.1), { animate: false });
+    if (link.view) map.setView(link.view.center, link.view.zoom, { animate: false });
+    else if (state.overview.extent) map.fitBounds(llBounds(state.overview.extent).pad(0.1), { animate: false });
     drawOutlines();
+    if (state.overview.placed) {
+      layers.imagery = L.tileLayer("/tiles/{z}/{x}/{y}.png", { pane: "chips", maxZoom: 22, className: "imagery-tile", keepBuffer: 1 }).addTo(map);
+    }
     $("status").textContent = `${state.overview.chips} chips indexed (${state.overview.placed} georeferenced) · model ${state.overview.model}`;
   } else {
     $("status").textContent = "no index loaded";
   }
-  await loadImagery();
+  await world;
+  applyLink(link);
   document.body.dataset.ready = "1";
+  if (hasQuery()) await runSearch({ keepView: !!link.view });
+  else writeHash();
 })();
-window.geovec = { map, layers, state, clustersOf, resultsGeoJSON, runSearch };
+window.geovec = { map, layers, state, clustersOf, resultsGeoJSON, runSearch, declutterLabels, readHash };
