@@ -10,6 +10,7 @@ chromedriver / selenium are absent (installed by scripts/install-system-deps.sh,
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 selenium = pytest.importorskip("selenium", reason="selenium (dev extra) is not installed")
+from selenium.webdriver.common.by import By  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
@@ -184,41 +186,51 @@ def _screenshot(browser, path: Path) -> Path:
     return path
 
 
-def test_leaflet_from_the_package_and_the_chips_imagery_at_their_footprints(live_server, browser):
+def _tile_images(browser) -> list[list]:
+    """[src, naturalWidth] of the imagery tiles the page shows."""
+    return browser.execute_script("return [...document.querySelectorAll('.imagery-tile img.leaflet-tile-loaded')]"
+                                  ".map((i) => [i.src, i.naturalWidth])")
+
+
+def test_leaflet_from_the_package_imagery_tiles_and_the_offline_basemap(live_server, browser):
     import httpx
+    import numpy as np
+    from PIL import Image
 
     _open(browser, live_server)
     assert browser.execute_script("return L.version") == "1.9.4"
-    # nothing from another origin: Leaflet, its CSS and every image come from this server (no CDN, no tiles)
+    # nothing from another origin: Leaflet, topojson-client, the world map and every image come from this server
     sources = browser.execute_script("return [...document.querySelectorAll('script[src], link[href]')]"
                                      ".map((e) => e.src || e.href)")
-    assert any(s.endswith("/static/vendor/leaflet/leaflet.js") for s in sources)
-    assert any(s.endswith("/static/vendor/leaflet/leaflet.css") for s in sources)
+    for vendored in ("leaflet/leaflet.js", "leaflet/leaflet.css", "topojson-client/topojson-client.min.js"):
+        assert any(s.endswith("/static/vendor/" + vendored) for s in sources), vendored
     resources = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
     assert resources and all(r.startswith(live_server + "/") for r in resources), resources
-    assert not browser.execute_script("return document.querySelectorAll('.leaflet-tile').length")  # no basemap
+    assert not browser.execute_script("return document.querySelectorAll('.basemap').length")  # no --basemap
     health = httpx.get(live_server + "/healthz").json()
     ov = httpx.get(live_server + "/index/overview").json()
     assert f"{health['chips']} chips indexed" in browser.find_element("id", "status").text
-    # every georeferenced chip outlined; all of them fit the first view, so each one's imagery is drawn
     assert browser.execute_script("return geovec.layers.outlines.getLayers().length") == ov["placed"]
-    _wait(browser, lambda d: _images_loaded(d, "img.chip-img"), message="chip imagery did not load")
-    drawn = browser.execute_script(
-        "const m = geovec.map, c = m.getContainer().getBoundingClientRect();"
-        "return geovec.layers.imagery.getLayers().map((l) => { const r = l.getElement().getBoundingClientRect();"
-        " const b = l.getBounds(), nw = m.latLngToContainerPoint(b.getNorthWest()),"
-        " se = m.latLngToContainerPoint(b.getSouthEast());"
-        " return {id: l.chipId, img: [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top],"
-        " want: [nw.x, nw.y, se.x, se.y], bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]}; })")
-    assert len(drawn) == ov["placed"]
-    bbox_of = {c["id"]: c["bbox"] for c in httpx.get(live_server + "/chips", params={"bbox": "-180,-90,180,90",
-                                                                                   "limit": 2000}).json()["chips"]}
-    assert sorted(d["id"] for d in drawn) == sorted(bbox_of)
-    for d in drawn:
-        assert all(abs(a - b) < 1e-9 for a, b in zip(d["bounds"], bbox_of[d["id"]]))  # at the chip's own bbox
-        assert all(abs(a - b) <= 1.5 for a, b in zip(d["img"], d["want"])), d  # and on screen exactly there
-    overlays = _statuses(browser, "/overlay.png")
-    assert len(overlays) == ov["placed"] and set(overlays.values()) == {200}
+    # the Natural Earth basemap: land under the imagery, coastlines and borders over it, from the package
+    assert _statuses(browser, "/static/vendor/world-atlas/countries-50m.json")
+    assert browser.execute_script("return [geovec.layers.world.getLayers().length,"
+                                  " geovec.layers.worldLines.getLayers().length]") == [1, 2]
+    assert "Natural Earth" in browser.find_element(By.CLASS_NAME, "leaflet-control-attribution").text
+    # the imagery at every zoom: tiles of the indexed rasters, zoomed in and zoomed out to a continent
+    for zoom in (None, 5):
+        if zoom is not None:
+            browser.execute_script("geovec.map.setView([52.03, 6.0], arguments[0], {animate: false})", zoom)
+        z = round(browser.execute_script("return geovec.map.getZoom()"))
+        _wait(browser, lambda d: not d.execute_script("return geovec.layers.imagery.isLoading()")
+              and [t for t in _tile_images(d) if f"/tiles/{z}/" in t[0]], message="imagery tiles did not load")
+        opaque = 0
+        for src, _ in [t for t in _tile_images(browser) if f"/tiles/{z}/" in t[0]]:
+            assert src.startswith(live_server + "/tiles/")
+            im = np.asarray(Image.open(io.BytesIO(httpx.get(src).content)).convert("RGBA"))
+            opaque += int((im[..., 3] == 255).sum())
+        assert opaque > 0, f"no imagery in the tiles at zoom {zoom}"
+    statuses = _statuses(browser, "/tiles/")
+    assert statuses and set(statuses.values()) == {200}
 
 
 def test_search_cluster_click_more_like_this_box_and_export(live_server, browser, downloads, tmp_path):
@@ -410,13 +422,149 @@ def test_basemap_from_a_local_tile_folder(served, browser, tmp_path):
                 shutil.copy(tmp_path / "t.png", tiles / str(z) / str(x) / f"{y}.png")
         # re-added, not redraw(): Leaflet 1.9's redraw() asks for tiles of a fractional zoom (10.25/...)
         browser.execute_script("const l = geovec.layers.basemap; geovec.map.removeLayer(l); geovec.map.addLayer(l);")
-        _wait(browser, lambda d: d.execute_script("return document.querySelectorAll('img.leaflet-tile-loaded').length") > 0,
+        _wait(browser, lambda d: d.execute_script("return document.querySelectorAll('.basemap img.leaflet-tile-loaded').length") > 0,
               message="no basemap tile loaded")
-        srcs = browser.execute_script("return [...document.querySelectorAll('img.leaflet-tile-loaded')].map((i) => [i.src, i.naturalWidth])")
+        srcs = browser.execute_script("return [...document.querySelectorAll('.basemap img.leaflet-tile-loaded')].map((i) => [i.src, i.naturalWidth])")
         assert all(s.startswith(url + f"/basemap/{z}/") and w == 256 for s, w in srcs)
         assert httpx.get(url + f"/basemap/{z}/{x0}/{y0}.png").status_code == 200
         assert httpx.get(url + "/basemap/3/0/99.png").status_code == 404  # outside the tile grid
         assert httpx.get(url + "/basemap/3/0/..%2F..%2Fetc.png").status_code == 404
+
+
+def _search_for(browser, text: str, k: int | None = None):
+    from selenium.webdriver.common.keys import Keys
+
+    if k is not None:
+        browser.find_element(By.ID, "k").clear()
+        browser.find_element(By.ID, "k").send_keys(str(k))
+    n = _searches(browser)
+    q = browser.find_element(By.ID, "q")
+    q.clear()
+    q.send_keys(text, Keys.ENTER)
+    _after_search(browser, n)
+
+
+def _heat_pixel(browser, bbox) -> list[int]:
+    """RGBA of the heatmap canvas at the centre of a chip's bbox."""
+    return browser.execute_script(
+        "const m = geovec.map, p = m.latLngToContainerPoint([(arguments[0][1] + arguments[0][3]) / 2,"
+        " (arguments[0][0] + arguments[0][2]) / 2]), c = document.querySelector('canvas.heat-canvas');"
+        "return [...c.getContext('2d').getImageData(Math.round(p.x), Math.round(p.y), 1, 1).data];", bbox)
+
+
+def _viridis(score: int):
+    """The page's colour for a quantised score (0-255): 32 bins on a 5-stop viridis ramp."""
+    import numpy as np
+
+    stops = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float)
+    t = (min(31, int(score) * 32 >> 8) + 0.5) / 32 * 4
+    i = int(t)
+    return np.rint(stops[i] + (stops[i + 1] - stops[i]) * (t - i))
+
+
+def test_similarity_heatmap_of_every_chip(live_server, browser):
+    import base64
+
+    import httpx
+    import numpy as np
+
+    _open(browser, live_server)
+    _search_for(browser, "fields", k=5)
+    assert not browser.find_element(By.ID, "heat-legend").is_displayed()  # off until asked for
+    browser.find_element(By.ID, "heat").click()
+    assert browser.execute_script("return geovec.map.hasLayer(geovec.layers.heat)")
+    api = httpx.post(live_server + "/search", json={"text": "fields", "k": 5, "heatmap": True}).json()["heatmap"]
+    legend = browser.find_element(By.ID, "heat-legend")
+    assert legend.is_displayed() and legend.text.split()[-2:] == [f"{api['lo']:.3f}", f"{api['hi']:.3f}"]
+    # all chips in view: every georeferenced chip is drawn, in its score's colour
+    browser.execute_script("geovec.map.fitBounds(geovec.layers.outlines.getLayers().length &&"
+                           " L.latLngBounds(geovec.state.overview.boxes.flatMap((b) => [[b[1], b[0]], [b[3], b[2]]])),"
+                           " {animate: false})")
+    assert browser.execute_script("return geovec.layers.heat.lastDraw.drawn") == api["count"]
+    scores = np.frombuffer(base64.b64decode(api["scores"]), np.uint8)
+    boxes = np.frombuffer(httpx.get(live_server + "/heatmap/boxes.bin").content, "<f4").reshape(-1, 4)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    inside = ((boxes[None, :, 0] <= cx[:, None]) & (cx[:, None] <= boxes[None, :, 2])
+              & (boxes[None, :, 1] <= cy[:, None]) & (cy[:, None] <= boxes[None, :, 3])).sum(1)
+    alone = np.flatnonzero(inside == 1)  # chips whose centre no other chip covers (the UTM scenes overlap)
+    for i in (int(scores.argmax()), int(alone[scores[alone].argmin()]), int(alone[len(alone) // 2])):
+        browser.execute_script("geovec.map.fitBounds([[arguments[0][1], arguments[0][0]], [arguments[0][3], arguments[0][2]]],"
+                               " {animate: false, padding: [200, 200]})", boxes[i].tolist())
+        *rgb, a = _heat_pixel(browser, boxes[i].tolist())
+        assert a > 0 and np.abs(np.array(rgb) - _viridis(scores[i])).max() <= 3, (i, scores[i], rgb)
+    browser.find_element(By.ID, "heat").click()
+    assert not browser.execute_script("return geovec.map.hasLayer(geovec.layers.heat)")
+    assert not legend.is_displayed()
+
+
+def test_rank_labels_never_overlap(live_server, browser):
+    import httpx
+
+    _open(browser, live_server)
+    _search_for(browser, "fields", k=50)
+    geo = [f for f in httpx.post(live_server + "/search", json={"text": "fields", "k": 50}).json()["features"]
+           if f["geometry"]]
+    merged_somewhere = False
+    for zoom in (8, 10, 12, 14, 16):
+        browser.execute_script("geovec.map.setView([52.03, 6.0], arguments[0], {animate: false})", zoom)
+        labels = browser.execute_script(
+            "return geovec.layers.labels.getLayers().map((m) => m.getElement()).filter((e) => !e.hidden)"
+            ".map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent,"
+            " e.title]; })")
+        for i, a in enumerate(labels):
+            for b in labels[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (zoom, a, b)
+        # every result is accounted for: a label shows its rank, or the label it is merged into counts it
+        shown = [int(t.split(" +")[0]) for *_, t, _ in labels]
+        under = sum(int(t.split(" +")[1]) for *_, t, _ in labels if " +" in t)
+        assert len(shown) + under == len(geo), zoom
+        assert min(shown) == min(f["properties"]["rank"] for f in geo)  # the best result keeps its own label
+        merged_somewhere |= under > 0
+        for *_, t, title in labels:
+            if " +" in t:
+                assert title.startswith("ranks ") and len(title[6:].split(", ")) == 1 + int(t.split(" +")[1])
+    assert merged_somewhere  # zoomed out, the 50 labels do collide: the test exercises the merging
+
+
+def test_deep_link_runs_the_search_and_restores_the_view(live_server, browser):
+    import httpx
+
+    ov = httpx.get(live_server + "/index/overview").json()
+    bbox = [5.0, 51.0, 7.0, 53.0]
+    browser.get("about:blank")
+    browser.get(live_server + "/#q=fields&k=5&heat=1&bbox=" + ",".join(map(str, bbox)) + "&map=13/52.03/5.99")
+    _wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "1"
+          and d.execute_script("return geovec.state.searches") >= 1
+          and not d.execute_script("return document.body.dataset.searching"), message="the linked search did not run")
+    api = httpx.post(live_server + "/search", json={"text": "fields", "k": 5, "bbox": bbox}).json()["features"]
+    assert [c.get_attribute("data-id") for c in _cards(browser)] == [f["id"] for f in api]
+    assert browser.find_element(By.ID, "q").get_attribute("value") == "fields"
+    assert browser.find_element(By.ID, "k").get_attribute("value") == "5"
+    assert browser.find_element(By.ID, "box").is_displayed() and browser.execute_script("return geovec.state.bbox") == bbox
+    assert browser.find_element(By.ID, "heat").is_selected() and browser.find_element(By.ID, "heat-legend").is_displayed()
+    # the view is the link's, not the results' cluster (to within a pixel or two of its centre)
+    assert browser.execute_script("return geovec.map.getZoom()") == 13
+    off = browser.execute_script("const m = geovec.map, p = m.latLngToContainerPoint([52.03, 5.99]), s = m.getSize();"
+                                 " return [p.x - s.x / 2, p.y - s.y / 2];")
+    assert abs(off[0]) <= 2 and abs(off[1]) <= 2, off
+    # the page keeps the hash up to date: a new query and a pan land in it, and a reload restores both
+    _search_for(browser, "river")
+    browser.execute_script("geovec.map.setView([52.0, 6.05], 12, {animate: false})")
+    link = browser.current_url
+    assert "q=river" in link and "k=5" in link and "map=12%2F52.000000%2F6.050000" in link and "heat=1" in link
+    browser.get("about:blank")
+    browser.get(link)
+    _wait(browser, lambda d: d.execute_script("return geovec.state.searches") >= 1
+          and not d.execute_script("return document.body.dataset.searching"))
+    api = httpx.post(live_server + "/search", json={"text": "river", "k": 5, "bbox": bbox}).json()["features"]
+    assert [c.get_attribute("data-id") for c in _cards(browser)] == [f["id"] for f in api]
+    assert browser.execute_script("const c = geovec.map.getCenter(); return [geovec.map.getZoom(), c.lat, c.lng]") \
+        == pytest.approx([12, 52.0, 6.05], abs=1e-3)
+    assert ov["placed"] > 0
+    # more like this is linkable too (by chip id)
+    browser.find_elements(By.CSS_SELECTOR, "#result-list .more-like")[0].click()
+    _wait(browser, lambda d: "like=" in d.current_url)
+    assert "q=" not in browser.current_url.split("#", 1)[1]
 
 
 @pytest.mark.slow
