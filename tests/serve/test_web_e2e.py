@@ -567,13 +567,29 @@ def test_deep_link_runs_the_search_and_restores_the_view(live_server, browser):
     assert "q=" not in browser.current_url.split("#", 1)[1]
 
 
+def _tiles_loaded(browser) -> bool:
+    z = round(browser.execute_script("return geovec.map.getZoom()"))
+    return (not browser.execute_script("return geovec.layers.imagery.isLoading()")
+            and bool([t for t in _tile_images(browser) if f"/tiles/{z}/" in t[0]]))
+
+
+def _save_docs_png(shot: Path, name: str) -> None:
+    """``docs/<name>`` as a 256-colour PNG, under 300 KB (only with GEOVEC_SCREENSHOT_DOCS=1)."""
+    from PIL import Image
+
+    if not os.environ.get("GEOVEC_SCREENSHOT_DOCS"):
+        return
+    out = REPO / "docs" / name
+    with Image.open(shot) as im:
+        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+    assert out.stat().st_size < 300_000
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_screenshot_of_real_imagery(shared_data, model, browser, tmp_path):
     """The flow on real orthophotos (RSVQA-HR, Long Island) with the real model; GEOVEC_SCREENSHOT_DOCS=1 writes
     docs/search-map.png (kept under 300 KB)."""
-    from PIL import Image
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     from geovec.index.build import build_index
@@ -585,18 +601,47 @@ def test_screenshot_of_real_imagery(shared_data, model, browser, tmp_path):
     build_index(files, tmp_path / "db", model, ChipSpec(256), progress=False)
     with _serving(create_app(tmp_path / "db", model)) as url:
         _open(browser, url)
-        _wait(browser, lambda d: _images_loaded(d, "img.chip-img"))
+        _wait(browser, _tiles_loaded)
         n = _searches(browser)
         browser.find_element(By.ID, "q").send_keys("houses with swimming pools", Keys.ENTER)
         _after_search(browser, n)
         assert len(_cards(browser)) == 10
         _wait(browser, lambda d: _images_loaded(d, "#result-list img.thumb") and _images_loaded(d, "img.hit-img"))
         browser.execute_script("geovec.map.zoomOut(0.5, {animate: false})")
-        _wait(browser, lambda d: _images_loaded(d, "img.chip-img"))
+        _wait(browser, _tiles_loaded)
         time.sleep(0.5)
-        shot = _screenshot(browser, tmp_path / "shot.png")
-        if os.environ.get("GEOVEC_SCREENSHOT_DOCS"):
-            out = REPO / "docs" / "search-map.png"
-            with Image.open(shot) as im:
-                im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
-            assert out.stat().st_size < 300_000
+        _save_docs_png(_screenshot(browser, tmp_path / "shot.png"), "search-map.png")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_screenshots_zoomed_out_with_basemap_and_heatmap(shared_data, model, browser, tmp_path):
+    """51 real Sentinel-2 scenes (RSVQA-LR, Limburg) zoomed out to the region: their imagery from tiles, the
+    Natural Earth borders, non-overlapping rank labels, then the heatmap. GEOVEC_SCREENSHOT_DOCS=1 writes
+    docs/search-map-zoomed-out.png and docs/search-map-heatmap.png."""
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    from geovec.index.build import build_index
+    from geovec.index.chips import ChipSpec
+    from geovec.serve.app import create_app
+
+    files = sorted((shared_data / "rsvqa_lr" / "Images_LR").glob("*.tif"))
+    build_index(files, tmp_path / "db", model, ChipSpec(256), progress=False)
+    with _serving(create_app(tmp_path / "db", model)) as url:
+        browser.get("about:blank")
+        browser.get(url + "/#q=a%20river%20with%20a%20bridge&k=20&map=9.5/51.06/6.05")
+        _wait(browser, lambda d: d.execute_script("return document.body.dataset.world") == "1"
+              and _searches(d) >= 1 and not d.execute_script("return document.body.dataset.searching"), timeout=120)
+        _wait(browser, _tiles_loaded, timeout=120)
+        assert browser.execute_script("return geovec.map.getZoom()") == 9.5
+        opaque = sum(int((np.asarray(Image.open(io.BytesIO(httpx.get(src).content)).convert("RGBA"))[..., 3] == 255).sum())
+                     for src, _ in _tile_images(browser))
+        assert opaque > 51 * 100  # every scene is a few dozen tile pixels across at this zoom
+        time.sleep(0.5)
+        _save_docs_png(_screenshot(browser, tmp_path / "zoomed-out.png"), "search-map-zoomed-out.png")
+        browser.find_element(By.ID, "heat").click()
+        assert browser.execute_script("return geovec.layers.heat.lastDraw.drawn") == len(files)
+        time.sleep(0.3)
+        _save_docs_png(_screenshot(browser, tmp_path / "heatmap.png"), "search-map-heatmap.png")
