@@ -89,6 +89,11 @@ function heatColour(t) {  // t in [0, 1]
   const a = HEAT_STOPS[i], b = HEAT_STOPS[i + 1];
   return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
 }
+// the bins' colours as little-endian RGBA words, for writing pixels directly
+const HEAT_RGBA = Uint32Array.from({ length: HEAT_BINS }, (_, b) => {
+  const [r, g, bl] = heatColour((b + 0.5) / HEAT_BINS).slice(4, -1).split(",").map(Number);
+  return ((255 << 24) | (bl << 16) | (g << 8) | r) >>> 0;
+});
 const HeatLayer = L.Layer.extend({
   options: { pane: "heat", opacity: 0.75 },
   onAdd(m) {
@@ -100,32 +105,47 @@ const HeatLayer = L.Layer.extend({
   onRemove(m) { L.DomUtil.remove(this._canvas); m.off("moveend zoomend resize", this.redraw, this); },
   setData(merc, scores) {  // merc: Float64Array of x0, y0, x1, y1 per chip in [0, 1] (Web Mercator); scores: Uint8Array
     this._merc = merc; this._scores = scores;
-    this._order = Array.from(scores.keys()).sort((a, b) => scores[a] - scores[b]);  // the best drawn last, on top
+    // chips in ascending score (a counting sort: scores are bytes), so the best are drawn last, on top
+    const start = new Uint32Array(257);
+    for (const v of scores) start[v + 1] += 1;
+    for (let v = 1; v < 257; v++) start[v] += start[v - 1];
+    this._order = new Uint32Array(scores.length);
+    scores.forEach((v, i) => { this._order[start[v]++] = i; });
     this.redraw();
   },
   redraw() {
     const m = this._map;
     if (!m || !this._canvas) return;
     const t0 = performance.now();
-    const size = m.getSize(), c = this._canvas;
-    c.width = size.x; c.height = size.y;
+    const size = m.getSize(), c = this._canvas, W = size.x, H = size.y;
+    c.width = W; c.height = H;
+    c.style.opacity = String(this.options.opacity);
     L.DomUtil.setPosition(c, m.containerPointToLayerPoint([0, 0]));
     const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, size.x, size.y);
     if (!this._scores) return;
-    ctx.globalAlpha = this.options.opacity;
     const scale = 256 * Math.pow(2, m.getZoom()), o = m.getPixelBounds().min, merc = this._merc, sc = this._scores;
-    let bin = -1, drawn = 0;
+    // chips a few pixels wide (the usual case zoomed out, where there are many) are written straight into the
+    // pixels; larger ones are filled rectangles drawn after them
+    const img = ctx.createImageData(W, H), buf = new Uint32Array(img.data.buffer), big = [];
+    let drawn = 0;
     for (const i of this._order) {
       let x0 = merc[4 * i] * scale - o.x, x1 = merc[4 * i + 2] * scale - o.x;
       let y0 = merc[4 * i + 3] * scale - o.y, y1 = merc[4 * i + 1] * scale - o.y;  // north edge is the smaller y
-      if (x1 < -2 || y1 < -2 || x0 > size.x + 2 || y0 > size.y + 2) continue;
+      if (x1 < -2 || y1 < -2 || x0 > W + 2 || y0 > H + 2) continue;
       if (x1 - x0 < 3) { const cx = (x0 + x1) / 2; x0 = cx - 1.5; x1 = cx + 1.5; }
       if (y1 - y0 < 3) { const cy = (y0 + y1) / 2; y0 = cy - 1.5; y1 = cy + 1.5; }
-      const b = Math.min(HEAT_BINS - 1, (sc[i] * HEAT_BINS) >> 8);
-      if (b !== bin) { bin = b; ctx.fillStyle = heatColour((b + 0.5) / HEAT_BINS); }
-      ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
       drawn += 1;
+      if (x1 - x0 > 6 || y1 - y0 > 6) { big.push(i, x0, y0, x1, y1); continue; }
+      const col = HEAT_RGBA[Math.min(HEAT_BINS - 1, (sc[i] * HEAT_BINS) >> 8)];
+      const xa = Math.max(0, Math.round(x0)), xb = Math.min(W, Math.round(x1)), ya = Math.max(0, Math.round(y0)), yb = Math.min(H, Math.round(y1));
+      for (let y = ya; y < yb; y++) buf.fill(col, y * W + xa, y * W + xb);
+    }
+    ctx.putImageData(img, 0, 0);
+    let bin = -1;
+    for (let j = 0; j < big.length; j += 5) {
+      const b = Math.min(HEAT_BINS - 1, (sc[big[j]] * HEAT_BINS) >> 8);
+      if (b !== bin) { bin = b; ctx.fillStyle = heatColour((b + 0.5) / HEAT_BINS); }
+      ctx.fillRect(big[j + 1], big[j + 2], big[j + 3] - big[j + 1], big[j + 4] - big[j + 2]);
     }
     this.lastDraw = { ms: performance.now() - t0, drawn };
   },
