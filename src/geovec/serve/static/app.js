@@ -16,7 +16,7 @@ const state = {
 const map = L.map("map", { boxZoom: false, worldCopyJump: true, zoomSnap: 0.25, maxZoom: 22 }).setView([20, 0], 2);
 L.control.scale({ imperial: false }).addTo(map);
 map.attributionControl.setPrefix("Leaflet");
-for (const [name, z] of [["world", 250], ["chips", 300], ["worldlines", 320], ["heat", 340], ["outlines", 350], ["hits", 380]]) {
+for (const [name, z] of [["world", 250], ["chips", 300], ["worldlines", 320], ["outlines", 350], ["hits", 380], ["heat", 390]]) {
   map.createPane(name).style.zIndex = z;
 }
 map.getPane("worldlines").style.pointerEvents = "none";
