@@ -106,6 +106,27 @@ def test_large_rasters_get_a_preview_for_zoomed_out_tiles(tmp_path, monkeypatch)
     assert tiler.warm() == 1 and previews[0].stat().st_mtime_ns == mtime
 
 
+def test_the_server_writes_previews_when_it_starts(tmp_path, monkeypatch, served):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from geovec.index.build import build_index
+    from geovec.serve import tiles
+    from geovec.serve.app import create_app
+
+    _, _, model = served
+    (tmp_path / "scenes").mkdir()
+    raster = _smooth_raster(tmp_path / "scenes" / "big.tif")
+    build_index([raster], tmp_path / "db", model, ChipSpec(200), progress=False)
+    monkeypatch.setattr(tiles, "PREVIEW_MAX", 150)
+    with TestClient(create_app(tmp_path / "db", model)):
+        deadline = time.time() + 30
+        while not list((tmp_path / "db" / "_previews").glob("*.tif")) and time.time() < deadline:
+            time.sleep(0.1)  # written by a background thread, not by a request
+    assert len(list((tmp_path / "db" / "_previews").glob("*.tif"))) == 1
+
+
 def test_heatmap_scores_every_chip_with_its_stored_vector(client, served):
     from geovec.index.store import ChipStore
 

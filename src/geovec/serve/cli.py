@@ -31,7 +31,8 @@ def serve_cmd(
                                           help="XYZ tiles under the map page's imagery, e.g. "
                                                "http://localhost:8080/{z}/{x}/{y}.png (fetched by the browser) or a "
                                                "local folder template /data/tiles/{z}/{x}/{y}.png (served by geovec "
-                                               "at /basemap/..., offline). Default: no basemap."),
+                                               "at /basemap/..., offline). Default: the bundled Natural Earth "
+                                               "coastlines and borders only."),
     basemap_attribution: Optional[str] = typer.Option(None, "--basemap-attribution", metavar="TEXT",
                                                       help="Attribution shown for the --basemap tiles."),
     basemap_max_zoom: Optional[int] = typer.Option(None, "--basemap-max-zoom", min=0, max=30,
@@ -39,7 +40,10 @@ def serve_cmd(
                                                         "enlarge those)."),
 ):
     """Serve /v1/embeddings and /v1/models (OpenAI-compatible; items may be multimodal), /search, /healthz and
-    the map page at / (the chips' own imagery on a Leaflet map, offline; --basemap adds XYZ tiles you have). Errors are OpenAI-shaped ({"error": {"message", "type", "param", "code"}}).
+    the map page at / (the indexed imagery as map tiles at every zoom over Natural Earth coastlines and borders,
+    a similarity heatmap, shareable links; offline; --basemap adds XYZ tiles you have). Errors are OpenAI-shaped
+    ({"error": {"message", "type", "param", "code"}}); a text longer than the model reads is a 400
+    (context_length_exceeded) unless the request sets "truncate": true.
 
     Files are opened only under --root and only with GTiff / PNG / JPEG / WebP / BMP content (a .tif that is a
     GDAL VRT is refused). Bad input is a 4xx naming the item and field, never a 500.
