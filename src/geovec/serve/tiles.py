@@ -5,7 +5,7 @@ Zoomed in, a tile reads a few blocks of the source. Zoomed out, reading a large 
 decoding all of it (a 10980 x 10980 Sentinel-2-sized tile: 4-9 s per tile), so each raster longer than
 ``PREVIEW_MAX`` pixels gets a *preview* once: an 8-bit RGB GeoTIFF at most ``PREVIEW_MAX`` px on its longer
 side, already scaled, with internal overviews, in ``<db>/_previews/`` (or the user cache when the index folder
-is read-only). Tiles coarser than the preview's pixels are read from it (~20 ms), finer ones from the source.
+is read-only; JPEG inside the TIFF, with an internal mask). Tiles coarser than the preview's pixels are read from it (~20 ms), finer ones from the source.
 ``benchmarks/map_tiles.py`` measured both (docs/search.md)."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Tiler:
         self._version = None
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
-        self._meta: dict[str, tuple] = {}  # path -> (band indexes, product, metres per pixel, preview factor)
+        self._meta: dict[str, tuple] = {}  # "path|signature" -> _info(...)
 
     def _default_dir(self) -> Path:
         d = Path(self.store.path) / "_previews"
@@ -119,7 +119,7 @@ class Tiler:
 
     # --- one raster -------------------------------------------------------------------------------------------
     def _info(self, f: SourceFile):
-        """(band indexes, product, metres per pixel, size) of a source raster, read once."""
+        """(band indexes, product, metres per pixel, longer side in pixels) of a source raster, read once."""
         got = self._meta.get(f.path + "|" + f.sig)
         if got is None:
             from geovec.inputs.raster import check_bands, detect_product, open_raster
@@ -145,8 +145,7 @@ class Tiler:
     def preview(self, f: SourceFile) -> Path | None:
         """The raster's preview (written the first time it is needed; ``None`` for a raster small enough to read
         whole cheaply)."""
-        idx, product, _, size = self._info(f)
-        if size <= PREVIEW_MAX or not self.previews:
+        if self._info(f)[3] <= PREVIEW_MAX or not self.previews:
             return None
         out = self.preview_path(f)
         if out.exists():
@@ -176,10 +175,13 @@ class Tiler:
         alpha = np.where(valid, 255, 0).astype(np.uint8)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.tif")
-        profile = dict(driver="GTiff", width=w, height=h, count=4, dtype="uint8", crs=crs, transform=transform,
-                       tiled=True, blockxsize=256, blockysize=256, compress="deflate", photometric="RGB", alpha="YES")
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(np.concatenate([np.moveaxis(rgb, -1, 0), alpha[None]]))
+        # JPEG (YCbCr) with an internal mask: ~5x smaller than lossless, and a preview is for looking at
+        profile = dict(driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs=crs, transform=transform,
+                       tiled=True, blockxsize=256, blockysize=256, compress="jpeg", photometric="YCbCr",
+                       jpeg_quality=90)
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(np.moveaxis(rgb, -1, 0))
+            dst.write_mask(alpha)
             dst.build_overviews([2, 4, 8, 16], Resampling.average)
         tmp.replace(out)  # atomic: a reader never sees half a preview
 
@@ -188,23 +190,21 @@ class Tiler:
         from rio_tiler.errors import TileOutsideBounds
         from rio_tiler.io import Reader
 
-        _, _, metres, _ = self._info(f)
-        w, s, e, n = tile_bounds(z, x, y)
+        idx, _, metres, size = self._info(f)
+        _, s, _, n = tile_bounds(z, x, y)
         tile_m = EQUATOR_M * math.cos(math.radians(max(-85.0, min(85.0, (s + n) / 2)))) / 2 ** (z + 8)
-        size = self._info(f)[3]
-        factor = math.ceil(size / PREVIEW_MAX)
-        use_preview = tile_m >= 0.75 * metres * factor
+        # the preview where its pixels are at most a little coarser than the tile's (else the source)
+        use_preview = tile_m >= 0.75 * metres * math.ceil(size / PREVIEW_MAX)
         prev = self.preview(f) if use_preview else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rio-tiler's NoOverviewWarning: the previews are the overviews
             try:
                 if prev is not None:
                     with Reader(str(prev)) as r:
-                        img = r.tile(x, y, z, tilesize=TILE, indexes=(1, 2, 3, 4), reproject_method="bilinear")
-                    rgb = np.moveaxis(img.data[:3], 0, -1).astype(np.uint8)
-                    mask = img.data[3] > 0
+                        img = r.tile(x, y, z, tilesize=TILE, reproject_method="bilinear")
+                    rgb = np.moveaxis(np.asarray(img.data[:3]), 0, -1).astype(np.uint8)
+                    mask = np.asarray(img.mask) > 0
                 else:
-                    idx = self._info(f)[0]
                     with Reader(f.path) as r:
                         img = r.tile(x, y, z, tilesize=TILE, indexes=tuple(idx))
                     rgb = self._scaled(np.asarray(img.data), f)
