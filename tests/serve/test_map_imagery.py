@@ -195,3 +195,22 @@ def test_vendored_leaflet_is_pinned_and_intact():
     assert "BSD 2-Clause" in (VENDOR / "LICENSE").read_text()
     assert subprocess.run(["bash", str(REPO / "scripts" / "vendor-web.sh"), "--check"], capture_output=True).returncode == 0
     assert '"serve/static/**/*"' in (REPO / "pyproject.toml").read_text()  # packaged with the wheel
+
+
+def test_vendored_natural_earth_and_topojson_are_pinned():
+    import json
+
+    script = (REPO / "scripts" / "vendor-web.sh").read_text()
+    for name, var in (("world-atlas", "WORLD_ATLAS"), ("topojson-client", "TOPOJSON")):
+        folder = VENDOR.parent / name
+        version = re.search(rf"^{var}_VERSION=(\S+)$", script, re.M).group(1)
+        integrity = re.search(rf"^{var}_INTEGRITY=(\S+)$", script, re.M).group(1)
+        assert (folder / "VERSION").read_text().split("\n")[0] == f"{name}@{version} {integrity}"
+        sums = dict(reversed(line.split("  ", 1)) for line in (folder / "SHA256SUMS").read_text().splitlines() if line)
+        assert "LICENSE" in sums
+        for f, digest in sums.items():
+            assert hashlib.sha256((folder / f).read_bytes()).hexdigest() == digest, (name, f)
+    topo = json.loads((VENDOR.parent / "world-atlas" / "countries-50m.json").read_text())
+    assert topo["type"] == "Topology" and {"countries", "land"} <= set(topo["objects"])
+    assert len(topo["objects"]["countries"]["geometries"]) > 200  # Natural Earth 1:50m admin-0 countries
+    assert "sourceMappingURL" not in (VENDOR.parent / "topojson-client" / "topojson-client.min.js").read_text()
