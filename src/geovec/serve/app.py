@@ -20,6 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -540,7 +542,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                 pass
 
         app.router.on_startup.append(lambda: threading.Thread(target=_warm, name="geovec-previews", daemon=True).start())
-    app.state.tiler = tiler
+    app.state.tiler, app.state.tile_limiter = tiler, None
 
     @app.get("/tiles/{z}/{x}/{y}.png")
     async def imagery_tile(z: int, x: int, y: int):
@@ -549,7 +551,11 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         _store()
         if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
             raise HTTPException(404, {"message": f"no tile {z}/{x}/{y}", "param": "tile", "code": "no_such_tile"})
-        png = await run_in_threadpool(tiler.tile, z, x, y)
+        if app.state.tile_limiter is None:  # made here: it belongs to the running event loop
+            app.state.tile_limiter = anyio.CapacityLimiter(4)
+        # tiles take turns among themselves (a zoomed-out view asks for dozens, and a preview being written
+        # makes them wait), so they never take all the worker threads that searches and embeddings need
+        png = await anyio.to_thread.run_sync(tiler.tile, z, x, y, limiter=app.state.tile_limiter)
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
 
     @app.get("/map/config")
