@@ -23,7 +23,7 @@ class WordTokenizer:
     def __init__(self):
         self.seen: list[int] = []
 
-    def __call__(self, texts, add_special_tokens=False):  # like Hugging Face's: one string -> one list of ids
+    def __call__(self, texts, add_special_tokens=False, verbose=True):  # like Hugging Face's: a string -> one list
         if isinstance(texts, str):
             self.seen.append(len(texts))
             return {"input_ids": list(range(len(texts.split())))}

@@ -253,7 +253,7 @@ def count_tokens(model, items, max_tokens: int | None = None) -> int:
         return 0
     tok = tokenizer_of(model)
     counts = ([len(t.split()) for t in texts] if tok is None
-              else [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]])
+              else [len(ids) for ids in tok(texts, add_special_tokens=False, verbose=False)["input_ids"]])
     return int(sum(min(n, max_tokens) if max_tokens else n for n in counts))
 
 

@@ -225,7 +225,8 @@ def n_tokens(tokenizer, text: str) -> int:
     """Tokens of ``text`` without special tokens (whitespace words for a model without a tokenizer)."""
     if tokenizer is None:
         return len(text.split())
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    # verbose=False: a text over the tokenizer's own maximum is expected here (it is being measured)
+    return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def bounded_text(text: str, max_tokens: int | None, tokenizer, limits: Limits, truncate: bool, what: str) -> str:
