@@ -115,3 +115,16 @@ def test_cors(server):
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ORIGIN
     r = httpx.get(server + "/v1/models", headers={"Origin": "http://elsewhere.example"}, timeout=10)
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_reading_length_of_the_bundled_model(client):
+    """The bundled model reads 256 tokens of a text (its global text path): longer is a 400, or cut on request."""
+    long = "harbour " * 300  # 300 word-piece tokens, 2,400 characters: counted, not refused on length alone
+    with pytest.raises(openai.BadRequestError) as e:
+        client.embeddings.create(input=long, model="geovec-compact")
+    assert e.value.code == "context_length_exceeded" and "300 tokens" in e.value.message and "256" in e.value.message
+    got = client.embeddings.create(input=long, model="geovec-compact", encoding_format="float",
+                                   extra_body={"truncate": True})
+    assert got.usage.prompt_tokens == 256
+    head = client.embeddings.create(input="harbour " * 256, model="geovec-compact", encoding_format="float")
+    assert np.allclose(got.data[0].embedding, head.data[0].embedding, atol=1e-5)  # what the model reads: the head
