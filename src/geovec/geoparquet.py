@@ -2,9 +2,11 @@
 
 Columns (:func:`row_schema`), the same in both files:
 
-* ``id`` (string), ``geometry`` (WKB in EPSG:4326, x = lon, y = lat: the image / chip footprint as a Polygon
-  whose exterior ring is counter-clockwise, or a Point for an item that has a place but no footprint; null
-  when neither is known), ``bbox`` (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``);
+* ``id`` (string), ``geometry`` (WKB in EPSG:4326, x = lon in [-180, 180], y = lat: the image / chip footprint
+  as a Polygon whose exterior ring is counter-clockwise, a MultiPolygon split at 180 degrees for a footprint
+  that crosses the antimeridian (RFC 7946), or a Point for an item that has a place but no footprint; null
+  when neither is known), ``bbox`` (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``: the
+  geometry's planar bounds, so a split footprint's covering spans -180..180 and readers re-check the geometry);
 * ``embedding`` (fixed-size float32 list), ``centre_lat`` / ``centre_lon`` (degrees), ``datetime``;
 * provenance: ``source_path``, the pixel window ``window_col, window_row, window_width, window_height``,
   ``bands`` (1-based, comma-separated, null = the file's own RGB bands), ``model_id``, ``model_revision``.
@@ -53,19 +55,34 @@ def row_schema(dim: int, metadata: dict | None = None) -> pa.Schema:
 
 
 def geometry_of(footprint=None, lat: float | None = None, lon: float | None = None) -> tuple[bytes | None, dict | None]:
-    """(WKB, bbox dict) of a row: the footprint ring of ``(lon, lat)`` pairs as a counter-clockwise Polygon, else
-    the Point ``(lon, lat)``, else ``(None, None)``."""
+    """(WKB, bbox dict) of a row: the footprint ring of ``(lon, lat)`` pairs as a counter-clockwise Polygon (a
+    MultiPolygon split at the antimeridian when it crosses 180 degrees), else the Point ``(lon, lat)``, else
+    ``(None, None)``. The bbox is the geometry's planar bounds (a covering, as GeoParquet readers filter it)."""
     import shapely
-    from shapely.geometry.polygon import orient
+
+    from geovec.inputs.footprint import footprint_geometry
 
     if footprint:
-        geom = orient(shapely.Polygon(footprint), 1.0)
+        geom = footprint_geometry(footprint)
     elif lat is not None and lon is not None:
         geom = shapely.Point(float(lon), float(lat))
     else:
         return None, None
     x0, y0, x1, y1 = geom.bounds
     return shapely.to_wkb(geom), {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1}
+
+
+def bbox_covering(wkb: pa.Array) -> pa.StructArray:
+    """The ``bbox`` covering column of WKB geometries: planar bounds, null where the geometry is null."""
+    import shapely
+
+    values = wkb.to_numpy(zero_copy_only=False)
+    valid = np.array([v is not None for v in values], bool)
+    bounds = np.full((len(values), 4), np.nan)
+    if valid.any():
+        bounds[valid] = shapely.bounds(shapely.from_wkb(values[valid]))
+    cols = [pa.array(bounds[:, i], pa.float64(), mask=~valid) for i in range(4)]
+    return pa.StructArray.from_arrays(cols, names=["xmin", "ymin", "xmax", "ymax"], mask=pa.array(~valid))
 
 
 def _counter_clockwise(wkb: pa.Array) -> pa.Array:
@@ -82,7 +99,12 @@ def _counter_clockwise(wkb: pa.Array) -> pa.Array:
     else:
         from shapely.geometry.polygon import orient
 
-        geoms = np.array([orient(g, 1.0) if g.geom_type == "Polygon" else g for g in geoms], dtype=object)
+        def ccw(g):
+            if g.geom_type == "MultiPolygon":
+                return shapely.MultiPolygon([orient(p, 1.0) for p in g.geoms])
+            return orient(g, 1.0) if g.geom_type == "Polygon" else g
+
+        geoms = np.array([ccw(g) for g in geoms], dtype=object)
     out = np.empty(len(values), dtype=object)
     out[mask] = shapely.to_wkb(geoms)
     return pa.array(out, pa.binary())

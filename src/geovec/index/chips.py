@@ -6,6 +6,8 @@ Frames and units
 * ``footprint`` is the chip outline as a closed ring of ``(lon, lat)`` WGS84 degrees (x = lon, y = lat),
   computed from the raster's own CRS and geotransform. Each edge is densified before reprojection, so a chip
   of a UTM scene is outlined by its true (slightly curved) shape in EPSG:4326, not by its four corners only.
+  Longitudes are within [-180, 180]; a chip crossing the antimeridian is stored split there
+  (:mod:`geovec.inputs.footprint`).
 * ``centre_lat`` / ``centre_lon`` is the reprojected centre pixel of the window, not the mean of the corners.
 """
 
@@ -23,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from geovec.inputs import GeoVecInputError
+from geovec.inputs.footprint import continuous_ring, ring_bbox, wrap_lon
 from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, acquisition_datetime,
                                   check_format, check_pixels, open_raster, read_image, read_policy, read_tiff)
 
@@ -76,12 +79,10 @@ class Chip:
 
     @property
     def bbox(self) -> tuple[float, float, float, float] | None:
-        """(min_lon, min_lat, max_lon, max_lat) of the footprint."""
+        """(west, south, east, north) of the footprint; west > east when it crosses the antimeridian."""
         if self.footprint is None:
             return None
-        xs = [p[0] for p in self.footprint]
-        ys = [p[1] for p in self.footprint]
-        return (min(xs), min(ys), max(xs), max(ys))
+        return ring_bbox(self.footprint)
 
     def to_row(self) -> dict:
         """The chip as a flat, JSON- and Arrow-friendly row (what Ray tasks and shards carry);
@@ -119,7 +120,7 @@ def _ring(fp) -> tuple[tuple[float, float], ...] | None:
     if isinstance(fp, (bytes, bytearray)):
         import shapely
 
-        return tuple((float(x), float(y)) for x, y in shapely.from_wkb(bytes(fp)).exterior.coords)
+        return tuple(continuous_ring(shapely.from_wkb(bytes(fp))))
     return tuple(tuple(p) for p in json.loads(fp))
 
 
@@ -172,7 +173,7 @@ def footprints(transform, crs, windows: Sequence[Window]) -> list[tuple[tuple, f
     px = np.concatenate(rings + [np.array([[c + w / 2.0, r + h / 2.0] for c, r, w, h in windows])]) if rings else np.zeros((0, 2))
     xs, ys = transform @ (px[:, 0], px[:, 1])
     lons, lats = warp_transform(crs, "EPSG:4326", np.asarray(xs).tolist(), np.asarray(ys).tolist())
-    lons, lats = np.asarray(lons), np.asarray(lats)
+    lons, lats = wrap_lon(np.asarray(lons)), np.asarray(lats)  # an EPSG:4326 grid may run past 180 degrees
     out = []
     k = len(windows)
     for i in range(k):

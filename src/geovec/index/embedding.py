@@ -4,6 +4,7 @@ identical vectors, and what those vectors mean (:class:`~geovec.index.store.Inde
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -50,25 +51,54 @@ def resized(pixels: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize(target, Image.BICUBIC))
 
 
-def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
-                read_threads: int = 2) -> tuple[np.ndarray, list[Chip], dict[str, str]]:
-    """Read and embed ``chips`` -> (vectors (M, D) float32, the M chips that succeeded, {chip id: problem}).
+@dataclass
+class ReadChips:
+    """Chips read and ready to embed: ``ok`` with their ``pixels`` and ``nodata`` fraction, ``failed`` by id."""
 
-    The single place both the local build and the Ray actors embed chips, so both give identical vectors.
-    """
+    ok: list[Chip] = field(default_factory=list)
+    pixels: list[np.ndarray] = field(default_factory=list)
+    nodata: list[float] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def read_chips(chips: Sequence[Chip], embed_size: int | None, read_threads: int = 2) -> ReadChips:
+    """Read (windowed) and resize ``chips`` in ``read_threads`` threads (GDAL decodes without the GIL)."""
     def load(chip: Chip):
         try:
-            return resized(read_chip(chip).pixels, info.embed_size), None
+            img = read_chip(chip)
+            return resized(img.pixels, embed_size), img.nodata_fraction, None
         except GeoVecInputError as e:
-            return None, e.problem
+            return None, None, e.problem
 
     with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
         loaded = list(pool.map(load, chips))
-    ok = [(c, px) for c, (px, err) in zip(chips, loaded) if px is not None]
-    failed = {c.id: err for c, (px, err) in zip(chips, loaded) if px is None}
-    if not ok:
-        return np.zeros((0, info.dimension), np.float32), [], failed
-    items = [chip_item(c, px, info.with_location) for c, px in ok]
+    out = ReadChips()
+    for c, (px, nodata, err) in zip(chips, loaded):
+        if px is None:
+            out.failed[c.id] = err
+        else:
+            out.ok.append(c)
+            out.pixels.append(px)
+            out.nodata.append(nodata)
+    return out
+
+
+def encode_chips(model, read: ReadChips, info: IndexInfo, batch_size: int = 32) -> np.ndarray:
+    """(M, D) float32 vectors of the chips ``read`` holds, embedded as ``info`` says."""
+    if not read.ok:
+        return np.zeros((0, info.dimension), np.float32)
+    items = [chip_item(c, px, info.with_location) for c, px in zip(read.ok, read.pixels)]
     vectors = model.encode(items, task=info.task, side="document", batch_size=batch_size, show_progress_bar=False,
                            normalize=info.normalized)
-    return np.asarray(vectors, np.float32), [c for c, _ in ok], failed
+    return np.asarray(vectors, np.float32)
+
+
+def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
+                read_threads: int = 2) -> tuple[np.ndarray, ReadChips]:
+    """Read and embed ``chips`` -> (vectors (M, D) float32, the :class:`ReadChips`: the M chips that succeeded,
+    their nodata fractions, {chip id: problem} of the others).
+
+    The single place both the local build and the Ray actors embed chips, so both give identical vectors.
+    """
+    read = read_chips(chips, info.embed_size, read_threads)
+    return encode_chips(model, read, info, batch_size), read

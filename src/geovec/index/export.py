@@ -1,7 +1,8 @@
 """``geovec index export --geoparquet FILE``: the index as GeoParquet 1.1, rows in Hilbert order.
 
 Columns (:func:`geovec.geoparquet.row_schema`, the same as ``geovec embed`` writes): ``id``, ``geometry``
-(WKB Polygon, the chip footprint in EPSG:4326, x = lon, y = lat, counter-clockwise), ``bbox``
+(WKB Polygon, or MultiPolygon split at the antimeridian: the chip footprint in EPSG:4326, x = lon, y = lat,
+counter-clockwise), ``bbox``
 (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``), ``embedding`` (fixed-size float32 list),
 ``centre_lat`` / ``centre_lon``, ``datetime``, provenance (``source_path``, pixel window, bands,
 ``model_id``, ``model_revision``). The footer carries the standard ``geo`` key and a ``geovec`` key naming
@@ -16,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from geovec.geoparquet import GEOPARQUET_VERSION, geo_metadata, write_geoparquet  # noqa: F401  (re-exported)
+from geovec.geoparquet import GEOPARQUET_VERSION, bbox_covering, geo_metadata, write_geoparquet  # noqa: F401
 from geovec.index.store import ChipStore
 
 
@@ -66,10 +66,8 @@ def export_table(store: ChipStore) -> pa.Table:
     order = hilbert_order(t["centre_lon"].to_numpy(zero_copy_only=False),
                           t["centre_lat"].to_numpy(zero_copy_only=False))
     t = t.take(pa.array(order))
-    flat = {c: t[c].combine_chunks() for c in ("min_lon", "min_lat", "max_lon", "max_lat")}
-    bbox = pa.StructArray.from_arrays([flat["min_lon"], flat["min_lat"], flat["max_lon"], flat["max_lat"]],
-                                      names=["xmin", "ymin", "xmax", "ymax"],
-                                      mask=pc.invert(pc.is_valid(flat["min_lon"])))
+    # the covering is the geometry's planar bounds (not the index's west/east columns, which wrap across 180)
+    bbox = bbox_covering(t["footprint"].combine_chunks())
     info = store.info
     return pa.table({
         "id": t["id"],
