@@ -11,12 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+from geovec.cli_common import is_terminal
 
 
 class Progress:
@@ -32,7 +27,7 @@ class Progress:
         self._bar = None
         self._lines = False
         if enabled and total > 0:
-            if _is_terminal(self.stream):
+            if is_terminal(self.stream):
                 from tqdm.auto import tqdm
 
                 self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream)

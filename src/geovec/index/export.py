@@ -99,3 +99,40 @@ def export_geoparquet(store: ChipStore, path: str | Path, row_group_size: int = 
                    "embedding_column": "embedding", "row_order": "hilbert(centre_lon, centre_lat)",
                    "written_by": "geovec index export"}
     return write_geoparquet(export_table(store), path, geovec_meta, row_group_size=row_group_size)
+
+
+GEOJSON_PROPERTIES = ("path", "window_col", "window_row", "window_width", "window_height", "bands", "centre_lat",
+                      "centre_lon", "datetime", "nodata_fraction", "model_id")
+
+
+def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -> Path:
+    """Write the index at ``store`` to ``path`` as one GeoJSON FeatureCollection (RFC 7946): a feature per chip
+    (id = chip id), its footprint as geometry (a MultiPolygon split at 180 degrees where it crosses the
+    antimeridian, longitudes in [-180, 180]) and its scalar columns as properties; no embeddings. Streamed in
+    batches, written atomically."""
+    import json
+
+    import shapely
+
+    from geovec.index.search import _geojson
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    have = set(store.table.schema.names)
+    cols = ["id", "footprint"] + [c for c in GEOJSON_PROPERTIES if c in have]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write('{"type": "FeatureCollection", "features": [')
+        first = True
+        for batch in store.table.search().select(cols).limit(None).to_batches(batch_rows):
+            for r in batch.to_pylist():
+                wkb = r.pop("footprint")
+                geometry = _geojson(shapely.geometry.mapping(shapely.from_wkb(wkb))) if wkb else None
+                if r.get("datetime") is not None:
+                    r["datetime"] = r["datetime"].isoformat()
+                feature = {"type": "Feature", "id": r.pop("id"), "geometry": geometry, "properties": r}
+                f.write(("\n" if first else ",\n") + json.dumps(feature))
+                first = False
+        f.write("\n]}\n")
+    tmp.replace(path)
+    return path
