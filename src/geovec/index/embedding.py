@@ -62,16 +62,23 @@ class ReadChips:
 
 
 def read_chips(chips: Sequence[Chip], embed_size: int | None, read_threads: int = 2) -> ReadChips:
-    """Read (windowed) and resize ``chips`` in ``read_threads`` threads (GDAL decodes without the GIL)."""
+    """Read (windowed) and resize ``chips`` in ``read_threads`` threads (GDAL decodes without the GIL). Each
+    thread reads a contiguous run of chips, so neighbouring windows share its open file and decoded tiles."""
     def load(chip: Chip):
         try:
-            img = read_chip(chip)
+            img = read_chip(chip, georef=False)
             return resized(img.pixels, embed_size), img.nodata_fraction, None
         except GeoVecInputError as e:
             return None, None, e.problem
 
-    with ThreadPoolExecutor(max_workers=max(1, read_threads)) as pool:
-        loaded = list(pool.map(load, chips))
+    def load_run(run: Sequence[Chip]):
+        return [load(c) for c in run]
+
+    n = max(1, min(read_threads, len(chips)))
+    step = -(-len(chips) // n) if chips else 1
+    runs = [chips[i : i + step] for i in range(0, len(chips), step)]
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        loaded = [r for run in pool.map(load_run, runs) for r in run]
     out = ReadChips()
     for c, (px, nodata, err) in zip(chips, loaded):
         if px is None:

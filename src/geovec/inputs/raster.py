@@ -165,9 +165,9 @@ def check_format(path: str | os.PathLike, drivers: tuple[str, ...] | None) -> st
     raise GeoVecInputError(problem, source=str(path))
 
 
-@contextmanager
-def open_raster(path: str | os.PathLike, drivers=_KEEP):
-    """``rasterio.open`` restricted to the policy's drivers (the driver is picked from the content)."""
+def open_dataset(path: str | os.PathLike, drivers=_KEEP):
+    """An open rasterio dataset of ``path``, restricted to the policy's drivers (picked from the content); the
+    caller closes it (or use :func:`open_raster`)."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -175,8 +175,14 @@ def open_raster(path: str | os.PathLike, drivers=_KEEP):
     driver = check_format(path, drivers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, driver=driver) as ds:
-            yield ds
+        return rasterio.open(path, driver=driver)
+
+
+@contextmanager
+def open_raster(path: str | os.PathLike, drivers=_KEEP):
+    """``rasterio.open`` restricted to the policy's drivers (the driver is picked from the content)."""
+    with open_dataset(path, drivers) as ds:
+        yield ds
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None, source: str | None = None) -> None:
@@ -560,7 +566,23 @@ def _scale_raster(data: np.ndarray, ds, path, idx: list[int], product: RasterPro
         lo, hi = product.scale
     else:
         lo, hi = raster_stretch(path, tuple(idx), drivers)
+    if data.dtype.kind in "iu" and data.dtype.itemsize == 2:
+        # 16-bit digital numbers through a lookup table: the same values as scale_to_uint8, one gather per band
+        lut = _scale_lut(data.dtype.str, tuple(np.broadcast_to(np.asarray(lo, np.float32), data.shape[-1:]).tolist()),
+                         tuple(np.broadcast_to(np.asarray(hi, np.float32), data.shape[-1:]).tolist()))
+        codes = data.view(np.uint16)
+        out = np.empty(data.shape, np.uint8)
+        for c in range(data.shape[-1]):
+            np.take(lut[c], codes[..., c], out=out[..., c])
+        return out
     return scale_to_uint8(data, lo, hi)
+
+
+@functools.lru_cache(maxsize=16)
+def _scale_lut(dtype: str, lo: tuple[float, ...], hi: tuple[float, ...]) -> np.ndarray:
+    """(C, 65536) uint8: :func:`scale_to_uint8` of every value a 16-bit ``dtype`` holds, indexed by its bits."""
+    values = np.arange(65536, dtype=np.uint16).view(np.dtype(dtype))
+    return np.stack([scale_to_uint8(values, lo[c], hi[c]) for c in range(len(lo))])
 
 
 def valid_mask(ds, idx: list[int], data: np.ndarray, window=None) -> np.ndarray | None:
@@ -598,20 +620,27 @@ def read_tiff(
     *,
     max_pixels=_KEEP,
     drivers=_KEEP,
+    dataset=None,
+    georef: bool = True,
 ) -> RasterImage:
     """Read a (Geo)TIFF with rasterio: its RGB bands (:func:`detect_product`; ``bands`` are 1-based and
     override it), scaled to uint8 the same way for every window of the file (a fixed reflectance scale for a
-    known sensor, else one stretch per raster: :func:`raster_stretch`).
+    known sensor, else one stretch per raster: :func:`raster_stretch`). Pixels the file marks as nodata
+    (:func:`valid_mask`) are black and counted in ``nodata_fraction``; a read with no valid pixel is a
+    :class:`GeoVecInputError`.
 
-    ``window`` is ``(col_off, row_off, width, height)`` in pixels; the georeference then describes the window.
-    ``max_pixels`` / ``drivers`` default to the :class:`ReadPolicy`; the pixel limit applies to what is read
-    (the window, or the whole raster).
+    ``window`` is ``(col_off, row_off, width, height)`` in pixels; the georeference then describes the window
+    (``georef=False``: not computed). ``max_pixels`` / ``drivers`` default to the :class:`ReadPolicy`; the pixel
+    limit applies to what is read (the window, or the whole raster). ``dataset``: ``path`` already open
+    (:func:`open_dataset`), so windows read one after another share GDAL's cache of decoded tiles.
     """
+    from contextlib import nullcontext
+
     from rasterio.windows import Window
 
     max_pixels, drivers = _resolve(max_pixels, drivers)
     try:
-        with open_raster(path, drivers) as ds:
+        with (nullcontext(dataset) if dataset is not None else open_raster(path, drivers)) as ds:
             product = detect_product(ds, path)
             idx = list(check_bands(bands, ds.count)) if bands else list(product.rgb)
             win = Window(*window) if window else None
@@ -619,7 +648,7 @@ def read_tiff(
             check_pixels(w, h, max_pixels, str(path))
             data = ds.read(idx, window=win)  # (C, H, W)
             transform = ds.window_transform(win) if win is not None else ds.transform
-            georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1])
+            georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1]) if georef else None
             nodata_fraction = 0.0
             if data.size:
                 data = np.moveaxis(data, 0, -1)
