@@ -153,9 +153,10 @@ def stages(tile: Path, n_chips: int) -> dict:
     for resize in (None, 224):
         r = read_chips(todo, resize, read_threads=2) if resize else read
         encode_chips(model, type(r)(r.ok[:32], r.pixels[:32], r.nodata[:32]), info)  # warm-up
-        t = time.perf_counter()
-        vectors = encode_chips(model, r, info)
-        out[f"encode_{resize or 256}px_chips_per_s"] = round(len(todo) / (time.perf_counter() - t), 1)
+        for batch in (8, 32):
+            t = time.perf_counter()
+            vectors = encode_chips(model, r, info, batch_size=batch)
+            out[f"encode_{resize or 256}px_batch{batch}_chips_per_s"] = round(len(todo) / (time.perf_counter() - t), 1)
     db = WORK / "db-stages"
     shutil.rmtree(db, ignore_errors=True)
     store = ChipStore.create(db, info)
@@ -169,7 +170,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=10980, help="tile width = height in pixels")
     ap.add_argument("--baseline-ref", default="048a2a6", help="commit whose code is the baseline")
-    ap.add_argument("--runs", default="baseline,new,new-resize224")
+    ap.add_argument("--runs", default="baseline,new,new-resize224,new-batch32")
     ap.add_argument("--stage-chips", type=int, default=256)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
@@ -179,7 +180,7 @@ def main():
     made_s = time.perf_counter() - t
     here = ROOT / "src"
     runs = {"baseline": (baseline_tree(args.baseline_ref), []), "new": (here, []),
-            "new-resize224": (here, ["--resize", "224"])}
+            "new-resize224": (here, ["--resize", "224"]), "new-batch32": (here, ["--batch-size", "32"])}
     results = []
     for name in args.runs.split(","):
         src, extra = runs[name]

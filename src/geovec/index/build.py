@@ -28,6 +28,11 @@ from geovec.progress import Progress
 
 log = logging.getLogger(__name__)
 
+# chips per forward pass: the model's activations for 256-px chips dominate peak memory (about 1.9 GiB peak at
+# 32, 1.1 GiB at 8 with geovec-compact on onnxruntime), while throughput on 2 cores hardly changes
+# (benchmarks/index_tile.py)
+BATCH_SIZE = 8
+
 
 @dataclass
 class BuildSummary:
@@ -108,7 +113,7 @@ def build_index(
     db: str | Path,
     model,
     spec: ChipSpec = ChipSpec(),
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     commit_every: int = 256,
     task: str = "retrieval",
     with_location: bool = False,

@@ -91,7 +91,8 @@ def build_cmd(
                                               "footprint). 224 runs geovec-compact's towers once per chip: about "
                                               "1.7x faster for 256-px chips, scores slightly lower (docs/performance.md)."),
     bands: Optional[str] = typer.Option(None, "--bands", help=BANDS_HELP),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Chips per forward pass."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1,
+                                   help="Chips per forward pass (larger needs more memory, rarely faster on a CPU)."),
     commit_every: int = typer.Option(256, "--commit-every", min=1,
                                      help="Chips embedded per committed step (resume unit)."),
     with_location: bool = typer.Option(False, "--with-location/--no-location",

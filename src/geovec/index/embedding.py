@@ -95,9 +95,11 @@ def encode_chips(model, read: ReadChips, info: IndexInfo, batch_size: int = 32) 
     if not read.ok:
         return np.zeros((0, info.dimension), np.float32)
     items = [chip_item(c, px, info.with_location) for c, px in zip(read.ok, read.pixels)]
-    vectors = model.encode(items, task=info.task, side="document", batch_size=batch_size, show_progress_bar=False,
-                           normalize=info.normalized)
-    return np.asarray(vectors, np.float32)
+    # one forward batch per call: the model prepares only those items' tensors at a time (peak memory)
+    parts = [model.encode(items[i : i + batch_size], task=info.task, side="document", batch_size=batch_size,
+                          show_progress_bar=False, normalize=info.normalized)
+             for i in range(0, len(items), batch_size)]
+    return np.concatenate([np.asarray(p, np.float32) for p in parts])
 
 
 def embed_chips(model, chips: Sequence[Chip], info: IndexInfo, batch_size: int = 32,
