@@ -148,6 +148,7 @@ def build_index(
     t0 = time.perf_counter()
     info = index_info(model, spec, task, with_location)
     summary = BuildSummary()
+    bound_read_memory()
     show = progress is not False
 
     def waiting() -> None:
@@ -182,6 +183,16 @@ def build_index(
     return summary
 
 
+GDAL_CACHE_MB = 64  # GDAL's block cache for a build (its default is 5 % of RAM): a tile row of a 10980-px scene
+
+
+def bound_read_memory() -> None:
+    """GDAL caches at most :data:`GDAL_CACHE_MB` of decoded tiles during a build (unless ``$GDAL_CACHEMAX`` says
+    otherwise; it takes effect where GDAL has not cached a block yet): enough for the tiles neighbouring chips
+    share, not a growing share of RAM on a large scene."""
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
+
+
 def _embed_here(model, todo: list[Chip], store: ChipStore, info, summary: BuildSummary, batch_size: int,
                 commit_every: int, show: bool, on_commit, read_threads: int) -> None:
     """Embed ``todo`` in this process, one committed step of ``commit_every`` chips at a time; a reader thread
@@ -189,14 +200,16 @@ def _embed_here(model, todo: list[Chip], store: ChipStore, info, summary: BuildS
     from concurrent.futures import ThreadPoolExecutor
 
     steps = [todo[i : i + commit_every] for i in range(0, len(todo), commit_every)]
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geovec-read")
+    # the same few threads for the whole build (new threads per step would each grow their own malloc arena)
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geovec-step")
+    decoders = ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="geovec-read")
     try:
         with Progress(len(todo), "index", "chip", enabled=show) as bar:
-            pending = reader.submit(read_chips, steps[0], info.embed_size, read_threads)
+            pending = reader.submit(read_chips, steps[0], info.embed_size, read_threads, decoders)
             for i in range(len(steps)):
                 read = pending.result()
                 if i + 1 < len(steps):
-                    pending = reader.submit(read_chips, steps[i + 1], info.embed_size, read_threads)
+                    pending = reader.submit(read_chips, steps[i + 1], info.embed_size, read_threads, decoders)
                 vectors = encode_chips(model, read, info, batch_size)
                 store.add(chip_rows(read.ok, vectors, info.model_id, read.nodata))
                 summary.chips_embedded += len(read.ok)
@@ -206,3 +219,4 @@ def _embed_here(model, todo: list[Chip], store: ChipStore, info, summary: BuildS
                     on_commit(summary.chips_embedded)
     finally:
         reader.shutdown(wait=False, cancel_futures=True)
+        decoders.shutdown(wait=False, cancel_futures=True)

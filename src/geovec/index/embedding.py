@@ -61,9 +61,11 @@ class ReadChips:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def read_chips(chips: Sequence[Chip], embed_size: int | None, read_threads: int = 2) -> ReadChips:
-    """Read (windowed) and resize ``chips`` in ``read_threads`` threads (GDAL decodes without the GIL). Each
-    thread reads a contiguous run of chips, so neighbouring windows share its open file and decoded tiles."""
+def read_chips(chips: Sequence[Chip], embed_size: int | None, read_threads: int = 2,
+               pool: ThreadPoolExecutor | None = None) -> ReadChips:
+    """Read (windowed) and resize ``chips`` in ``read_threads`` threads (GDAL decodes without the GIL; ``pool``:
+    threads of the caller's to use). Each thread reads a contiguous run of chips, so neighbouring windows share
+    its open file and decoded tiles."""
     def load(chip: Chip):
         try:
             img = read_chip(chip, georef=False)
@@ -77,8 +79,11 @@ def read_chips(chips: Sequence[Chip], embed_size: int | None, read_threads: int 
     n = max(1, min(read_threads, len(chips)))
     step = -(-len(chips) // n) if chips else 1
     runs = [chips[i : i + step] for i in range(0, len(chips), step)]
-    with ThreadPoolExecutor(max_workers=n) as pool:
+    if pool is not None:  # the caller's threads (a build keeps the same few for all its steps)
         loaded = [r for run in pool.map(load_run, runs) for r in run]
+    else:
+        with ThreadPoolExecutor(max_workers=n) as own:
+            loaded = [r for run in own.map(load_run, runs) for r in run]
     out = ReadChips()
     for c, (px, nodata, err) in zip(chips, loaded):
         if px is None:
