@@ -28,9 +28,9 @@ from geovec.progress import Progress
 
 log = logging.getLogger(__name__)
 
-# chips per forward pass: the model's activations for 256-px chips dominate peak memory (about 1.9 GiB peak at
-# 32, 1.1 GiB at 8 with geovec-compact on onnxruntime), while throughput on 2 cores hardly changes
-# (benchmarks/index_tile.py)
+# chips per forward pass: the model's activations for 256-px chips weigh on peak memory, not on speed (a
+# 10980-px tile with geovec-compact on onnxruntime: peak RSS 2.9 GB at 32, 2.1 GB at 8, both 9.6 chips/s in
+# one run of benchmarks/index_tile.py, results/index_tile_run1.json)
 BATCH_SIZE = 8
 
 
