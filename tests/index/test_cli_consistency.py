@@ -88,10 +88,10 @@ def test_build_and_embed_print_progress_lines_off_a_terminal(scenes, tmp_path, f
     assert any(ln.startswith("embed: 4/4 items (100%)") for ln in r.stderr.splitlines()), r.stderr
 
 
-def test_progress_lines_come_every_few_seconds(capsys):
-    from geovec.progress import Progress
-
+def test_progress_lines_come_every_few_seconds():
     import io
+
+    from geovec.progress import Progress
 
     stream = io.StringIO()
     with Progress(10, "index", "chip", every_s=0.0, stream=stream) as bar:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from geovec.geoparquet import GEOPARQUET_VERSION, bbox_covering, geo_metadata, write_geoparquet  # noqa: F401
+from geovec.geoparquet import (GEOPARQUET_VERSION, bbox_covering, geo_metadata,  # noqa: F401  (re-exported)
+                               write_geoparquet)
 from geovec.index.store import ChipStore
 
 
