@@ -10,7 +10,7 @@ import shapely
 
 from geovec.index.build import build_index
 from geovec.index.chips import ChipSpec
-from geovec.index.export import export_geoparquet
+from geovec.index.export import export_geojson, export_geoparquet
 from geovec.index.search import SearchQuery, hits_to_geojson, prefilter_sql, search_vector
 from geovec.index.store import ChipStore
 from geovec.inputs.footprint import continuous_ring, footprint_geometry, ring_bbox, wrap_lon
@@ -100,6 +100,10 @@ def test_geoparquet_and_geojson_exports_are_rfc7946(dateline, tmp_path):
         types.add(g.geom_type)
         assert g.is_valid and -180 <= g.bounds[0] and g.bounds[2] <= 180
     assert types == {"Polygon", "MultiPolygon"}
+    chips = json.loads(export_geojson(store, tmp_path / "chips.geojson").read_text())["features"]
+    shapes = [shapely.geometry.shape(f["geometry"]) for f in chips]
+    assert len(shapes) == 9 and {g.geom_type for g in shapes} == {"Polygon", "MultiPolygon"}
+    assert all(g.is_valid and -180 <= g.bounds[0] and g.bounds[2] <= 180 and g.area < 0.5 for g in shapes)
     # a hit's footprint ring is the chip outline, continuous across 180, with the area of the split geometry
     for h in hits:
         assert abs(shapely.Polygon(h.footprint).area - shapely.geometry.shape(h.geometry).area) < 1e-9
