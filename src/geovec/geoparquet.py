@@ -9,7 +9,9 @@ Columns (:func:`row_schema`), the same in both files:
   geometry's planar bounds, so a split footprint's covering spans -180..180 and readers re-check the geometry);
 * ``embedding`` (fixed-size float32 list), ``centre_lat`` / ``centre_lon`` (degrees), ``datetime``;
 * provenance: ``source_path``, the pixel window ``window_col, window_row, window_width, window_height``,
-  ``bands`` (1-based, comma-separated, null = the file's own RGB bands), ``model_id``, ``model_revision``.
+  ``bands`` (1-based, comma-separated, null = the file's own RGB bands), ``model_id``, ``model_revision``;
+* ``nodata_fraction``: the share of a chip's pixels that are nodata (``geovec index export``; null in
+  ``geovec embed`` output).
 
 The footer holds the standard ``geo`` key (version 1.1.0, primary column ``geometry``, encoding WKB, the
 geometry types present, CRS as PROJJSON, bbox, covering, orientation) and a ``geovec`` key naming the model
@@ -49,9 +51,20 @@ def row_schema(dim: int, metadata: dict | None = None) -> pa.Schema:
         pa.field("bands", pa.string()),
         pa.field("model_id", pa.string()),
         pa.field("model_revision", pa.string()),
+        pa.field("nodata_fraction", pa.float32()),  # share of the chip's pixels that are nodata; null: not known
     ]
     meta = {GEOVEC_KEY: json.dumps(metadata).encode()} if metadata else None
     return pa.schema(fields, metadata=meta)
+
+
+def with_row_columns(table: pa.Table, dim: int) -> pa.Table:
+    """``table`` with exactly the :func:`row_schema` columns, in order; a column a file of an older geovec lacks
+    (``nodata_fraction``) is added as nulls."""
+    schema = row_schema(dim)
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
 
 
 def geometry_of(footprint=None, lat: float | None = None, lon: float | None = None) -> tuple[bytes | None, dict | None]:
@@ -153,7 +166,7 @@ def write_geoparquet(table: pa.Table, path: str | Path, geovec_meta: dict, row_g
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = table.schema.field("embedding").type.list_size
-    table = table.select(row_schema(dim).names).cast(row_schema(dim))
+    table = with_row_columns(table, dim)
     geometry = _counter_clockwise(table["geometry"].combine_chunks())
     table = table.set_column(table.schema.get_field_index("geometry"), table.schema.field("geometry"), geometry)
     meta = {b"geo": json.dumps(geo_metadata(table)).encode(), GEOVEC_KEY: json.dumps(geovec_meta).encode()}

@@ -3,6 +3,7 @@ chips partly nodata are kept with their nodata fraction stored. On a generated S
 swath edge is nodata=0, and alpha and NaN variants."""
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import rasterio
 from rasterio.enums import ColorInterp
@@ -10,6 +11,7 @@ from rasterio.transform import from_origin
 
 from geovec.index.build import build_index
 from geovec.index.chips import ChipSpec, grid_windows
+from geovec.index.export import export_geoparquet
 from geovec.index.store import ChipStore
 from geovec.inputs import GeoVecInputError
 from geovec.inputs.raster import NODATA_PROBLEM, read_tiff
@@ -77,6 +79,8 @@ def test_all_nodata_chips_are_skipped_and_partial_ones_keep_their_fraction(tmp_p
     assert set(got) == set(expected)
     for w, f in expected.items():
         assert got[w] == pytest.approx(f, abs=1e-6), w
+    exported = pq.read_table(export_geoparquet(ChipStore(tmp_path / "db"), tmp_path / "x.parquet")).to_pylist()
+    assert {r["id"]: r["nodata_fraction"] for r in exported} == {r["id"]: r["nodata_fraction"] for r in rows}
     # no two chips share a vector: nothing was embedded as a uniform black square
     vecs = np.array([r["vector"] for r in rows])
     cos = vecs @ vecs.T

@@ -29,7 +29,7 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from geovec.embed.sources import Record, is_tiff
-from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, write_geoparquet
+from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, with_row_columns, write_geoparquet
 from geovec.progress import Progress
 from geovec.inputs.raster import (BandSelection, GeoRef, acquisition_datetime, georef_from, image_size,
                                   open_raster)
@@ -263,7 +263,8 @@ class EmbedJob:
         Returns (rows written, rows kept for inputs not given this time)."""
         sch = schema(self.model.embed_dim, self.metadata)
         previous = self._previous()
-        tables = [_upgrade(pq.read_table(s), self.model.embed_dim, self.model.revision).select(sch.names).cast(sch)
+        tables = [with_row_columns(_upgrade(pq.read_table(s), self.model.embed_dim, self.model.revision),
+                                   self.model.embed_dim).replace_schema_metadata(sch.metadata)
                   for s in previous]
         n_out = tables[0].num_rows if previous and previous[0] == self.out else 0
         table = pa.concat_tables(tables) if tables else sch.empty_table()

@@ -86,6 +86,8 @@ def export_table(store: ChipStore) -> pa.Table:
         "bands": t["bands"],
         "model_id": t["model_id"],
         "model_revision": pa.array([info.revision] * t.num_rows, pa.string()),
+        "nodata_fraction": t["nodata_fraction"] if "nodata_fraction" in t.column_names
+        else pa.nulls(t.num_rows, pa.float32()),  # an index built before the column existed
     })
 
 
