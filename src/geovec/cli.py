@@ -123,6 +123,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=exitcodes.HELP,
+    rich_markup_mode=None,  # click's plain help: wraps to the terminal (80 columns) without cutting option help
 )
 
 

@@ -2,12 +2,16 @@
 
 Columns (:func:`row_schema`), the same in both files:
 
-* ``id`` (string), ``geometry`` (WKB in EPSG:4326, x = lon, y = lat: the image / chip footprint as a Polygon
-  whose exterior ring is counter-clockwise, or a Point for an item that has a place but no footprint; null
-  when neither is known), ``bbox`` (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``);
+* ``id`` (string), ``geometry`` (WKB in EPSG:4326, x = lon in [-180, 180], y = lat: the image / chip footprint
+  as a Polygon whose exterior ring is counter-clockwise, a MultiPolygon split at 180 degrees for a footprint
+  that crosses the antimeridian (RFC 7946), or a Point for an item that has a place but no footprint; null
+  when neither is known), ``bbox`` (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``: the
+  geometry's planar bounds, so a split footprint's covering spans -180..180 and readers re-check the geometry);
 * ``embedding`` (fixed-size float32 list), ``centre_lat`` / ``centre_lon`` (degrees), ``datetime``;
 * provenance: ``source_path``, the pixel window ``window_col, window_row, window_width, window_height``,
-  ``bands`` (1-based, comma-separated, null = the file's own RGB bands), ``model_id``, ``model_revision``.
+  ``bands`` (1-based, comma-separated, null = the file's own RGB bands), ``model_id``, ``model_revision``;
+* ``nodata_fraction``: the share of a chip's pixels that are nodata (``geovec index export``; null in
+  ``geovec embed`` output).
 
 The footer holds the standard ``geo`` key (version 1.1.0, primary column ``geometry``, encoding WKB, the
 geometry types present, CRS as PROJJSON, bbox, covering, orientation) and a ``geovec`` key naming the model
@@ -47,25 +51,51 @@ def row_schema(dim: int, metadata: dict | None = None) -> pa.Schema:
         pa.field("bands", pa.string()),
         pa.field("model_id", pa.string()),
         pa.field("model_revision", pa.string()),
+        pa.field("nodata_fraction", pa.float32()),  # share of the chip's pixels that are nodata; null: not known
     ]
     meta = {GEOVEC_KEY: json.dumps(metadata).encode()} if metadata else None
     return pa.schema(fields, metadata=meta)
 
 
+def with_row_columns(table: pa.Table, dim: int) -> pa.Table:
+    """``table`` with exactly the :func:`row_schema` columns, in order; a column a file of an older geovec lacks
+    (``nodata_fraction``) is added as nulls."""
+    schema = row_schema(dim)
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
+
+
 def geometry_of(footprint=None, lat: float | None = None, lon: float | None = None) -> tuple[bytes | None, dict | None]:
-    """(WKB, bbox dict) of a row: the footprint ring of ``(lon, lat)`` pairs as a counter-clockwise Polygon, else
-    the Point ``(lon, lat)``, else ``(None, None)``."""
+    """(WKB, bbox dict) of a row: the footprint ring of ``(lon, lat)`` pairs as a counter-clockwise Polygon (a
+    MultiPolygon split at the antimeridian when it crosses 180 degrees), else the Point ``(lon, lat)``, else
+    ``(None, None)``. The bbox is the geometry's planar bounds (a covering, as GeoParquet readers filter it)."""
     import shapely
-    from shapely.geometry.polygon import orient
+
+    from geovec.inputs.footprint import footprint_geometry
 
     if footprint:
-        geom = orient(shapely.Polygon(footprint), 1.0)
+        geom = footprint_geometry(footprint)
     elif lat is not None and lon is not None:
         geom = shapely.Point(float(lon), float(lat))
     else:
         return None, None
     x0, y0, x1, y1 = geom.bounds
     return shapely.to_wkb(geom), {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1}
+
+
+def bbox_covering(wkb: pa.Array) -> pa.StructArray:
+    """The ``bbox`` covering column of WKB geometries: planar bounds, null where the geometry is null."""
+    import shapely
+
+    values = wkb.to_numpy(zero_copy_only=False)
+    valid = np.array([v is not None for v in values], bool)
+    bounds = np.full((len(values), 4), np.nan)
+    if valid.any():
+        bounds[valid] = shapely.bounds(shapely.from_wkb(values[valid]))
+    cols = [pa.array(bounds[:, i], pa.float64(), mask=~valid) for i in range(4)]
+    return pa.StructArray.from_arrays(cols, names=["xmin", "ymin", "xmax", "ymax"], mask=pa.array(~valid))
 
 
 def _counter_clockwise(wkb: pa.Array) -> pa.Array:
@@ -82,7 +112,12 @@ def _counter_clockwise(wkb: pa.Array) -> pa.Array:
     else:
         from shapely.geometry.polygon import orient
 
-        geoms = np.array([orient(g, 1.0) if g.geom_type == "Polygon" else g for g in geoms], dtype=object)
+        def ccw(g):
+            if g.geom_type == "MultiPolygon":
+                return shapely.MultiPolygon([orient(p, 1.0) for p in g.geoms])
+            return orient(g, 1.0) if g.geom_type == "Polygon" else g
+
+        geoms = np.array([ccw(g) for g in geoms], dtype=object)
     out = np.empty(len(values), dtype=object)
     out[mask] = shapely.to_wkb(geoms)
     return pa.array(out, pa.binary())
@@ -131,7 +166,7 @@ def write_geoparquet(table: pa.Table, path: str | Path, geovec_meta: dict, row_g
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = table.schema.field("embedding").type.list_size
-    table = table.select(row_schema(dim).names).cast(row_schema(dim))
+    table = with_row_columns(table, dim)
     geometry = _counter_clockwise(table["geometry"].combine_chunks())
     table = table.set_column(table.schema.get_field_index("geometry"), table.schema.field("geometry"), geometry)
     meta = {b"geo": json.dumps(geo_metadata(table)).encode(), GEOVEC_KEY: json.dumps(geovec_meta).encode()}

@@ -161,6 +161,9 @@ def test_cli_build_passes_ray_address_and_chipping(monkeypatch, tmp_path):
 
     monkeypatch.setattr(build_mod, "build_index", fake_build)
     monkeypatch.setattr(geovec, "load_model", lambda name=None: FakeGeoModel())
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "one.png")  # a folder without images is a usage error
     r = CliRunner().invoke(app, ["index", "build", str(tmp_path), "--db", str(tmp_path / "db"), "--ray", "auto",
                                  "--ray-concurrency", "3", "--chip-size", "512", "--overlap", "64", "--bands", "4,3,2"])
     assert r.exit_code == 0, r.output

@@ -100,7 +100,9 @@ def embed(
     2 usage error, nothing written; 130 interrupted (rerun the same command to resume).
     """
     from geovec import exitcodes
+    from geovec.index.cli import check_inputs
 
+    check_inputs(paths, "image files, folders or .jsonl files")
     band_tuple = parse_bands(bands)
     with read_options(max_image_mp, any_raster_format):
         summary = _run_embed(paths, out, model, batch_size, chunk_size, instruction, task, with_location, resume,

@@ -29,7 +29,8 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from geovec.embed.sources import Record, is_tiff
-from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, write_geoparquet
+from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, with_row_columns, write_geoparquet
+from geovec.progress import Progress
 from geovec.inputs.raster import (BandSelection, GeoRef, acquisition_datetime, georef_from, image_size,
                                   open_raster)
 
@@ -220,11 +221,7 @@ class EmbedJob:
             else:
                 todo.append(r)
             seen.add(r.id)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(records), initial=summary.skipped_done, desc="embed", unit="item")
+        bar = Progress(len(records), "embed", "item", enabled=progress, initial=summary.skipped_done)
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
             runnable = chunk
@@ -241,10 +238,8 @@ class EmbedJob:
                 self._write_shard(n_shards, rows)
                 n_shards += 1
                 summary.embedded += len(rows)
-            if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+            bar.update(len(chunk))
+        bar.close()
         summary.rows, summary.kept_previous = self._merge(records)
         return summary
 
@@ -268,7 +263,8 @@ class EmbedJob:
         Returns (rows written, rows kept for inputs not given this time)."""
         sch = schema(self.model.embed_dim, self.metadata)
         previous = self._previous()
-        tables = [_upgrade(pq.read_table(s), self.model.embed_dim, self.model.revision).select(sch.names).cast(sch)
+        tables = [with_row_columns(_upgrade(pq.read_table(s), self.model.embed_dim, self.model.revision),
+                                   self.model.embed_dim).replace_schema_metadata(sch.metadata)
                   for s in previous]
         n_out = tables[0].num_rows if previous and previous[0] == self.out else 0
         table = pa.concat_tables(tables) if tables else sch.empty_table()
@@ -282,6 +278,7 @@ class EmbedJob:
             keep = sorted(first.values(), key=lambda i: (0, i) if i < n_out else (1, rank.get(ids[i], len(rank)), i))
             table = table.take(pa.array(keep, pa.int64()))
             kept = sum(1 for i in keep if ids[i] not in rank)
-        write_geoparquet(table, self.out, self.metadata)  # the writer of `geovec index export` too
+        if table.num_rows or self.out.exists():  # nothing embedded and nothing before: no empty file
+            write_geoparquet(table, self.out, self.metadata)  # the writer of `geovec index export` too
         shutil.rmtree(self.partial, ignore_errors=True)
         return table.num_rows, kept

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from geovec.domain import LatLon
-from geovec.index.build import BuildSummary, build_index
-from geovec.index.chips import ChipSpec
 from geovec.index.search import SearchHit, SearchQuery, check_model, hits_to_geojson, query_vector, search_vector
 from geovec.index.store import ChipStore
+
+if TYPE_CHECKING:  # building pulls in chipping and raster reading, which a search does not need
+    from geovec.index.build import BuildSummary
 
 
 class GeoIndex:
@@ -44,12 +45,18 @@ class GeoIndex:
               **kwargs) -> "GeoIndex":
         """Index ``paths`` into ``db`` (incremental: rerun to add new files) and open it. ``resize``: chips are
         resized to this many pixels before embedding (:class:`~geovec.index.chips.ChipSpec`)."""
+        from geovec.index.build import build_index
+        from geovec.index.chips import ChipSpec
+
         cls.last_summary: BuildSummary = build_index(
             paths, db, model, ChipSpec(chip_size, overlap, tuple(bands) if bands else None, resize), **kwargs)
         return cls(db, model)
 
     def add(self, paths: Sequence[str | os.PathLike], **kwargs) -> BuildSummary:
         """Index more files with the chipping the index was built with."""
+        from geovec.index.build import build_index
+        from geovec.index.chips import ChipSpec
+
         info = self.store.info
         spec = ChipSpec(info.chip_size, info.chip_overlap, tuple(info.bands) if info.bands else None, info.embed_size)
         summary = build_index(paths, self.store.path, self.model, spec, task=info.task,

@@ -4,7 +4,10 @@ Resumable by construction: every batch of chips is appended to the table as soon
 run skips chip ids already in the table, so an interrupted build loses at most the batch in flight and never
 embeds a chip twice. Files that changed since they were indexed (size / mtime) are re-chipped; files that
 cannot be read (corrupt, decompression bombs, too large to decode whole) are reported by name and skipped,
-the rest is indexed. Chips with no valid pixel (all NaN) are counted and skipped, not embedded as black.
+the rest is indexed. Chips with no valid pixel (all nodata: the declared nodata value, alpha 0, masked, or
+NaN) are counted and skipped, not embedded as black; a chip partly nodata is kept, with its nodata fraction.
+One process writes to an index at a time (a file lock), and rows are merged on the chip id, so concurrent
+builds into one index never store a chip twice.
 Rerunning on a grown folder adds the new files only (incremental add); ``prune=True`` removes the chips of
 indexed files that no longer exist.
 """
@@ -18,11 +21,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans
-from geovec.index.embedding import embed_chips, index_info
-from geovec.index.store import ANN_MIN_ROWS, ChipStore, chip_rows
+from geovec.index.embedding import encode_chips, index_info, read_chips
+from geovec.index.store import ANN_MIN_ROWS, ChipStore, chip_rows, write_lock
 from geovec.inputs.raster import NODATA_PROBLEM
+from geovec.progress import Progress
 
 log = logging.getLogger(__name__)
+
+# chips per forward pass: the model's activations for 256-px chips weigh on peak memory, not on speed (a
+# 10980-px tile with geovec-compact on onnxruntime: peak RSS 2.9 GB at 32, 2.1 GB at 8, both 9.6 chips/s in
+# one run of benchmarks/index_tile.py, results/index_tile_run1.json)
+BATCH_SIZE = 8
 
 
 @dataclass
@@ -32,7 +41,7 @@ class BuildSummary:
     chips_embedded: int = 0
     chips_skipped_done: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # path -> problem
-    chips_empty: int = 0  # chips with no valid pixel (all NaN): skipped, not embedded
+    chips_empty: int = 0  # chips with no valid pixel (all nodata / NaN): skipped, not embedded
     missing_files: list[str] = field(default_factory=list)  # indexed files that no longer exist
     pruned_files: int = 0  # of those, removed from the index (prune=True)
     pruned_chips: int = 0
@@ -104,7 +113,7 @@ def build_index(
     db: str | Path,
     model,
     spec: ChipSpec = ChipSpec(),
-    batch_size: int = 32,
+    batch_size: int = BATCH_SIZE,
     commit_every: int = 256,
     task: str = "retrieval",
     with_location: bool = False,
@@ -114,57 +123,100 @@ def build_index(
     ray_options: dict | None = None,
     on_commit: Callable[[int], None] | None = None,
     prune: bool = False,
+    lock_timeout: float | None = None,
+    read_threads: int = 2,
 ) -> BuildSummary:
     """Index ``paths`` (files or folders) into the LanceDB directory ``db`` with ``model``.
 
-    ``commit_every`` chips are embedded and appended per step (the most an interruption can lose).
+    ``commit_every`` chips are embedded and appended per step (the most an interruption can lose); the next
+    step's windows are read and decoded (``read_threads`` threads) while the model embeds this one.
     ``ray_address`` (``"auto"``, ``"local"`` or ``"ray://host:port"``) runs the embedding on a Ray cluster
     (:mod:`geovec.index.ray_runner`); the vectors are the same as the local path's. ``ray_options`` go to
     :func:`~geovec.index.ray_runner.embed_chips_ray` (``model_factory``: a picklable zero-argument callable
     loading the model in each actor, default ``geovec.load_model(model.model_id)``; ``concurrency``).
     ``prune`` deletes the chips of indexed files that no longer exist (they are listed in
-    ``summary.missing_files`` either way).
+    ``summary.missing_files`` either way). ``progress``: None or True shows progress on stderr (a bar on a
+    terminal, else a line every few seconds), False nothing.
+
+    One process writes to an index at a time (:func:`~geovec.index.store.write_lock`): a second build into the
+    same ``db`` waits for the first (at most ``lock_timeout`` seconds, None = as long as it takes; then
+    :class:`~geovec.index.store.IndexLockedError`) and skips the chips it stored.
     """
     import sys
     import time
 
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     info = index_info(model, spec, task, with_location)
-    store = ChipStore.open_or_create(db, info)
     summary = BuildSummary()
-    if ray_address is not None:
-        from geovec.index.ray_runner import ingest_shards
+    bound_read_memory()
+    show = progress is not False
 
-        ingest_shards(store)  # shards a previous interrupted run wrote but did not ingest
-    prune_missing(store, summary, prune)
-    todo = plan_build(paths, store, spec, summary)
-    if ray_address is not None and todo:
-        from geovec.index.ray_runner import embed_chips_ray, ingest_shards
-        from geovec.ray_support import model_factory_for
+    def waiting() -> None:
+        if show:
+            print(f"waiting: another process is writing to the index {db}; this build goes on when it has finished",
+                  file=sys.stderr, flush=True)
 
-        opts = dict(ray_options or {})
-        factory = opts.pop("model_factory", None) or model_factory_for(model.model_id)
-        embed_chips_ray(todo, factory, store.path / "_shards", info, address=ray_address, batch_size=batch_size,
-                        **opts)
-        ingested, failed = ingest_shards(store)
-        summary.chips_embedded += ingested
-        _record_failures(summary, failed)
-    elif todo:
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = tqdm(total=len(todo), desc="index", unit="chip", disable=not show)
-        for start in range(0, len(todo), commit_every):
-            batch = todo[start : start + commit_every]
-            vectors, ok, failed = embed_chips(model, batch, info, batch_size)
-            store.add(chip_rows(ok, vectors, info.model_id))
-            summary.chips_embedded += len(ok)
+    with write_lock(db, lock_timeout, on_wait=waiting):
+        store = ChipStore.open_or_create(db, info)
+        if ray_address is not None:
+            from geovec.index.ray_runner import ingest_shards
+
+            ingest_shards(store)  # shards a previous interrupted run wrote but did not ingest
+        prune_missing(store, summary, prune)
+        todo = plan_build(paths, store, spec, summary)
+        if ray_address is not None and todo:
+            from geovec.index.ray_runner import embed_chips_ray, ingest_shards
+            from geovec.ray_support import model_factory_for
+
+            opts = dict(ray_options or {})
+            factory = opts.pop("model_factory", None) or model_factory_for(model.model_id)
+            embed_chips_ray(todo, factory, store.path / "_shards", info, address=ray_address, batch_size=batch_size,
+                            **opts)
+            ingested, failed = ingest_shards(store)
+            summary.chips_embedded += ingested
             _record_failures(summary, failed)
-            bar.update(len(batch))
-            if on_commit is not None:
-                on_commit(summary.chips_embedded)
-        bar.close()
-    summary.rows = len(store)
-    summary.ann_index = store.ensure_indices(min_rows=ann_min_rows)
+        elif todo:
+            _embed_here(model, todo, store, info, summary, batch_size, commit_every, show, on_commit, read_threads)
+        summary.rows = len(store)
+        summary.ann_index = store.ensure_indices(min_rows=ann_min_rows)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+GDAL_CACHE_MB = 64  # GDAL's block cache for a build (its default is 5 % of RAM): a tile row of a 10980-px scene
+
+
+def bound_read_memory() -> None:
+    """GDAL caches at most :data:`GDAL_CACHE_MB` of decoded tiles during a build (unless ``$GDAL_CACHEMAX`` says
+    otherwise; it takes effect where GDAL has not cached a block yet): enough for the tiles neighbouring chips
+    share, not a growing share of RAM on a large scene."""
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
+
+
+def _embed_here(model, todo: list[Chip], store: ChipStore, info, summary: BuildSummary, batch_size: int,
+                commit_every: int, show: bool, on_commit, read_threads: int) -> None:
+    """Embed ``todo`` in this process, one committed step of ``commit_every`` chips at a time; a reader thread
+    decodes the next step while the model embeds the current one (both cores busy)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    steps = [todo[i : i + commit_every] for i in range(0, len(todo), commit_every)]
+    # the same few threads for the whole build (new threads per step would each grow their own malloc arena)
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geovec-step")
+    decoders = ThreadPoolExecutor(max_workers=max(1, read_threads), thread_name_prefix="geovec-read")
+    try:
+        with Progress(len(todo), "index", "chip", enabled=show) as bar:
+            pending = reader.submit(read_chips, steps[0], info.embed_size, read_threads, decoders)
+            for i in range(len(steps)):
+                read = pending.result()
+                if i + 1 < len(steps):
+                    pending = reader.submit(read_chips, steps[i + 1], info.embed_size, read_threads, decoders)
+                vectors = encode_chips(model, read, info, batch_size)
+                store.add(chip_rows(read.ok, vectors, info.model_id, read.nodata))
+                summary.chips_embedded += len(read.ok)
+                _record_failures(summary, read.failed)
+                bar.update(len(steps[i]))
+                if on_commit is not None:
+                    on_commit(summary.chips_embedded)
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
+        decoders.shutdown(wait=False, cancel_futures=True)

@@ -6,6 +6,8 @@ Frames and units
 * ``footprint`` is the chip outline as a closed ring of ``(lon, lat)`` WGS84 degrees (x = lon, y = lat),
   computed from the raster's own CRS and geotransform. Each edge is densified before reprojection, so a chip
   of a UTM scene is outlined by its true (slightly curved) shape in EPSG:4326, not by its four corners only.
+  Longitudes are within [-180, 180]; a chip crossing the antimeridian is stored split there
+  (:mod:`geovec.inputs.footprint`).
 * ``centre_lat`` / ``centre_lon`` is the reprojected centre pixel of the window, not the mean of the corners.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +26,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from geovec.inputs import GeoVecInputError
+from geovec.inputs.footprint import continuous_ring, ring_bbox, wrap_lon
 from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, acquisition_datetime,
-                                  check_format, check_pixels, open_raster, read_image, read_policy, read_tiff)
+                                  check_format, check_pixels, open_dataset, open_raster, read_image, read_policy,
+                                  read_tiff)
 
 Window = tuple[int, int, int, int]
 EDGE_POINTS = 8  # points per footprint edge before reprojection
@@ -76,12 +81,10 @@ class Chip:
 
     @property
     def bbox(self) -> tuple[float, float, float, float] | None:
-        """(min_lon, min_lat, max_lon, max_lat) of the footprint."""
+        """(west, south, east, north) of the footprint; west > east when it crosses the antimeridian."""
         if self.footprint is None:
             return None
-        xs = [p[0] for p in self.footprint]
-        ys = [p[1] for p in self.footprint]
-        return (min(xs), min(ys), max(xs), max(ys))
+        return ring_bbox(self.footprint)
 
     def to_row(self) -> dict:
         """The chip as a flat, JSON- and Arrow-friendly row (what Ray tasks and shards carry);
@@ -119,7 +122,7 @@ def _ring(fp) -> tuple[tuple[float, float], ...] | None:
     if isinstance(fp, (bytes, bytearray)):
         import shapely
 
-        return tuple((float(x), float(y)) for x, y in shapely.from_wkb(bytes(fp)).exterior.coords)
+        return tuple(continuous_ring(shapely.from_wkb(bytes(fp))))
     return tuple(tuple(p) for p in json.loads(fp))
 
 
@@ -172,7 +175,7 @@ def footprints(transform, crs, windows: Sequence[Window]) -> list[tuple[tuple, f
     px = np.concatenate(rings + [np.array([[c + w / 2.0, r + h / 2.0] for c, r, w, h in windows])]) if rings else np.zeros((0, 2))
     xs, ys = transform @ (px[:, 0], px[:, 1])
     lons, lats = warp_transform(crs, "EPSG:4326", np.asarray(xs).tolist(), np.asarray(ys).tolist())
-    lons, lats = np.asarray(lons), np.asarray(lats)
+    lons, lats = wrap_lon(np.asarray(lons)), np.asarray(lats)  # an EPSG:4326 grid may run past 180 degrees
     out = []
     k = len(windows)
     for i in range(k):
@@ -240,11 +243,39 @@ def _decoded(path: str, file_sig: str, policy: ReadPolicy) -> RasterImage:
     return read_image(path, max_pixels=policy.max_pixels, drivers=policy.drivers)
 
 
-def read_chip(chip: Chip) -> RasterImage:
-    """The chip's pixels (uint8 RGB) with the georeference of its window. Raises :class:`GeoVecInputError`.
-    TIFFs are read through the chip's window only; other images are decoded whole (once, cached)."""
+_HELD = threading.local()  # per thread: the one raster file kept open between chip reads
+
+
+def _held_dataset(path: str, file_sig: str, policy: ReadPolicy):
+    """This thread's open dataset of ``path`` (opened on first use, the previous file's closed): the chips of a
+    file read one after another in one thread share GDAL's cache of decoded tiles, so a 512-px tile of a large
+    scene is decoded once, not once per 256-px chip over it. Closed with its thread."""
+    key = (path, file_sig, policy)
+    held = getattr(_HELD, "held", None)
+    if held is not None and held[0] == key and not held[1].closed:
+        return held[1]
+    if held is not None:
+        held[1].close()
+    _HELD.held = None
+    ds = open_dataset(path, policy.drivers)
+    _HELD.held = (key, ds)
+    return ds
+
+
+def read_chip(chip: Chip, georef: bool = True) -> RasterImage:
+    """The chip's pixels (uint8 RGB) with the georeference of its window (``georef=False``: none; the chip
+    has its footprint). Raises :class:`GeoVecInputError`. TIFFs are read through the chip's window only (the
+    file held open per thread); other images are decoded whole (once, cached)."""
     if Path(chip.path).suffix.lower() in TIFF_SUFFIXES:
-        return read_tiff(chip.path, bands=chip.bands, window=chip.window)
+        policy = read_policy()
+        try:
+            ds = _held_dataset(chip.path, chip.file_sig, policy)
+        except GeoVecInputError:
+            raise
+        except Exception as e:  # rasterio raises several unrelated types for corrupt files
+            raise GeoVecInputError(f"cannot read raster: {e}", source=chip.path) from None
+        return read_tiff(chip.path, bands=chip.bands, window=chip.window, dataset=ds, georef=georef,
+                         max_pixels=policy.max_pixels, drivers=policy.drivers)
     full = _decoded(chip.path, chip.file_sig, read_policy())
     c, r, w, h = chip.window
     if c + w > full.width or r + h > full.height:

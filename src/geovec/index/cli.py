@@ -29,6 +29,44 @@ def _floats(text: str | None, n: int, name: str) -> tuple[float, ...] | None:
     return vals
 
 
+def fail(message: str):
+    """A usage error: one line on stderr, exit 2 (nothing was written)."""
+    from geovec import exitcodes
+
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(exitcodes.USAGE)
+
+
+def open_index(db: Path):
+    """The index at ``db`` (read-only use), or a one-line usage error when ``db`` is not an index."""
+    from geovec.index.store import ChipStore
+
+    try:
+        return ChipStore(db)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        fail(str(e))
+    except (OSError, ValueError) as e:  # an unreadable or foreign directory
+        fail(f"{db} cannot be read as a geovec index: {e}")
+
+
+def check_inputs(paths: List[Path], what: str = "image files or folders") -> None:
+    """Every input path exists (else a usage error naming it): nothing is written for a typo."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        fail(f"{missing[0]} does not exist{more}; give {what}")
+
+
+def check_build_target(db: Path) -> None:
+    """``--db`` is an index, or a path where one can be created (not a file, not some other non-empty folder)."""
+    from geovec.index.store import META_FILE
+
+    if db.exists() and not db.is_dir():
+        fail(f"--db {db} is a file, not an index directory")
+    if db.is_dir() and not (db / META_FILE).exists() and any(p.name != ".geovec-write.lock" for p in db.iterdir()):
+        fail(f"--db {db} is a folder that is not a geovec index (no {META_FILE}); give a new or an index folder")
+
+
 def _load_model(name: str | None):
     import geovec
 
@@ -53,12 +91,16 @@ def build_cmd(
                                               "footprint). 224 runs geovec-compact's towers once per chip: about "
                                               "1.7x faster for 256-px chips, scores slightly lower (docs/performance.md)."),
     bands: Optional[str] = typer.Option(None, "--bands", help=BANDS_HELP),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Chips per forward pass."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1,
+                                   help="Chips per forward pass (larger needs more memory, rarely faster on a CPU)."),
     commit_every: int = typer.Option(256, "--commit-every", min=1,
                                      help="Chips embedded per committed step (resume unit)."),
     with_location: bool = typer.Option(False, "--with-location/--no-location",
                                        help="Embed each chip's centre lat/lon with its pixels."),
     prune: bool = typer.Option(False, "--prune", help="Remove the chips of indexed files that no longer exist."),
+    lock_timeout: Optional[float] = typer.Option(None, "--lock-timeout", min=0.0, metavar="SECONDS",
+                                                 help="Wait at most this long while another process writes to "
+                                                      "--db (default: wait until it has finished)."),
     max_image_mp: Optional[float] = typer.Option(None, "--max-image-mp", min=0.0,
                                                  help="Largest PNG / JPEG decoded whole to cut its chips, megapixels "
                                                       "(0 = no limit; default 100 or $GEOVEC_MAX_IMAGE_MP). "
@@ -70,9 +112,11 @@ def build_cmd(
 ):
     """Cut images into chips, embed them, and store them in a LanceDB index (resumable, incremental).
 
-    Unreadable files (corrupt, decompression bombs, too large) are reported by name and skipped; chips with
-    no valid pixel (all NaN) are counted and skipped. Indexed files that were deleted are listed; --prune
-    removes their chips.
+    Unreadable files (corrupt, decompression bombs, too large) are reported by name
+    and skipped; chips with no valid pixel (nodata value, alpha 0, masked or NaN)
+    are counted and skipped. Indexed files that were deleted are listed; --prune
+    removes their chips. One build writes to an index at a time: a second one
+    waits (--lock-timeout). Progress goes to stderr (lines when not a terminal).
 
     Exit codes: 0 all done; 1 finished but some inputs failed (each reported by name, the rest written);
     2 usage error, nothing written; 130 interrupted (rerun the same command to resume).
@@ -83,8 +127,13 @@ def build_cmd(
     from geovec.cli_common import read_options
     from geovec.index.build import build_index
     from geovec.index.chips import ChipSpec
-    from geovec.index.store import IndexMismatchError
+    from geovec.index.chips import discover_files
+    from geovec.index.store import IndexLockedError, IndexMismatchError
 
+    check_inputs(paths)
+    check_build_target(db)
+    if not discover_files(paths)[0]:
+        fail("no image files (.tif, .png, .jpg, ...) under " + ", ".join(map(str, paths)))
     band_tuple = _bands(bands)
     try:
         spec = ChipSpec(chip_size, overlap, band_tuple, resize)
@@ -102,8 +151,9 @@ def build_cmd(
         m = _load_model(model)
         with read_options(max_image_mp, any_raster_format):
             summary = build_index(paths, db, m, spec, batch_size=batch_size, commit_every=commit_every,
-                                  with_location=with_location, ray_address=ray, ray_options=ray_options, prune=prune)
-    except IndexMismatchError as e:
+                                  with_location=with_location, ray_address=ray, ray_options=ray_options, prune=prune,
+                                  lock_timeout=lock_timeout)
+    except (IndexMismatchError, IndexLockedError) as e:
         con.print(f"[red]error[/]: {e}")
         raise typer.Exit(exitcodes.USAGE) from None
     except KeyboardInterrupt:
@@ -120,7 +170,8 @@ def build_cmd(
               f"now, {summary.chips_skipped_done} already indexed; ANN index: {'yes' if summary.ann_index else 'no (exact)'}"
               f"; {summary.chips_per_s:.1f} chips/s")
     if summary.chips_empty:
-        con.print(f"skipped {summary.chips_empty} chip(s) with no valid pixel (all NaN / nodata)")
+        con.print(f"skipped {summary.chips_empty} chip(s) with no valid pixel (all nodata: nodata value, alpha 0, "
+                  "masked or NaN)")
     if summary.pruned_files:
         con.print(f"pruned {summary.pruned_chips} chip(s) of {summary.pruned_files} deleted file(s)")
     elif summary.missing_files:
@@ -138,34 +189,72 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+EXPORT_FORMATS = ("geoparquet", "geojson")
+
+
 @index_app.command("export")
 def export_cmd(
     db: Path = typer.Option(..., "--db", help="Index directory."),
-    geoparquet: Path = typer.Option(..., "--out", "-o", "--geoparquet", help="Output GeoParquet 1.1 file."),
+    out: Path = typer.Option(..., "--out", "-o", "--geoparquet", help="Output file."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                      help="geoparquet (GeoParquet 1.1 with embeddings) or geojson (RFC 7946 "
+                                           "footprints and chip properties, no embeddings). Default: from "
+                                           "the --out suffix (.geojson / .json), else geoparquet."),
 ):
-    """Write the index as GeoParquet 1.1 (WKB footprints in EPSG:4326, bbox covering, embeddings, Hilbert order)."""
-    from geovec.index.export import export_geoparquet
-    from geovec.index.store import ChipStore
+    """Write the index as GeoParquet 1.1 (WKB footprints in EPSG:4326, bbox
+    covering, embeddings, Hilbert order) or as GeoJSON."""
+    from geovec.index.export import export_geojson, export_geoparquet
 
-    store = ChipStore(db)
-    out = export_geoparquet(store, geoparquet)
-    typer.echo(f"wrote {len(store)} rows to {out}")
+    if fmt is None:
+        fmt = "geojson" if out.suffix.lower() in (".geojson", ".json") else "geoparquet"
+    if fmt not in EXPORT_FORMATS:
+        fail(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    store = open_index(db)
+    written = (export_geojson if fmt == "geojson" else export_geoparquet)(store, out)
+    typer.echo(f"wrote {len(store)} rows to {written} ({fmt})")
 
 
 @index_app.command("info")
 def info_cmd(db: Path = typer.Option(..., "--db", help="Index directory."), fmt: str = format_option()):
-    """Model, chipping and size of an index (--format json: as JSON)."""
+    """Model, chipping and size of an index, and chip ids stored more than once
+    (--format json: as JSON)."""
     from dataclasses import asdict
 
-    from geovec.index.store import ChipStore
-
-    store = ChipStore(db)
-    doc = {**asdict(store.info), "rows": len(store), "ann_index": store.has_vector_index()}
+    store = open_index(db)
+    dups = store.duplicate_ids()
+    doc = {**asdict(store.info), "rows": len(store), "ann_index": store.has_vector_index(),
+           "duplicate_ids": len(dups), "duplicate_rows": sum(dups.values()) - len(dups)}
     if fmt == "json":
         typer.echo(json.dumps(doc, indent=2))
     else:
         print_table([{"field": k, "value": json.dumps(v) if isinstance(v, (dict, list)) else v} for k, v in doc.items()],
                     ["field", "value"], title=str(db))
+    if dups:
+        typer.echo(f"warning: {len(dups)} chip id(s) stored more than once ({doc['duplicate_rows']} extra row(s)), "
+                   f"e.g. {next(iter(dups))}; `geovec index repair --db {db}` removes them", err=True)
+
+
+@index_app.command("repair")
+def repair_cmd(db: Path = typer.Option(..., "--db", help="Index directory."),
+               lock_timeout: Optional[float] = typer.Option(None, "--lock-timeout", min=0.0, metavar="SECONDS",
+                                                            help="Wait at most this long for other writers.")):
+    """Remove duplicated chips (one row per chip id is kept) and rebuild the
+    search indices. Waits while another process writes to the index."""
+    from geovec.index.store import IndexLockedError, write_lock
+
+    store = open_index(db)
+    try:
+        with write_lock(db, lock_timeout):
+            n_ids = len(store.duplicate_ids())
+            removed = store.remove_duplicates()
+            if removed:
+                store.ensure_indices(force=store.has_vector_index())
+    except IndexLockedError as e:
+        fail(str(e))
+    if removed:
+        typer.echo(f"removed {removed} duplicate row(s) of {n_ids} chip id(s); {db} holds {len(store)} chips")
+    else:
+        typer.echo(f"{db}: no duplicate chips ({len(store)} chips)")
 
 
 def search_cmd(

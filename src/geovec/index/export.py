@@ -1,7 +1,8 @@
 """``geovec index export --geoparquet FILE``: the index as GeoParquet 1.1, rows in Hilbert order.
 
 Columns (:func:`geovec.geoparquet.row_schema`, the same as ``geovec embed`` writes): ``id``, ``geometry``
-(WKB Polygon, the chip footprint in EPSG:4326, x = lon, y = lat, counter-clockwise), ``bbox``
+(WKB Polygon, or MultiPolygon split at the antimeridian: the chip footprint in EPSG:4326, x = lon, y = lat,
+counter-clockwise), ``bbox``
 (the GeoParquet 1.1 covering struct ``xmin, ymin, xmax, ymax``), ``embedding`` (fixed-size float32 list),
 ``centre_lat`` / ``centre_lon``, ``datetime``, provenance (``source_path``, pixel window, bands,
 ``model_id``, ``model_revision``). The footer carries the standard ``geo`` key and a ``geovec`` key naming
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from geovec.geoparquet import GEOPARQUET_VERSION, geo_metadata, write_geoparquet  # noqa: F401  (re-exported)
+from geovec.geoparquet import (GEOPARQUET_VERSION, bbox_covering, geo_metadata,  # noqa: F401  (re-exported)
+                               write_geoparquet)
 from geovec.index.store import ChipStore
 
 
@@ -66,10 +67,8 @@ def export_table(store: ChipStore) -> pa.Table:
     order = hilbert_order(t["centre_lon"].to_numpy(zero_copy_only=False),
                           t["centre_lat"].to_numpy(zero_copy_only=False))
     t = t.take(pa.array(order))
-    flat = {c: t[c].combine_chunks() for c in ("min_lon", "min_lat", "max_lon", "max_lat")}
-    bbox = pa.StructArray.from_arrays([flat["min_lon"], flat["min_lat"], flat["max_lon"], flat["max_lat"]],
-                                      names=["xmin", "ymin", "xmax", "ymax"],
-                                      mask=pc.invert(pc.is_valid(flat["min_lon"])))
+    # the covering is the geometry's planar bounds (not the index's west/east columns, which wrap across 180)
+    bbox = bbox_covering(t["footprint"].combine_chunks())
     info = store.info
     return pa.table({
         "id": t["id"],
@@ -87,6 +86,8 @@ def export_table(store: ChipStore) -> pa.Table:
         "bands": t["bands"],
         "model_id": t["model_id"],
         "model_revision": pa.array([info.revision] * t.num_rows, pa.string()),
+        "nodata_fraction": t["nodata_fraction"] if "nodata_fraction" in t.column_names
+        else pa.nulls(t.num_rows, pa.float32()),  # an index built before the column existed
     })
 
 
@@ -101,3 +102,40 @@ def export_geoparquet(store: ChipStore, path: str | Path, row_group_size: int = 
                    "embedding_column": "embedding", "row_order": "hilbert(centre_lon, centre_lat)",
                    "written_by": "geovec index export"}
     return write_geoparquet(export_table(store), path, geovec_meta, row_group_size=row_group_size)
+
+
+GEOJSON_PROPERTIES = ("path", "window_col", "window_row", "window_width", "window_height", "bands", "centre_lat",
+                      "centre_lon", "datetime", "nodata_fraction", "model_id")
+
+
+def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -> Path:
+    """Write the index at ``store`` to ``path`` as one GeoJSON FeatureCollection (RFC 7946): a feature per chip
+    (id = chip id), its footprint as geometry (a MultiPolygon split at 180 degrees where it crosses the
+    antimeridian, longitudes in [-180, 180]) and its scalar columns as properties; no embeddings. Streamed in
+    batches, written atomically."""
+    import json
+
+    import shapely
+
+    from geovec.index.search import _geojson
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    have = set(store.table.schema.names)
+    cols = ["id", "footprint"] + [c for c in GEOJSON_PROPERTIES if c in have]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write('{"type": "FeatureCollection", "features": [')
+        first = True
+        for batch in store.table.search().select(cols).limit(None).to_batches(batch_rows):
+            for r in batch.to_pylist():
+                wkb = r.pop("footprint")
+                geometry = _geojson(shapely.geometry.mapping(shapely.from_wkb(wkb))) if wkb else None
+                if r.get("datetime") is not None:
+                    r["datetime"] = r["datetime"].isoformat()
+                feature = {"type": "Feature", "id": r.pop("id"), "geometry": geometry, "properties": r}
+                f.write(("\n" if first else ",\n") + json.dumps(feature))
+                first = False
+        f.write("\n]}\n")
+    tmp.replace(path)
+    return path

@@ -35,11 +35,13 @@ class ChipEmbedder:
     def __call__(self, batch):
         rows = batch.to_dict("records")
         chips = [Chip.from_row(r) for r in rows]
-        vectors, ok, failed = embed_chips(self.model, chips, self.info, self.batch_size)
-        by_id = {c.id: v for c, v in zip(ok, vectors)}
+        vectors, read = embed_chips(self.model, chips, self.info, self.batch_size)
+        by_id = {c.id: v for c, v in zip(read.ok, vectors)}
+        nodata = dict(zip((c.id for c in read.ok), read.nodata))
         batch = batch.copy()
         batch["vector"] = [by_id[c.id].tolist() if c.id in by_id else None for c in chips]
-        batch["error"] = [failed.get(c.id) for c in chips]
+        batch["nodata_fraction"] = [nodata.get(c.id) for c in chips]
+        batch["error"] = [read.failed.get(c.id) for c in chips]
         return batch
 
 
@@ -65,7 +67,7 @@ def ingest_shards(store: ChipStore) -> tuple[int, dict[str, str]]:
     ingested, failed = 0, {}
     for shard in shards:
         rows = pq.read_table(shard).to_pylist()
-        chips, vectors = [], []
+        chips, vectors, nodata = [], [], []
         for r in rows:
             chip = Chip.from_row(r)
             if r.get("error") or r.get("vector") is None:
@@ -76,8 +78,9 @@ def ingest_shards(store: ChipStore) -> tuple[int, dict[str, str]]:
             done.add(chip.id)
             chips.append(chip)
             vectors.append(r["vector"])
+            nodata.append(r.get("nodata_fraction") or 0.0)
         if chips:
-            store.add(chip_rows(chips, np.asarray(vectors, np.float32), store.info.model_id))
+            store.add(chip_rows(chips, np.asarray(vectors, np.float32), store.info.model_id, nodata))
             ingested += len(chips)
         shard.unlink()
     return ingested, failed

@@ -21,7 +21,8 @@ results all satisfy them.
 Units: ``near`` is a :class:`~geovec.domain.LatLon` (a ``(lat, lon)`` pair is read as one) in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
 from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` degrees
 (``min_lon > max_lon`` means the box crosses the antimeridian), ``box`` is pixel xyxy on ``image``.
-Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise (RFC 7946).
+Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise; ``geometry`` and GeoJSON output
+follow RFC 7946 (a chip crossing the antimeridian is a MultiPolygon split at 180 degrees).
 """
 
 from __future__ import annotations
@@ -142,15 +143,19 @@ class SearchHit:
     centre_lat: float | None
     centre_lon: float | None
     bbox: tuple[float, float, float, float] | None
-    footprint: list[tuple[float, float]] | None  # closed ring of (lon, lat)
+    # closed counter-clockwise ring of (lon, lat); continuous across the antimeridian (longitudes pass 180 there)
+    footprint: list[tuple[float, float]] | None
     datetime: datetime | None = None
     distance_km: float | None = None
     extra: dict = field(default_factory=dict)
+    # the footprint as RFC 7946 GeoJSON: a Polygon, or a MultiPolygon split at 180 degrees; lon in [-180, 180]
+    geometry: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["datetime"] = self.datetime.isoformat() if self.datetime else None
         d.pop("extra")
+        d.pop("geometry")
         return d
 
 
@@ -176,10 +181,18 @@ def swapped_near_warning(store, near: LatLon | Sequence[float], far_km: float = 
 
 
 def _lon_range_sql(col_min: str, col_max: str, west: float, east: float) -> str:
-    """Footprint lon interval [col_min, col_max] intersects [west, east] (east < west: across 180)."""
+    """The lon interval [west, east] intersects a row's [col_min, col_max]; either may cross 180 degrees
+    (west > east), the row's when a footprint is split at the antimeridian."""
+    if col_min == col_max:  # a point
+        if west <= east:
+            return f"({col_max} >= {west!r} AND {col_min} <= {east!r})"
+        return f"({col_max} >= {west!r} OR {col_min} <= {east!r})"
     if west <= east:
-        return f"({col_max} >= {west!r} AND {col_min} <= {east!r})"
-    return f"({col_max} >= {west!r} OR {col_min} <= {east!r})"
+        plain = f"{col_max} >= {west!r} AND {col_min} <= {east!r}"
+        across = f"{col_min} <= {east!r} OR {col_max} >= {west!r}"  # row = [col_min, 180] + [-180, col_max]
+        return f"(({col_min} <= {col_max} AND {plain}) OR ({col_min} > {col_max} AND ({across})))"
+    # the query crosses 180: a crossing row always meets it
+    return f"({col_min} > {col_max} OR {col_max} >= {west!r} OR {col_min} <= {east!r})"
 
 
 def prefilter_sql(query: SearchQuery) -> str | None:
@@ -205,12 +218,14 @@ def prefilter_sql(query: SearchQuery) -> str | None:
 
 def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     import shapely
-    from shapely.geometry.polygon import orient
 
-    fp = None
+    from geovec.inputs.footprint import continuous_ring
+
+    fp = geometry = None
     if row.get("footprint") is not None:
-        ring = orient(shapely.from_wkb(row["footprint"]), 1.0).exterior.coords  # counter-clockwise
-        fp = [tuple(map(float, xy)) for xy in ring]
+        geom = shapely.from_wkb(row["footprint"])
+        fp = continuous_ring(geom)
+        geometry = shapely.geometry.mapping(geom)
     bbox = None if row.get("min_lon") is None else (row["min_lon"], row["min_lat"], row["max_lon"], row["max_lat"])
     dist = None
     if query.near is not None and row.get("centre_lat") is not None:
@@ -221,7 +236,7 @@ def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     return SearchHit(rank=rank, score=float(1.0 - row["_distance"]), id=row["id"], path=row["path"],
                      window=(row["window_col"], row["window_row"], row["window_width"], row["window_height"]),
                      centre_lat=row.get("centre_lat"), centre_lon=row.get("centre_lon"), bbox=bbox, footprint=fp,
-                     datetime=dt, distance_km=dist)
+                     datetime=dt, distance_km=dist, geometry=_geojson(geometry))
 
 
 def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> list[SearchHit]:
@@ -341,14 +356,31 @@ def search(store: ChipStore, model, query: SearchQuery) -> list[SearchHit]:
 
 
 # --- output ---------------------------------------------------------------------------------------------------
+def _geojson(geometry: dict | None) -> dict | None:
+    """shapely's ``mapping`` with lists for tuples (plain JSON)."""
+    if geometry is None:
+        return None
+
+    def lists(v):
+        return [lists(x) for x in v] if isinstance(v, (tuple, list)) else float(v)
+
+    return {"type": geometry["type"], "coordinates": lists(geometry["coordinates"])}
+
+
 def hits_to_geojson(hits: Sequence[SearchHit], query: SearchQuery | None = None) -> dict:
-    """A GeoJSON FeatureCollection (RFC 7946): one Polygon feature per hit (the chip footprint, (lon, lat),
-    exterior ring counter-clockwise), best first."""
+    """A GeoJSON FeatureCollection (RFC 7946): one feature per hit, best first, its geometry the chip footprint
+    ((lon, lat), exteriors counter-clockwise): a Polygon, or a MultiPolygon split at the antimeridian."""
+    from shapely.geometry import mapping
+
+    from geovec.inputs.footprint import footprint_geometry
+
     features = []
     for h in hits:
         props = h.to_dict()
         props.pop("footprint")
-        geometry = {"type": "Polygon", "coordinates": [[list(p) for p in h.footprint]]} if h.footprint else None
+        geometry = h.geometry
+        if geometry is None and h.footprint:
+            geometry = _geojson(mapping(footprint_geometry(h.footprint)))
         features.append({"type": "Feature", "id": h.id, "geometry": geometry, "properties": props})
     out: dict = {"type": "FeatureCollection", "features": features}
     if query is not None:

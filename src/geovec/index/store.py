@@ -1,7 +1,9 @@
 """Chip embeddings in a local LanceDB directory (the embedded default store).
 
 One table, ``chips``: a row per chip with its vector (cosine metric) and scalar columns for pre-filtering
-(path, pixel window, footprint bbox, centre lat/lon, datetime, model id). What the vectors mean (model id,
+(path, pixel window, footprint bbox, centre lat/lon, datetime, model id). The bbox columns ``min_lon``,
+``min_lat``, ``max_lon``, ``max_lat`` are the footprint's west, south, east, north edges: ``min_lon >
+max_lon`` for a chip that crosses the antimeridian (RFC 7946). What the vectors mean (model id,
 revision, dimension, normalisation, instruction, chipping) is kept in ``geovec_index.json`` beside the
 table, so a search always embeds its query with the same model the index was built with.
 """
@@ -9,17 +11,20 @@ table, so a search always embeds its query with the same model the index was bui
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from geovec.index.chips import Chip
 
 TABLE = "chips"
 META_FILE = "geovec_index.json"
+LOCK_FILE = ".geovec-write.lock"  # held by the one process writing to the index (write_lock)
 ANN_MIN_ROWS = 5_000  # below this an exact scan is as fast as an index and always exact
 
 
@@ -57,20 +62,26 @@ def chip_schema(dim: int) -> pa.Schema:
         pa.field("max_lat", pa.float64()),
         pa.field("centre_lat", pa.float64()),
         pa.field("centre_lon", pa.float64()),
-        pa.field("footprint", pa.binary()),  # WKB polygon, EPSG:4326, x = lon, y = lat
+        # WKB Polygon, or MultiPolygon split at the antimeridian; EPSG:4326, x = lon in [-180, 180], y = lat
+        pa.field("footprint", pa.binary()),
         pa.field("datetime", pa.timestamp("us")),
         pa.field("model_id", pa.string()),
         pa.field("file_sig", pa.string()),
+        # share of the chip's pixels that are nodata (declared value, alpha, mask, NaN), filled black
+        pa.field("nodata_fraction", pa.float32()),
         pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
     ])
 
 
-def chip_rows(chips: Sequence[Chip], vectors: np.ndarray, model_id: str) -> pa.Table:
-    """Arrow rows for ``chips`` and their (N, D) float32 ``vectors``."""
+def chip_rows(chips: Sequence[Chip], vectors: np.ndarray, model_id: str,
+              nodata: Sequence[float] | None = None) -> pa.Table:
+    """Arrow rows for ``chips``, their (N, D) float32 ``vectors`` and ``nodata`` fractions (default 0)."""
     import shapely
 
+    from geovec.inputs.footprint import footprint_geometry
+
     dim = int(vectors.shape[1])
-    polys = [shapely.Polygon(c.footprint) if c.footprint else None for c in chips]
+    polys = [footprint_geometry(c.footprint) if c.footprint else None for c in chips]
     wkb = [shapely.to_wkb(p) if p is not None else None for p in polys]
     bboxes = [c.bbox or (None, None, None, None) for c in chips]
     cols = {
@@ -91,6 +102,7 @@ def chip_rows(chips: Sequence[Chip], vectors: np.ndarray, model_id: str) -> pa.T
         "datetime": [c.datetime for c in chips],
         "model_id": [model_id] * len(chips),
         "file_sig": [c.file_sig for c in chips],
+        "nodata_fraction": list(nodata) if nodata is not None else [0.0] * len(chips),
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vectors, np.float32).ravel()), dim),
     }
     return pa.table(cols, schema=chip_schema(dim))
@@ -206,8 +218,40 @@ class ChipStore:
             self.table.delete("path = " + sql_str(p))
 
     def add(self, rows: pa.Table) -> None:
-        if rows.num_rows:
-            self.table.add(rows)
+        """Insert ``rows`` whose chip id is not in the table yet (an idempotent merge on ``id``: a chip is
+        never stored twice, even by a writer that raced past the write lock)."""
+        if not rows.num_rows:
+            return
+        have = set(self.table.schema.names)
+        for name in rows.schema.names:
+            if name not in have:  # an index built before this column existed
+                sql_type = {pa.float32(): "FLOAT", pa.float64(): "DOUBLE"}.get(rows.schema.field(name).type)
+                self.table.add_columns({name: f"CAST(NULL AS {sql_type or 'STRING'})"})
+        self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
+
+    # --- integrity ----------------------------------------------------------------------------------------------
+    def duplicate_ids(self) -> dict[str, int]:
+        """{chip id: rows} for ids stored more than once (an index written by concurrent builds before
+        writes were locked); empty for a sound index."""
+        if len(self) == 0:
+            return {}
+        counts = self.column("id").group_by("id").aggregate([("id", "count")])
+        dup = counts.filter(pa.compute.greater(counts["id_count"], 1))
+        return dict(zip(dup["id"].to_pylist(), dup["id_count"].to_pylist()))
+
+    def remove_duplicates(self, chunk: int = 500) -> int:
+        """Keep one row of every duplicated chip id; returns the rows removed. Call under :func:`write_lock`."""
+        dups = list(self.duplicate_ids())
+        removed = 0
+        for i in range(0, len(dups), chunk):
+            ids = dups[i : i + chunk]
+            where = "id IN (" + ", ".join(sql_str(c) for c in ids) + ")"
+            rows = self.table.search().where(where).limit(None).to_arrow()
+            keep = sorted({rid: j for j, rid in reversed(list(enumerate(rows["id"].to_pylist())))}.values())
+            self.table.delete(where)
+            self.table.add(rows.take(pa.array(keep, pa.int64())))
+            removed += rows.num_rows - len(keep)
+        return removed
 
     def has_vector_index(self) -> bool:
         return any(getattr(ix, "index_type", "").upper().startswith(("IVF", "HNSW")) for ix in self.table.list_indices())
@@ -229,6 +273,37 @@ class ChipStore:
                                     replace=True)
             return True
         return self.has_vector_index()
+
+
+class IndexLockedError(RuntimeError):
+    """Another process is writing to the index and did not finish within the wait allowed."""
+
+
+@contextmanager
+def write_lock(db: str | Path, timeout: float | None = None, on_wait: Callable[[], None] | None = None):
+    """Hold the index's write lock (a file lock in the index directory, created if missing) inside a ``with``
+    block: one writer at a time, so concurrent builds into one index wait for each other and each sees the
+    chips the other stored. ``timeout`` seconds to wait (None: as long as it takes; 0: do not wait);
+    ``on_wait`` is called once when the lock is held by another process. Raises :class:`IndexLockedError`."""
+    from filelock import FileLock, Timeout
+
+    path = Path(db)
+    path.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait()
+        try:
+            lock.acquire(timeout=-1 if timeout is None else timeout)
+        except Timeout:
+            raise IndexLockedError(f"index {path} is being written by another process (waited {timeout:g} s); "
+                                   "run again when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def sql_str(value: str) -> str:

@@ -35,7 +35,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"} | TIFF_SUFFIXES
 SAFE_DRIVERS = ("GTiff", "PNG", "JPEG", "WEBP", "BMP")
 _PIL_FORMATS = {"GTiff": ("TIFF",), "PNG": ("PNG",), "JPEG": ("JPEG", "MPO"), "WEBP": ("WEBP",), "BMP": ("BMP",)}
 DEFAULT_MAX_IMAGE_MP = 100.0
-NODATA_PROBLEM = "image has no valid pixel"  # start of the error for all-NaN / all-infinite rasters
+NODATA_PROBLEM = "image has no valid pixel"  # start of the error for all-nodata / all-NaN rasters
 
 
 @dataclass(frozen=True)
@@ -165,9 +165,9 @@ def check_format(path: str | os.PathLike, drivers: tuple[str, ...] | None) -> st
     raise GeoVecInputError(problem, source=str(path))
 
 
-@contextmanager
-def open_raster(path: str | os.PathLike, drivers=_KEEP):
-    """``rasterio.open`` restricted to the policy's drivers (the driver is picked from the content)."""
+def open_dataset(path: str | os.PathLike, drivers=_KEEP):
+    """An open rasterio dataset of ``path``, restricted to the policy's drivers (picked from the content); the
+    caller closes it (or use :func:`open_raster`)."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -175,8 +175,14 @@ def open_raster(path: str | os.PathLike, drivers=_KEEP):
     driver = check_format(path, drivers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, driver=driver) as ds:
-            yield ds
+        return rasterio.open(path, driver=driver)
+
+
+@contextmanager
+def open_raster(path: str | os.PathLike, drivers=_KEEP):
+    """``rasterio.open`` restricted to the policy's drivers (the driver is picked from the content)."""
+    with open_dataset(path, drivers) as ds:
+        yield ds
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None, source: str | None = None) -> None:
@@ -204,10 +210,10 @@ class GeoRef:
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
-        """(min_lon, min_lat, max_lon, max_lat)."""
-        lons = [p[0] for p in self.footprint]
-        lats = [p[1] for p in self.footprint]
-        return (min(lons), min(lats), max(lons), max(lats))
+        """(west, south, east, north) degrees; west > east when the footprint crosses the antimeridian."""
+        from geovec.inputs.footprint import ring_bbox
+
+        return ring_bbox(self.footprint)
 
     def footprint_wkt(self) -> str:
         ring = ", ".join(f"{x:.7f} {y:.7f}" for x, y in self.footprint)
@@ -221,6 +227,7 @@ class RasterImage:
     pixels: np.ndarray
     georef: GeoRef | None = None
     source: str | None = None
+    nodata_fraction: float = 0.0  # share of pixels the file marks invalid (nodata value, alpha, mask, NaN): black
 
     @property
     def width(self) -> int:
@@ -338,8 +345,11 @@ def acquisition_datetime(tags: dict) -> datetime | None:
 
 
 def georef_from(crs, transform, width: int, height: int) -> GeoRef | None:
-    """Centre and footprint in WGS84 of a ``width x height`` pixel grid with an affine ``transform`` in ``crs``."""
+    """Centre and footprint in WGS84 of a ``width x height`` pixel grid with an affine ``transform`` in ``crs``;
+    longitudes within [-180, 180] (an EPSG:4326 grid running past 180 degrees is wrapped)."""
     from rasterio.warp import transform as warp_transform
+
+    from geovec.inputs.footprint import wrap_lon
 
     if crs is None or transform.is_identity:
         return None
@@ -348,6 +358,7 @@ def georef_from(crs, transform, width: int, height: int) -> GeoRef | None:
     xs, ys = zip(*[transform @ c for c in corners_px])
     cx, cy = transform @ (w / 2.0, h / 2.0)
     lons, lats = warp_transform(crs, "EPSG:4326", list(xs) + [cx], list(ys) + [cy])
+    lons = wrap_lon(lons)
     ring = tuple((float(lo), float(la)) for lo, la in zip(lons[:4], lats[:4]))
     return GeoRef(
         centre_lat=float(lats[4]),
@@ -555,7 +566,51 @@ def _scale_raster(data: np.ndarray, ds, path, idx: list[int], product: RasterPro
         lo, hi = product.scale
     else:
         lo, hi = raster_stretch(path, tuple(idx), drivers)
+    if data.dtype.kind in "iu" and data.dtype.itemsize == 2:
+        # 16-bit digital numbers through a lookup table: the same values as scale_to_uint8, one gather per band
+        lut = _scale_lut(data.dtype.str, tuple(np.broadcast_to(np.asarray(lo, np.float32), data.shape[-1:]).tolist()),
+                         tuple(np.broadcast_to(np.asarray(hi, np.float32), data.shape[-1:]).tolist()))
+        codes = data.view(np.uint16)
+        out = np.empty(data.shape, np.uint8)
+        for c in range(data.shape[-1]):
+            np.take(lut[c], codes[..., c], out=out[..., c])
+        return out
     return scale_to_uint8(data, lo, hi)
+
+
+@functools.lru_cache(maxsize=16)
+def _scale_lut(dtype: str, lo: tuple[float, ...], hi: tuple[float, ...]) -> np.ndarray:
+    """(C, 65536) uint8: :func:`scale_to_uint8` of every value a 16-bit ``dtype`` holds, indexed by its bits."""
+    values = np.arange(65536, dtype=np.uint16).view(np.dtype(dtype))
+    return np.stack([scale_to_uint8(values, lo[c], hi[c]) for c in range(len(lo))])
+
+
+def valid_mask(ds, idx: list[int], data: np.ndarray, window=None) -> np.ndarray | None:
+    """(H, W) bool: pixels holding data, as GDAL's dataset mask defines it (valid when any band is): not the
+    band's declared nodata value, not NaN / infinite, alpha > 0, inside an internal mask. ``data`` is the
+    (H, W, C) read of bands ``idx``. None when the file marks no pixel invalid by any of these."""
+    from rasterio.enums import ColorInterp, MaskFlags
+
+    invalid = None  # (H, W, C): this band of this pixel holds no data
+    nodatavals = [ds.nodatavals[b - 1] for b in idx]
+    if any(v is not None for v in nodatavals) or np.issubdtype(data.dtype, np.floating):
+        invalid = np.zeros(data.shape, bool)
+        for c, nd in enumerate(nodatavals):
+            band = data[..., c]
+            if np.issubdtype(data.dtype, np.floating):
+                invalid[..., c] |= ~np.isfinite(band)
+            if nd is not None and not np.isnan(nd):
+                invalid[..., c] |= band == np.asarray(nd).astype(data.dtype)
+    valid = None if invalid is None else ~invalid.all(axis=-1)
+    interp = list(ds.colorinterp)
+    extra = None
+    if ColorInterp.alpha in interp:
+        extra = ds.read(interp.index(ColorInterp.alpha) + 1, window=window) > 0
+    elif MaskFlags.per_dataset in ds.mask_flag_enums[idx[0] - 1] and valid is None:
+        extra = ds.read_masks(idx[0], window=window) > 0  # an internal / sidecar mask band
+    if extra is not None:
+        valid = extra if valid is None else valid & extra
+    return valid
 
 
 def read_tiff(
@@ -565,20 +620,27 @@ def read_tiff(
     *,
     max_pixels=_KEEP,
     drivers=_KEEP,
+    dataset=None,
+    georef: bool = True,
 ) -> RasterImage:
     """Read a (Geo)TIFF with rasterio: its RGB bands (:func:`detect_product`; ``bands`` are 1-based and
     override it), scaled to uint8 the same way for every window of the file (a fixed reflectance scale for a
-    known sensor, else one stretch per raster: :func:`raster_stretch`).
+    known sensor, else one stretch per raster: :func:`raster_stretch`). Pixels the file marks as nodata
+    (:func:`valid_mask`) are black and counted in ``nodata_fraction``; a read with no valid pixel is a
+    :class:`GeoVecInputError`.
 
-    ``window`` is ``(col_off, row_off, width, height)`` in pixels; the georeference then describes the window.
-    ``max_pixels`` / ``drivers`` default to the :class:`ReadPolicy`; the pixel limit applies to what is read
-    (the window, or the whole raster).
+    ``window`` is ``(col_off, row_off, width, height)`` in pixels; the georeference then describes the window
+    (``georef=False``: not computed). ``max_pixels`` / ``drivers`` default to the :class:`ReadPolicy`; the pixel
+    limit applies to what is read (the window, or the whole raster). ``dataset``: ``path`` already open
+    (:func:`open_dataset`), so windows read one after another share GDAL's cache of decoded tiles.
     """
+    from contextlib import nullcontext
+
     from rasterio.windows import Window
 
     max_pixels, drivers = _resolve(max_pixels, drivers)
     try:
-        with open_raster(path, drivers) as ds:
+        with (nullcontext(dataset) if dataset is not None else open_raster(path, drivers)) as ds:
             product = detect_product(ds, path)
             idx = list(check_bands(bands, ds.count)) if bands else list(product.rgb)
             win = Window(*window) if window else None
@@ -586,13 +648,20 @@ def read_tiff(
             check_pixels(w, h, max_pixels, str(path))
             data = ds.read(idx, window=win)  # (C, H, W)
             transform = ds.window_transform(win) if win is not None else ds.transform
-            georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1])
+            georef = georef_from(ds.crs, transform, data.shape[2], data.shape[1]) if georef else None
+            nodata_fraction = 0.0
             if data.size:
                 data = np.moveaxis(data, 0, -1)
-                if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
-                    raise GeoVecInputError(f"{NODATA_PROBLEM}: every value is NaN or infinite (nodata)",
-                                           source=str(path))
+                valid = valid_mask(ds, idx, data, win)
+                if valid is not None:
+                    n_valid = int(np.count_nonzero(valid))
+                    if n_valid == 0:
+                        raise GeoVecInputError(f"{NODATA_PROBLEM}: every pixel is nodata (the declared nodata "
+                                               "value, alpha 0, masked, or NaN)", source=str(path))
+                    nodata_fraction = 1.0 - n_valid / valid.size
                 data = _scale_raster(data, ds, path, idx, product, drivers)
+                if nodata_fraction:
+                    data = np.where(valid[..., None], data, np.uint8(0))  # one fill, whatever the nodata value
     except GeoVecInputError as e:
         raise e if e.source else GeoVecInputError(e.problem, source=str(path)) from None
     except MemoryError:
@@ -602,7 +671,7 @@ def read_tiff(
     if data.size == 0:
         raise GeoVecInputError("raster is empty (0 pixels)", source=str(path))
     try:
-        return RasterImage(to_rgb(data), georef, str(path))
+        return RasterImage(to_rgb(data), georef, str(path), nodata_fraction)
     except ValueError as e:
         raise GeoVecInputError(str(e), source=str(path)) from None
 

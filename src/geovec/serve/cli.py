@@ -48,6 +48,10 @@ def serve_cmd(
     Files are opened only under --root and only with GTiff / PNG / JPEG / WebP / BMP content (a .tif that is a
     GDAL VRT is refused). Bad input is a 4xx naming the item and field, never a 500.
     """
+    if db is not None:
+        from geovec.index.cli import open_index
+
+        open_index(db)  # a missing or wrong --db: one line, exit 2, before anything starts
     import uvicorn
 
     from geovec.serve.app import create_app
