@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from geovec.models.config import GeoVecConfig
 
