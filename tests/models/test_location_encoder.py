@@ -3,8 +3,10 @@
 ``data/location_regression.npz`` was written at commit 048a2a6, where the location tower *was*
 ``geoclip.LocationEncoder`` (geoclip 1.3.0): its outputs on six fixed coordinates (``geoclip``) and the bundled
 default model's embeddings of five place items (``place_embeddings``) and two geo queries (``geo_queries``),
-computed on the torch backend. So the reference check runs everywhere, without ``geoclip``; where ``geoclip`` is
-installed, one more test compares with it live.
+computed on the torch backend with one thread (``data/make_location_regression.py``). So the reference check
+runs everywhere, without ``geoclip``; where ``geoclip`` is installed, one more test compares with it live. The
+comparisons run on one thread too: another thread count sums the 1024-wide layers in another order, which moves
+these outputs (at most 0.065) by up to 2e-6.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ PLACES = [{"lat": 52.09, "lon": 5.12}, {"lat": -33.87, "lon": 151.21}, {"lat": 0
 @pytest.fixture(scope="module")
 def encoder():
     return GeoCLIPLocationEncoder().eval()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The thread count the fixture was computed with (see the module docstring)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _encode(encoder, lat, lon) -> np.ndarray:
