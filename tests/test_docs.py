@@ -42,7 +42,9 @@ def test_model_card_front_matter_fits_the_shipped_revision():
     fm = _front_matter()
     cfg = _bundled_config()
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert fm["license"] == "apache-2.0" and 'license = { text = "Apache-2.0" }' in pyproject
+    # the trained weights are Apache-2.0; the package also ships GeoCLIP's MIT location encoder, named in the card
+    assert fm["license"] == "apache-2.0" and 'license = "Apache-2.0 AND MIT"' in pyproject
+    assert "MIT License" in CARD.read_text() and "geoclip-location-encoder/LICENSE" in CARD.read_text()
     assert fm["pipeline_tag"] == "feature-extraction" and fm["library_name"] == "sentence-transformers"
     assert {"geovec", "remote-sensing", "multimodal"} <= set(fm["tags"])
     assert fm["geovec_revision"] == cfg["revision"] and f"(revision `{cfg['revision']}`)" in CARD.read_text()

@@ -18,8 +18,12 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 #   texts/s; on an idle machine the cost is within noise. Only takes effect if torch was not imported first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from geovec.inputs import GeoVecInputError, Item  # noqa: E402
-from geovec.models import EmbeddingModel, GeoVecConfig, available_models, load_model  # noqa: E402
-
 __version__ = "0.1.0"
 __all__ = ["EmbeddingModel", "GeoVecConfig", "GeoVecInputError", "Item", "available_models", "load_model", "__version__"]
+
+# the public names are imported on first use, so `import geovec` (and `geovec --version`) does not import torch
+from geovec._lazy import lazy_exports  # noqa: E402
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "GeoVecInputError": "geovec.inputs", "Item": "geovec.inputs", "EmbeddingModel": "geovec.models",
+    "GeoVecConfig": "geovec.models", "available_models": "geovec.models", "load_model": "geovec.models"})

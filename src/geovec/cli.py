@@ -120,6 +120,7 @@ app = typer.Typer(
     help="geovec: embed interleaved remote-sensing inputs (image, text, boxes, lat/lon), benchmark, train, index, search, serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=exitcodes.HELP,
@@ -148,13 +149,13 @@ def _main(
 ) -> None:
     """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group
     if precision:
-        from geovec.models.backends import PRECISIONS
+        from geovec.models.backend_names import PRECISIONS
 
         if precision.lower() not in PRECISIONS:
             raise typer.BadParameter(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         os.environ["GEOVEC_PRECISION"] = precision.lower()  # read by geovec.load_model
     if backend:
-        from geovec.models.backends import requested_backend
+        from geovec.models.backend_names import requested_backend
 
         try:
             os.environ["GEOVEC_BACKEND"] = requested_backend(backend)  # read by geovec.load_model

@@ -169,6 +169,24 @@ def test_load_model_auto_uses_the_export_and_info_names_it(export_dir, monkeypat
 
 
 @needs("onnx")
+def test_a_checked_load_is_not_checked_again(export_dir, tmp_path, monkeypatch):
+    """The second load of a checkpoint already checked (same backend, same package versions: its load stamp)
+    attaches the same graphs without fingerprinting, exporting or comparing anything again."""
+    monkeypatch.setenv("GEOVEC_CACHE", str(tmp_path / "cache"))
+    first = geovec.load_model(backend="onnx", export_dir=export_dir)
+
+    def again(*args, **kwargs):
+        raise AssertionError("a stamped load looked again")
+
+    for module, name in ((ex, "fingerprint"), (ex, "ensure_graphs"), (backends, "checked_faithfulness")):
+        monkeypatch.setattr(module, name, again)
+    second = geovec.load_model(backend="onnx", export_dir=export_dir)
+    assert second.backend == first.backend == "onnx" and second.runner.paths == first.runner.paths
+    items = ["a harbour", {"lat": 52.1, "lon": 5.2}]
+    np.testing.assert_allclose(second.encode(items), first.encode(items), atol=1e-6)
+
+
+@needs("onnx")
 def test_changed_weights_fall_back_to_torch_and_training_runs_torch(torch_model, export_dir):
     m = geovec.load_model(backend="torch")
     m.set_runner(runner_for(m, export_dir, "onnx"))

@@ -1,32 +1,22 @@
 """The data layer: readers of the official on-disk formats of remote-sensing datasets (torchgeo-shaped, never
 downloading), shared by the benchmark (``geovec.bench``) and training (``geovec.train``), and the mosaic builder."""
 
-from geovec.data.base import BenchDataset, DatasetNotFoundError, prompt_name
-from geovec.data.captions import (
-    RSICD,
-    RSITMD,
-    CaptionDataset,
-    RSICDScenes,
-    SydneyCaptions,
-    UCMCaptions,
-)
-from geovec.data.dior_rsvg import DIORRSVG
-from geovec.data.geotiff import GeoTiffFolder, RSVQAHRImages, RSVQALRImages
-from geovec.data.patterncom import PatternCom
-from geovec.data.rsvqa import RSVQAHR, RSVQALR
-from geovec.data.scenes import (
-    AID,
-    RESISC45,
-    WHURS19,
-    ClassFolderDataset,
-    MillionAID,
-    NWPURESISC12,
-    PatternNet,
-    UCMerced,
-)
+from geovec._lazy import lazy_exports
 
 __all__ = [
     "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
     "MillionAID", "NWPURESISC12", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
     "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BenchDataset": "geovec.data.base", "DatasetNotFoundError": "geovec.data.base",
+    "prompt_name": "geovec.data.base", "CaptionDataset": "geovec.data.captions", "RSICD": "geovec.data.captions",
+    "RSICDScenes": "geovec.data.captions", "RSITMD": "geovec.data.captions",
+    "SydneyCaptions": "geovec.data.captions", "UCMCaptions": "geovec.data.captions",
+    "DIORRSVG": "geovec.data.dior_rsvg", "GeoTiffFolder": "geovec.data.geotiff",
+    "RSVQAHRImages": "geovec.data.geotiff", "RSVQALRImages": "geovec.data.geotiff",
+    "PatternCom": "geovec.data.patterncom", "RSVQAHR": "geovec.data.rsvqa", "RSVQALR": "geovec.data.rsvqa",
+    "AID": "geovec.data.scenes", "ClassFolderDataset": "geovec.data.scenes", "MillionAID": "geovec.data.scenes",
+    "NWPURESISC12": "geovec.data.scenes", "PatternNet": "geovec.data.scenes", "RESISC45": "geovec.data.scenes",
+    "UCMerced": "geovec.data.scenes", "WHURS19": "geovec.data.scenes",
+})

@@ -1,6 +1,9 @@
 """Batch embedding of files, folders and JSONL item files to parquet (``geovec embed``)."""
 
-from geovec.embed.job import EmbedJob, EmbedJobError, EmbedSummary
-from geovec.embed.sources import Record, iter_records
+from geovec._lazy import lazy_exports
 
 __all__ = ["EmbedJob", "EmbedJobError", "EmbedSummary", "Record", "iter_records"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "EmbedJob": "geovec.embed.job", "EmbedJobError": "geovec.embed.job", "EmbedSummary": "geovec.embed.job",
+    "Record": "geovec.embed.sources", "iter_records": "geovec.embed.sources",
+})

@@ -128,35 +128,34 @@ def embed(
 def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP), fmt: str = format_option()) -> None:
     """Print the model's id, dimension, modalities, instructions and parameter counts."""
     import geovec
+    from geovec.models import load_stamp
+    from geovec.models.registry import resolve
 
-    m = geovec.load_model(model)
-    cfg = m.config
-    if cfg.architecture in ("single-encoder", "dual-path"):
-        image = (f"longer side {cfg.image_min_size}-{cfg.image_max_size} px, {cfg.image_grid}x{cfg.image_grid} "
-                 "image tokens")
-    else:  # VLMs tokenize images natively (pixel caps in config.extra)
-        image = f"native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px"
-    counts = m.parameter_counts()
+    # a load of this checkpoint already checked with this backend and these packages recorded what info prints
+    directory = resolve(model)
+    stamp = load_stamp.read_stamp(load_stamp.stamp_key(directory, None, None)) if directory is not None else None
+    s = stamp["summary"] if stamp is not None else load_stamp.summary(geovec.load_model(model))
     if fmt == "json":
         import json
 
         typer.echo(json.dumps({
-            "model": m.model_id, "revision": m.revision, "architecture": cfg.architecture, "backbone": cfg.backbone,
-            "dimension": int(m.embed_dim), "similarity": "cosine", "backend": m.backend,
-            "modalities": ["image", "text", "box", "location", "instruction"], "image_size": image,
-            "pooling": cfg.pooling, "parameters": counts, "prompts": m.prompts,
+            "model": s["model"], "revision": s["revision"], "architecture": s["architecture"],
+            "backbone": s["backbone"], "dimension": s["dimension"], "similarity": "cosine", "backend": s["backend"],
+            "modalities": ["image", "text", "box", "location", "instruction"], "image_size": s["image_size"],
+            "pooling": s["pooling"], "parameters": s["parameters"], "prompts": s["prompts"],
             "geovec_version": geovec.__version__}, indent=2))
         return
-    typer.echo(f"model        {m.model_id} (revision {m.revision}, architecture {cfg.architecture}, backbone {cfg.backbone})")
-    typer.echo(f"dimension    {m.embed_dim} (L2-normalised, cosine similarity)")
-    typer.echo(f"backend      {m.backend} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch; "
+    typer.echo(f"model        {s['model']} (revision {s['revision']}, architecture {s['architecture']}, "
+               f"backbone {s['backbone']})")
+    typer.echo(f"dimension    {s['dimension']} (L2-normalised, cosine similarity)")
+    typer.echo(f"backend      {s['backend']} (geovec --backend / $GEOVEC_BACKEND: auto, onnx, openvino, torch; "
                "--precision / $GEOVEC_PRECISION: fp32, bf16, int8)")
     typer.echo("modalities   image, text, box (pixel xyxy), lat/lon (WGS84 degrees), instruction")
-    typer.echo(f"image size   {image}")
-    typer.echo(f"pooling      {cfg.pooling}")
-    for k, v in counts.items():
+    typer.echo(f"image size   {s['image_size']}")
+    typer.echo(f"pooling      {s['pooling']}")
+    for k, v in s["parameters"].items():
         typer.echo(f"params       {k:<14} {v:>12,}")
-    for task, text in cfg.query_instructions.items():
+    for task, text in s["query_instructions"].items():
         typer.echo(f"instruction  {task:<14} {text}")
 
 

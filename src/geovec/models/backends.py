@@ -40,10 +40,9 @@ import numpy as np
 import torch
 
 from geovec.models import export as ex
+from geovec.models.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
 
-BACKENDS = ("torch", "onnx", "openvino")
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
-PRECISIONS = ("fp32", "bf16", "int8")
 PRECISION_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the backend that runs each reduced precision
 FAITHFUL_COSINE = 0.9999  # fp32 backends: every item of the fixed batch, cosine with torch
 REDUCED_COSINE = 0.998  # bf16, stated separately: measured 0.9992; rsmeb-dev within the paired CI (docs/performance.md)
@@ -247,13 +246,6 @@ def precision_graphs(model, paths: dict[str, Path], prints: dict[str, str], prec
 
 
 # --- selection -----------------------------------------------------------------------------------------------
-def requested_backend(backend: str | None) -> str:
-    name = (backend or os.environ.get("GEOVEC_BACKEND") or "auto").strip().lower()
-    if name not in (*BACKENDS, "auto"):
-        raise ValueError(f"unknown backend {name!r}; choose one of {[*BACKENDS, 'auto']}")
-    return name
-
-
 def _search_dirs(model, export_dir) -> list[Path]:
     dirs = [Path(export_dir)] if export_dir else []
     source = getattr(model, "source_dir", None)
@@ -267,7 +259,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
     """Attach the requested backend to ``model`` (see the module docstring); returns the backend in use."""
     global _hinted
     name = requested_backend(backend)
-    precision = (precision or os.environ.get("GEOVEC_PRECISION") or "fp32").lower()
+    precision = requested(None, precision)[1]
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
     if precision != "fp32" and name not in ("auto", PRECISION_BACKEND[precision]):
@@ -318,3 +310,20 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
             raise RuntimeError(f"backend {runner.label!r} is not faithful: {last_error}; use backend='torch'")
     _log(f"geovec: torch backend ({last_error})")
     return "torch"
+
+
+def attach_stamped(model, stamp: dict) -> bool:
+    """Attach the backend a checked load recorded (:mod:`geovec.models.load_stamp`) without checking it again;
+    False (nothing attached) where its graphs no longer load."""
+    recorded = stamp.get("runner")
+    if recorded is None:
+        return True  # that load ran on torch
+    if not callable(getattr(model, "set_runner", None)) or not installed(recorded["name"]):
+        return False
+    try:
+        runner = RUNNERS[recorded["name"]]({g: Path(p) for g, p in stamp["graphs"].items()},
+                                           precision=recorded["precision"])
+    except Exception:  # a graph file that no longer loads: check again
+        return False
+    model.set_runner(runner)
+    return True

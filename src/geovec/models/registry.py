@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from geovec.models.base import EmbeddingModel
 from geovec.models.config import GeoVecConfig
+
+if TYPE_CHECKING:  # torch is imported by what builds a model, not by resolving a name (geovec info on a stamp)
+    from geovec.models.base import EmbeddingModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "geovec-compact"
@@ -54,6 +54,8 @@ def available_models() -> list[str]:
 def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> EmbeddingModel:
     """The architecture with pretrained towers and freshly initialised new parts (seeded): the
     "frozen towers, no contrastive training" baseline and the start of every training run."""
+    import torch
+
     config = config or GeoVecConfig(name="geovec-compact-untrained")
     torch.manual_seed(seed)
     return _architecture(config.architecture)(config)
@@ -87,7 +89,9 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     ``precision="int8"`` (onnxruntime) are opt-in, each held to its own faithfulness threshold. ``export_dir``: a folder written by ``geovec export onnx``. ``model.backend`` names the
     backend in use.
     """
-    from geovec.models.backends import apply_backend
+    from geovec.models import load_stamp
+    from geovec.models.backends import apply_backend, attach_stamped
+    from geovec.models.base import EmbeddingModel
 
     EmbeddingModel.set_num_threads(num_threads)
     directory = resolve(name_or_path)
@@ -99,5 +103,11 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     if device:
         model.to(device)
     model.eval()
-    apply_backend(model, backend, precision, export_dir)
+    # a load already checked for this checkpoint, backend and these package versions attaches what it found
+    key = load_stamp.stamp_key(directory, backend, precision, export_dir) \
+        if directory is not None and model.device.type == "cpu" else None
+    stamp = load_stamp.read_stamp(key)
+    if stamp is None or not attach_stamped(model, stamp):
+        apply_backend(model, backend, precision, export_dir)
+        load_stamp.write_stamp(key, model)
     return model

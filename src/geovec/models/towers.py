@@ -39,7 +39,7 @@ VisionTower = EfficientNetLite
 
 
 class LocationTower(nn.Module):
-    """GeoCLIP location encoder: (lat, lon) in WGS84 degrees -> (B, 512).
+    """GeoCLIP location encoder (:mod:`geovec.models.location_encoder`): (lat, lon) in WGS84 degrees -> (B, 512).
 
     GeoCLIP takes (lat, lon) in that order; callers pass named fields and this class builds the pair.
     """
@@ -50,17 +50,9 @@ class LocationTower(nn.Module):
         super().__init__()
         if name != "geoclip":
             raise ValueError(f"unknown location tower {name!r} (available: geoclip)")
-        with quiet_transformers():  # geoclip imports transformers' CLIP processor, which warns without torchvision
-            try:
-                from geoclip import LocationEncoder
-            except ModuleNotFoundError as e:
-                if (e.name or "").split(".")[0] != "geoclip":
-                    raise
-                from geovec.errors import geoclip_missing
+        from geovec.models.location_encoder import GeoCLIPLocationEncoder
 
-                raise geoclip_missing() from None
-
-            self.encoder = LocationEncoder()
+        self.encoder = GeoCLIPLocationEncoder()
 
     def forward(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.stack([lat, lon], dim=-1).float())
