@@ -11,6 +11,7 @@ from geovec.data.captions import (
     UCMCaptions,
 )
 from geovec.data.dior_rsvg import DIORRSVG
+from geovec.data.nwpu_vhr10 import NWPUVHR10
 from geovec.data.geotiff import GeoTiffFolder, RSVQAHRImages, RSVQALRImages
 from geovec.data.patterncom import PatternCom
 from geovec.data.rsvqa import RSVQAHR, RSVQALR
@@ -19,6 +20,8 @@ from geovec.data.scenes import (
     RESISC45,
     WHURS19,
     ClassFolderDataset,
+    EuroSATMS,
+    EuroSATRGB,
     MillionAID,
     NWPURESISC12,
     PatternNet,
@@ -26,7 +29,8 @@ from geovec.data.scenes import (
 )
 
 __all__ = [
-    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
-    "MillionAID", "NWPURESISC12", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
+    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "EuroSATMS", "EuroSATRGB",
+    "GeoTiffFolder",
+    "MillionAID", "NWPURESISC12", "NWPUVHR10", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
     "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]

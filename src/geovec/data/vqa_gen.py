@@ -464,21 +464,36 @@ def _article(word: str) -> str:
 SINGULAR_QUESTIONS = frozenset({"airport", "beach", "desert", "forest", "port", "railway station", "sea"})
 
 
-def presence_question(o: VQAObject, rng: np.random.Generator) -> str:
+def presence_questions(o: VQAObject) -> tuple[str, ...]:
+    """The phrasings a presence question on ``o`` is drawn from."""
     if o.name in SINGULAR_QUESTIONS:
-        return str(rng.choice([f"Is there {_article(o.word)} {o.word} in the image?",
-                               f"Is {_article(o.word)} {o.word} present in the image?",
-                               f"Does this image contain {_article(o.word)} {o.word}?"]))
+        return (f"Is there {_article(o.word)} {o.word} in the image?",
+                f"Is {_article(o.word)} {o.word} present in the image?",
+                f"Does this image contain {_article(o.word)} {o.word}?")
     if o.mass:
-        return str(rng.choice([f"Is there {o.word} in the image?", f"Is {o.word} present in the image?",
-                               f"Does this image contain {o.word}?"]))
-    return str(rng.choice([f"Are there {o.words} in the image?", f"Is there {_article(o.word)} {o.word} in the image?",
-                           f"Is {_article(o.word)} {o.word} present in the image?", f"Does this image contain {o.words}?"]))
+        return f"Is there {o.word} in the image?", f"Is {o.word} present in the image?", f"Does this image contain {o.word}?"
+    return (f"Are there {o.words} in the image?", f"Is there {_article(o.word)} {o.word} in the image?",
+            f"Is {_article(o.word)} {o.word} present in the image?", f"Does this image contain {o.words}?")
+
+
+def count_questions(o: VQAObject) -> tuple[str, ...]:
+    """The phrasings a count question on ``o`` is drawn from."""
+    return (f"How many {o.words} are there in the image?", f"What is the number of {o.words}?",
+            f"How many {o.words} are in the image?")
+
+
+def comp_questions(a: VQAObject, b: VQAObject) -> dict[str, str]:
+    """relation ("equal", "more", "fewer") -> the comparison question on ``a`` and ``b``."""
+    return {"equal": f"Is the number of {a.words} equal to the number of {b.words}?",
+            "more": f"Are there more {a.words} than {b.words}?", "fewer": f"Are there fewer {a.words} than {b.words}?"}
+
+
+def presence_question(o: VQAObject, rng: np.random.Generator) -> str:
+    return str(rng.choice(presence_questions(o)))
 
 
 def count_question(o: VQAObject, rng: np.random.Generator) -> str:
-    return str(rng.choice([f"How many {o.words} are there in the image?", f"What is the number of {o.words}?",
-                           f"How many {o.words} are in the image?"]))
+    return str(rng.choice(count_questions(o)))
 
 
 SCENE_QUESTIONS = ("What type of scene is this?", "What kind of place is shown in the image?",
@@ -494,6 +509,8 @@ class Pair:
     answer: str
     rule: str  # why this answer (evidence)
     class_name: str | None = None
+    objects: tuple[str, ...] = ()  # the object(s) asked about (presence, count: one; comp: two, in question order)
+    relation: str = ""  # comp: "more", "fewer" or "equal" (what the question asks)
 
     def to_dict(self) -> dict:
         return {"image": self.image, "type": self.type, "question": self.question, "answer": self.answer,
@@ -537,10 +554,10 @@ def generate_pairs(samples: Sequence[Any], reference: Sequence[Any] | None = Non
             chosen_no = [no[i] for i in sorted(rng.choice(len(no), k_no, replace=False))] if k_no else []
             for name in chosen_yes:
                 pairs.append(Pair(image, "presence", presence_question(OBJECT_INDEX[name], rng), "yes",
-                                  f"yes: mentioned in {f.present[name]} of {len(caps)} captions", cls))
+                                  f"yes: mentioned in {f.present[name]} of {len(caps)} captions", cls, (name,)))
             for name in chosen_no:
                 pairs.append(Pair(image, "presence", presence_question(OBJECT_INDEX[name], rng), "no",
-                                  f"no: {no_rule[name]}", cls))
+                                  f"no: {no_rule[name]}", cls, (name,)))
         counted = sorted(f.counts)
         # absent objects (the "no" rule) count 0: as many of them as counted ones, for count and comp
         absent = [n for n in no if not OBJECT_INDEX[n].mass]
@@ -551,11 +568,11 @@ def generate_pairs(samples: Sequence[Any], reference: Sequence[Any] | None = Non
             for i in sorted(rng.choice(len(counted), k, replace=False)):
                 o = OBJECT_INDEX[counted[i]]
                 pairs.append(Pair(image, "count", count_question(o, rng), str(f.counts[o.name]),
-                                  f"count: {f.counts[o.name]} {o.words} stated, no caption disagrees", cls))
+                                  f"count: {f.counts[o.name]} {o.words} stated, no caption disagrees", cls, (o.name,)))
             for name in zeros:
                 o = OBJECT_INDEX[name]
                 pairs.append(Pair(image, "count", count_question(o, rng), "0",
-                                  f"count: 0, {o.words} absent by the presence rule ({no_rule[name]})", cls))
+                                  f"count: 0, {o.words} absent by the presence rule ({no_rule[name]})", cls, (name,)))
         if "comp" in types and counted:
             known = {**{n: f.counts[n] for n in counted}, **{n: 0 for n in zeros}}
             combos = [(a, b) for a in counted for b in sorted(known) if a != b and (b not in counted or a < b)]
@@ -580,12 +597,13 @@ def _comp_pair(image, a: VQAObject, b: VQAObject, na: int, nb: int, rng, cls) ->
     time, different ones one time in five; otherwise "more" or "fewer", half and half."""
     u = rng.random()
     if (na == nb and u < 0.5) or (na != nb and u < 0.2):
-        q, ans = f"Is the number of {a.words} equal to the number of {b.words}?", na == nb
+        rel, ans = "equal", na == nb
     elif rng.random() < 0.5:
-        q, ans = f"Are there more {a.words} than {b.words}?", na > nb
+        rel, ans = "more", na > nb
     else:
-        q, ans = f"Are there fewer {a.words} than {b.words}?", na < nb
-    return Pair(image, "comp", q, "yes" if ans else "no", f"comp: {na} {a.words} vs {nb} {b.words}", cls)
+        rel, ans = "fewer", na < nb
+    return Pair(image, "comp", comp_questions(a, b)[rel], "yes" if ans else "no",
+                f"comp: {na} {a.words} vs {nb} {b.words}", cls, (a.name, b.name), rel)
 
 
 def _rural_urban(readable: str, captions: Sequence[str]) -> str | None:
