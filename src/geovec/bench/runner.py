@@ -307,7 +307,8 @@ def prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) -> dict[
     C = E.reshape(len(names), len(templates), -1).mean(axis=1)
     Q = embeddings[""][0]
     ranking = rank_golds(Q, C, data.gold, data.query_groups, data.candidate_groups, data.exclude)
-    qs = QueryScores(per_query_values(ranking, "p@1"), np.zeros(len(data.gold), dtype=str))
+    clusters = None if data.query_clusters is None else np.asarray([str(c) for c in data.query_clusters])
+    qs = QueryScores(per_query_values(ranking, "p@1"), np.zeros(len(data.gold), dtype=str), clusters)
     return {"p@1_prompt_ensemble": qs.score(), "p@1_prompt_ensemble_ci95": list(bootstrap_ci(qs, cfg.n_boot, cfg.seed)),
             "n_templates": len(templates)}
 
