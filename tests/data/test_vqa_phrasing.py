@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from geovec.data.vqa_gen import OBJECT_INDEX, generate_pairs
+from geovec.data.vqa_gen import OBJECT_INDEX, answer_value, generate_pairs, number_word
 from geovec.data.vqa_phrasing import (
     HELD_OUT_QUESTIONS,
+    HELD_OUT_WORDS,
     held_out_pair,
     held_out_phrasings,
-    number_word,
     training_phrasings,
 )
 
@@ -33,10 +33,40 @@ def test_held_out_phrasings_never_appear_in_training():
     assert not {t.lower().rstrip("?.") for t in held} & lowered
 
 
-def test_training_phrasings_cover_what_the_generator_asks():
-    asked = {p.question for p in generate_pairs(SAMPLES, seed=3)}
+def test_no_training_phrasing_uses_a_held_out_word():
+    for q in training_phrasings():
+        assert not [w for w in HELD_OUT_WORDS if w in q.lower()], q
+    assert any(w in q.lower() for q in held_out_phrasings() for w in HELD_OUT_WORDS)
+
+
+@pytest.mark.parametrize("paraphrase", [False, True])
+def test_training_phrasings_cover_what_the_generator_asks(paraphrase):
+    asked = {p.question for p in generate_pairs(SAMPLES, seed=3, paraphrase=paraphrase)}
     assert asked and asked <= training_phrasings()
     assert not asked & held_out_phrasings()
+
+
+def test_paraphrased_pairs_vary_wording_and_keep_meaning():
+    plain = generate_pairs(SAMPLES, seed=0)
+    para = generate_pairs(SAMPLES, seed=0, paraphrase=True)
+    assert [(p.image, p.type, p.objects, answer_value(p.answer)) for p in plain] == \
+        [(p.image, p.type, p.objects, answer_value(p.answer)) for p in para]
+    assert len({p.question for p in para}) > len({p.question for p in plain})
+    assert any(p.question not in {x.question for x in plain} for p in para)
+    counts = [p.answer for p in para if p.type == "count"]
+    assert any(a.isdigit() for a in counts) and any(not a.isdigit() for a in counts)  # digits and words
+    assert para == generate_pairs(SAMPLES, seed=0, paraphrase=True)
+
+
+def test_negatives_never_hold_another_wording_of_the_answer():
+    from geovec.data.vqa_gen import pairs_to_samples
+    from geovec.train.converters import vqa_examples
+
+    samples = pairs_to_samples(generate_pairs(SAMPLES, seed=0, paraphrase=True))
+    for ex in vqa_examples(samples, type_negatives=True):
+        pos = answer_value(ex.positives[0]["text"])
+        assert all(answer_value(n["text"]) != pos for n in ex.negatives)
+    assert answer_value("three") == answer_value("3") == "3" and answer_value("yes") == "yes"
 
 
 def test_held_out_pairs_keep_type_meaning_and_answer():
@@ -70,5 +100,5 @@ def test_unknown_type_is_an_error():
     p = generate_pairs(SAMPLES[:1] + SAMPLES[25:26], reference=SAMPLES, seed=0)[0]
     from dataclasses import replace
 
-    with pytest.raises(ValueError, match="no held-out phrasing for question type 'area'"):
+    with pytest.raises(ValueError, match="no phrasings for question type 'area'"):
         held_out_pair(replace(p, type="area"))

@@ -500,6 +500,90 @@ SCENE_QUESTIONS = ("What type of scene is this?", "What kind of place is shown i
                    "What is the scene category of this image?")
 RURAL_URBAN_QUESTION = "Is it a rural or an urban area?"
 
+#: training paraphrases (``generate_pairs(paraphrase=True)``): question kind -> templates (``{a}`` is the article of
+#: ``{word}``; comp: ``{a}``, ``{b}`` the two objects). They never use the words of the held-out phrasings of
+#: :mod:`geovec.data.vqa_phrasing` (picture, photo, visible, spot, you, outnumber, numerous, "as many", land-use).
+PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "presence_plural": ("Can {words} be seen in the image?", "Does the image show {words}?",
+                        "Are {words} shown in this image?", "Are there any {words} in the scene?",
+                        "Is there at least one {word} in the image?"),
+    "presence_singular": ("Can {a} {word} be seen in the image?", "Does the image show {a} {word}?",
+                          "Is {a} {word} shown in this image?", "Is there {a} {word} in the scene?"),
+    "presence_mass": ("Can {word} be seen in the image?", "Does the image show {word}?", "Is {word} shown in this image?",
+                      "Is there any {word} in the scene?"),
+    "count": ("How many {words} does the image show?", "How many {words} are shown?", "Give the number of {words}.",
+              "How many {words} are present in the scene?", "What number of {words} appear in the image?"),
+    "comp_more": ("Is the number of {a} greater than the number of {b}?", "Does the image show more {a} than {b}?",
+                  "Are there more {a} than {b} in the scene?"),
+    "comp_fewer": ("Is the number of {a} smaller than the number of {b}?", "Are there less {a} than {b}?",
+                   "Does the image show fewer {a} than {b}?"),
+    "comp_equal": ("Are the numbers of {a} and {b} the same?", "Is there the same number of {a} and {b}?",
+                   "Does the image show equally many {a} and {b}?"),
+    "rural_urban": ("Is the area urban or rural?", "Does the image show an urban or a rural area?",
+                    "Is this scene rural or urban?"),
+    "scene": ("What scene is shown in the image?", "Which scene class does this image belong to?",
+              "What does this image show?"),
+}
+#: share of count answers written as a number word ("three") instead of digits in paraphrased pairs
+NUMBER_WORD_SHARE = 0.5
+_NUMBER_NAMES = {n: w for w, n in NUMBER_WORDS.items()}
+
+
+def number_word(n: int) -> str:
+    """``3`` -> ``"three"`` (0-20 as words, larger counts in digits: how people write them)."""
+    return _NUMBER_NAMES.get(n, str(n))
+
+
+def answer_value(answer: str) -> str:
+    """An answer's meaning for comparing wordings: number words and digits as the digits ("three" -> "3")."""
+    a = answer.strip().lower()
+    return str(NUMBER_WORDS[a]) if a in NUMBER_WORDS else a
+
+
+def question_kind(pair: "Pair") -> str:
+    """The template key of a pair: ``presence_plural`` / ``_singular`` / ``_mass``, ``count``, ``comp_<relation>``,
+    ``rural_urban``, ``scene``."""
+    if pair.type == "presence":
+        o = OBJECT_INDEX[pair.objects[0]]
+        return "presence_singular" if o.name in SINGULAR_QUESTIONS else "presence_mass" if o.mass else "presence_plural"
+    if pair.type == "comp":
+        return f"comp_{pair.relation}"
+    if pair.type in ("count", "rural_urban", "scene"):
+        return pair.type
+    raise ValueError(f"no phrasings for question type {pair.type!r}")
+
+
+def fill(template: str, pair: "Pair") -> str:
+    """A template of :data:`PARAPHRASES` (or the held-out banks) filled with the pair's object(s)."""
+    if pair.type == "comp":
+        a, b = (OBJECT_INDEX[n] for n in pair.objects)
+        return template.format(a=a.words, b=b.words)
+    if pair.objects:
+        o = OBJECT_INDEX[pair.objects[0]]
+        return template.format(word=o.word, words=o.words, a=_article(o.word))
+    return template
+
+
+def rephrase(pair: "Pair", bank: dict[str, tuple[str, ...]], rng: np.random.Generator, number_words: float,
+             note: str) -> "Pair":
+    """``pair`` asked with a template of ``bank`` (same meaning and answer); a count answered as a number word
+    with probability ``number_words``."""
+    from dataclasses import replace
+
+    question = fill(str(rng.choice(bank[question_kind(pair)])), pair)
+    answer = pair.answer
+    if pair.type == "count" and (number_words >= 1 or (number_words > 0 and rng.random() < number_words)):
+        answer = number_word(int(pair.answer))
+    return replace(pair, question=question, answer=answer, rule=f"{pair.rule} ({note})")
+
+
+def paraphrased_pair(pair: "Pair", seed: int = 0) -> "Pair":
+    """``pair`` in a phrasing drawn from its template phrasing and :data:`PARAPHRASES`; counts answered in digits or
+    words (:data:`NUMBER_WORD_SHARE`)."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"paraphrase|{pair.image}|{pair.question}".encode())])
+    kind = question_kind(pair)
+    return rephrase(pair, {kind: (pair.question,) + PARAPHRASES[kind]}, rng, NUMBER_WORD_SHARE, "paraphrased")
+
 
 @dataclass
 class Pair:
@@ -519,13 +603,16 @@ class Pair:
 
 def generate_pairs(samples: Sequence[Any], reference: Sequence[Any] | None = None, seed: int = 0,
                    max_presence: int = 2, max_count: int = 2, max_comp: int = 2, no_max_class_rate: float = 0.02,
-                   min_class_images: int = 20, types: Sequence[str] = QUESTION_TYPES) -> list[Pair]:
+                   min_class_images: int = 20, types: Sequence[str] = QUESTION_TYPES,
+                   paraphrase: bool = False) -> list[Pair]:
     """Question/answer pairs for every image of ``samples`` by the rules of this module.
 
     ``samples``: dicts with ``image``, ``captions`` (or ``caption_slots``) and optionally ``class_name``, or
     ``(image, captions[, class])`` tuples. ``reference``: the caption set whose per-class object rates decide
     the "no" answers (default: ``samples`` itself; the dev task uses the train captions). Without a class, an
-    image belongs to one class-less group. ``types``: which question types to generate.
+    image belongs to one class-less group. ``types``: which question types to generate. ``paraphrase``: ask each
+    pair in a phrasing drawn from the template and :data:`PARAPHRASES`, counts in digits or words
+    (:func:`paraphrased_pair`; for training: the dev task keeps the templates).
     """
     unknown = set(types) - set(QUESTION_TYPES)
     if unknown:
@@ -588,7 +675,7 @@ def generate_pairs(samples: Sequence[Any], reference: Sequence[Any] | None = Non
                                   f"{ans}: class {readable}, captions agree", cls))
         if "scene" in types and readable:
             pairs.append(Pair(image, "scene", str(rng.choice(SCENE_QUESTIONS)), readable, f"scene: class {cls}", cls))
-        out.extend(pairs)
+        out.extend([paraphrased_pair(p, seed) for p in pairs] if paraphrase else pairs)
     return out
 
 

@@ -29,7 +29,7 @@ from geovec.data.base import prompt_name
 from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
-from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
+from geovec.data.vqa_gen import DerivedVQA, answer_value, generate_pairs, pairs_to_samples
 from geovec.data.scenes import ClassFolderDataset, MillionAID
 from geovec.train.data import Example
 
@@ -104,7 +104,9 @@ def vqa_examples(samples: Iterable[dict], type_negatives: bool = False) -> Itera
                 vocab[s["type"]].append(str(s["answer"]))
     for s in samples:
         answer = str(s["answer"])
-        negatives = [{"text": a} for a in sorted(vocab[s["type"]]) if a != answer] if type_negatives else []
+        # another wording of the same answer ("three" for "3", from paraphrased pairs) is no negative
+        negatives = [{"text": a} for a in sorted(vocab[s["type"]]) if answer_value(a) != answer_value(answer)] \
+            if type_negatives else []
         yield Example("vqa", {"image": _abs(s["image"]), "text": s["question"]}, [{"text": answer}], negatives,
                       group=f"{s['image_id']}:{s['question_id']}")
 
