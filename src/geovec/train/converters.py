@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from geovec.bench.builders import CLASS_TEMPLATE
 from geovec.data.base import prompt_name
@@ -165,3 +165,40 @@ def dior_rsvg_examples(root: str | Path, split: str = "train") -> Iterator[Examp
     """Referring-expression examples of one DIOR-RSVG split (:class:`geovec.data.DIORRSVG`: xml + split files
     of global object indices)."""
     return referring_examples(DIORRSVG(Path(root), split).samples)
+
+
+# --- NWPU VHR-10 (the train part of the seeded split only) ---------------------------------------------------------
+def vhr10_examples(samples: Iterable[dict]) -> Iterator[Example]:
+    """NWPU VHR-10 objects (``NWPUVHR10(root, "train").samples``; never the ``dev`` part) -> region pairs:
+    (image + box) -> its class name (:func:`class_prompts`, the other nine names as hard negatives), and the
+    referring pairs of :func:`referring_examples` on "the <class>" / position phrases
+    (:func:`geovec.data.nwpu_vhr10.with_referring_expressions`): box -> phrase and phrase -> box, the image's other
+    objects as hard negatives."""
+    from geovec.data.nwpu_vhr10 import VHR10_CLASSES, is_dev_image, with_referring_expressions
+
+    samples = list(samples)
+    dev = sorted({s["image_id"] for s in samples if is_dev_image(s["image_id"])})
+    if dev:
+        raise ValueError(f"VHR-10 image {dev[0]} is in the dev part (rsmeb-dev): train on NWPUVHR10(root, 'train')")
+    for s in samples:
+        image = _abs(s["image"])
+        q = {"image": image, "box": [float(v) for v in s["box"]]}
+        yield Example("region", q, [{"text": t} for t in class_prompts(s["class_name"], s["class_name"])],
+                      [{"text": CLASS_TEMPLATE.format(c)} for c in VHR10_CLASSES if c != s["class_name"]],
+                      group=f"{image}#{s['object_index']}:class")
+    yield from referring_examples(with_referring_expressions(samples))
+
+
+# --- sensor-simulated views (geovec.train.sensor_sim) -------------------------------------------------------------
+def sensor_view_examples(views: Iterable[dict], samples: Sequence[dict]) -> Iterator[Example]:
+    """Rendered sensor views (rows of :func:`geovec.train.sensor_sim.render_views`: ``source``, ``image``) of scene
+    samples (``image``, ``class_name``, ``captions``; e.g. ``RSICDScenes(root, "train").samples``) -> the view ->
+    class-name examples (other class names as hard negatives) and view -> captions examples of its source."""
+    by_source = {_abs(s["image"]): s for s in samples}
+    views = list(views)
+    rows = [{**by_source[_abs(v["source"])], "image": v["image"]} for v in views]
+    yield from classification_examples(rows)
+    for v, r in zip(views, rows):
+        caps = [c.strip() for c in r.get("captions", []) if c and c.strip(" .")]
+        if caps:
+            yield Example("retrieval", {"image": _abs(v["image"])}, [{"text": c} for c in caps], group=_abs(v["source"]))
