@@ -85,10 +85,14 @@ def test_outside_rsicd_table_matches_the_result_files():
     section = CARD.read_text().split("## Outside RSICD")[1].split("\n## ")[0]
     header = next(line for line in section.splitlines() if line.startswith("| task |"))
     cols = [c.strip() for c in header.strip("|").split("|")]
-    runs = {i: f"geovec-compact/{cfg['revision']}" if c.endswith("(shipped)**") else f"geovec-compact/{c.strip('*')}"
-            for i, c in enumerate(cols) if c.startswith(("**r", "r")) and (RESULTS / "geovec-compact").exists()}
-    runs = {i: f for i, f in runs.items() if (RESULTS / f).is_dir()}
-    assert runs, cols
+    folders = sorted(d.name for d in (RESULTS / "geovec-compact").iterdir())
+    runs = {}
+    for i, c in enumerate(cols):  # "**r20 (shipped)**" -> the bundled revision, "r22 (ablation)" -> r22-<date>
+        if c.endswith("(shipped)**"):
+            runs[i] = f"geovec-compact/{cfg['revision']}"
+        elif re.fullmatch(r"r\d+ \(.*\)", c):
+            runs[i] = "geovec-compact/" + next(f for f in folders if f.split("-")[0] == c.split()[0] and "+" not in f)
+    assert len(runs) >= 1 and f"geovec-compact/{cfg['revision']}" in runs.values(), cols
     rows = {line.split("|")[1].strip().split(" (")[0]: [c.strip() for c in line.strip("|").split("|")]
             for line in section.splitlines() if line.startswith("| dev-")}
     assert set(rows) == set(OUTSIDE_RSICD)
