@@ -57,7 +57,8 @@ def test_model_card_front_matter_fits_the_shipped_revision():
 
 def test_model_card_table_matches_the_result_files():
     cfg = _bundled_config()
-    lines = [line for line in CARD.read_text().splitlines() if line.startswith("| dev-")]
+    main_table = CARD.read_text().split("## Outside RSICD")[0]  # the rsmeb-dev table; the outside one has its test
+    lines = [line for line in main_table.splitlines() if line.startswith("| dev-")]
     header = next(line for line in CARD.read_text().splitlines() if line.startswith("| task |"))
     cols = [c.strip() for c in header.strip("|").split("|")]
     shipped_col = next(i for i, c in enumerate(cols) if c.endswith("(shipped)**"))
@@ -65,7 +66,7 @@ def test_model_card_table_matches_the_result_files():
     folders = {**{cols.index(k): v for k, v in COLUMNS.items()},
                shipped_col: f"geovec-compact/{cfg['revision']}"}
     scores = {i: _main_scores(folder) for i, folder in folders.items()}
-    assert len(lines) == len(scores[shipped_col]) == 11
+    assert len(lines) == 11 and len(scores[shipped_col]) == 17  # 11 rsmeb-dev tasks + 6 outside RSICD
     for line in lines:
         cells = [c.strip() for c in line.strip("|").split("|")]
         task = cells[0].split(" (")[0]
@@ -77,6 +78,34 @@ def test_model_card_table_matches_the_result_files():
             assert float(m.group(1)) == pytest.approx(value, abs=tol), (task, cols[i])
             assert [float(m.group(2)), float(m.group(3))] == pytest.approx(ci, abs=tol), (task, cols[i])
     assert "**768-d**" in CARD.read_text()
+
+
+def test_outside_rsicd_table_matches_the_result_files():
+    from geovec.bench.outside import OUTSIDE_RSICD
+
+    cfg = _bundled_config()
+    section = CARD.read_text().split("## Outside RSICD")[1].split("\n## ")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| task |"))
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    folders = sorted(d.name for d in (RESULTS / "geovec-compact").iterdir())
+    runs = {}
+    for i, c in enumerate(cols):  # "**r20 (shipped)**" -> the bundled revision, "r22 (ablation)" -> r22-<date>
+        if c.endswith("(shipped)**"):
+            runs[i] = f"geovec-compact/{cfg['revision']}"
+        elif re.fullmatch(r"r\d+ \(.*\)", c):
+            runs[i] = "geovec-compact/" + next(f for f in folders if f.split("-")[0] == c.split()[0] and "+" not in f)
+    assert len(runs) >= 1 and f"geovec-compact/{cfg['revision']}" in runs.values(), cols
+    rows = {line.split("|")[1].strip().split(" (")[0]: [c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| dev-")}
+    assert set(rows) == set(OUTSIDE_RSICD)
+    for i, folder in runs.items():
+        scores = _main_scores(folder)
+        for task, cells in rows.items():
+            value, ci = scores[task]
+            m = re.match(r"\**([\d.]+)\**\s*\(([\d.]+)-([\d.]+)\)", cells[i])
+            assert m, (task, cells[i])
+            assert float(m.group(1)) == pytest.approx(value, abs=0.05 + 1e-9), (task, folder)
+            assert [float(m.group(2)), float(m.group(3))] == pytest.approx(ci, abs=0.05 + 1e-9), (task, folder)
 
 
 @pytest.mark.parametrize("pattern", [r"\bthis machine\b", r"\bthe lead\b", r"should add", r"\bTODO\b",

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from geovec.data.scenes import EUROSAT_CLASSES
+
 
 def write_image(path: Path, seed: int, size: int = 32) -> Path:
     """A small real image file (JPEG/PNG/TIFF by suffix) with seeded content."""
@@ -184,3 +186,54 @@ def write_geotiff(path: Path, lat: float, lon: float, size: int = 16, pixel_m: f
                        crs="EPSG:3857", transform=transform) as ds:
         ds.write(data)
     return path
+
+
+# NWPU VHR-10: image id -> ground-truth text (official format, with the spaces and blank line some files have);
+# 010, 015, 023 and 031 fall in the dev part of the seeded split
+VHR10_GT = {
+    "010": "(10,10),(40,50),1\n( 68,116),(170,161),3 \n\n(200, 20),(230, 60),3\n",
+    "015": "(5,5),(25,25),10\n",
+    "020": "(0,0),(100,100),7\n",
+    "023": "(50,60),(120,130),5\n",
+    "031": "(1,1),(97,98),2\n",
+}
+
+
+def write_vhr10(root: Path, gt: dict[str, str] = VHR10_GT, listed: bool = True) -> Path:
+    """``positive_image_set/<id>.jpg`` (256 px), ``ground_truth/<id>.txt`` and ``image_set/train.txt``."""
+    for image_id, text in gt.items():
+        write_image(root / "positive_image_set" / f"{image_id}.jpg", int(image_id), size=256)
+        (root / "ground_truth").mkdir(parents=True, exist_ok=True)
+        (root / "ground_truth" / f"{image_id}.txt").write_text(text)
+    if listed:
+        (root / "image_set").mkdir(exist_ok=True)
+        (root / "image_set" / "train.txt").write_text("".join(f"{i}\n" for i in gt))
+    return root
+
+
+def write_eurosat_ms(folder: Path, per_class: int = 1) -> None:
+    """13-band uint16 GeoTIFFs (UTM 32N, 10 m, one 16 px patch per class, 20 km apart) whose B04 / B03 / B02 are
+    3000 / 1500 / 0: true colour reads them as (255, ~128, 0); every other band is 7000 (a wrong band order shows
+    up as saturated channels)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    for k, cls in enumerate(EUROSAT_CLASSES):
+        for j in range(per_class):
+            path = folder / cls / f"{cls}_{j}.tif"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = np.full((13, 16, 16), 7000, dtype=np.uint16)
+            data[3], data[2], data[1] = 3000, 1500, 0  # B04, B03, B02 (1-based bands 4, 3, 2)
+            with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=13, dtype="uint16",
+                               crs="EPSG:32632", transform=from_origin(500000 + 20000 * k, 5200000 + 3000 * j, 10, 10)) as ds:
+                ds.write(data)
+
+
+def write_outside_data(root: Path) -> Path:
+    """The folders of the tasks outside RSICD: ``eurosat_rgb_dev``, ``eurosat_ms``, ``nwpu_vhr10``."""
+    write_class_folders(root / "eurosat_rgb_dev", {c: [f"{c}_{i}.jpg" for i in (1, 2)] for c in EUROSAT_CLASSES})
+    write_eurosat_ms(root / "eurosat_ms")
+    write_vhr10(root / "nwpu_vhr10", {**VHR10_GT, "010": "(10,100),(40,130),3\n(200,100),(230,130),3\n(100,10),(160,40),1\n",
+                                      "015": "(5,5),(25,25),10\n(150,150),(250,250),10\n",
+                                      "031": "(1,1),(97,98),2\n(120,120),(150,150),3\n"})
+    return root

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import geovec.data
 
-from tests.bench.formats import write_caption_dataset, write_class_folders, write_geotiff
+from tests.bench.formats import write_caption_dataset, write_class_folders, write_geotiff, write_outside_data
 
 CLASSES = ["Airport", "Beach", "Center", "Forest", "Port", "River"]
 
@@ -24,7 +24,8 @@ def rsicd_entries(per_class_train: int = 2, per_class_val: int = 2) -> list[tupl
     return entries
 
 
-def write_dev_data(root: Path, per_class_train: int = 2, per_class_val: int = 2, geo: bool = True) -> Path:
+def write_dev_data(root: Path, per_class_train: int = 2, per_class_val: int = 2, geo: bool = True,
+                   outside: bool = False) -> Path:
     entries = rsicd_entries(per_class_train, per_class_val)
     write_caption_dataset(root / "rsicd", "RSICD_images", "dataset_rsicd.json", entries)
     (root / "rsicd" / "classes").mkdir(parents=True, exist_ok=True)
@@ -42,4 +43,6 @@ def write_dev_data(root: Path, per_class_train: int = 2, per_class_val: int = 2,
                 write_geotiff(root / dataset / folder / f"{i}.tif", lat, lon, size=16, seed=i)
                 rows.append(f"{dataset},{folder}/{i}.tif,16,16,{lat},{lon},3857,10")
         (root / "geo_index.csv").write_text("\n".join(rows) + "\n")
+    if outside:  # EuroSAT RGB / MS and NWPU VHR-10 for the tasks outside RSICD
+        write_outside_data(root)
     return root

@@ -53,7 +53,7 @@ def hash_id(s, buckets):
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return write_dev_data(tmp_path_factory.mktemp("data"))
+    return write_dev_data(tmp_path_factory.mktemp("data"), outside=True)
 
 
 @pytest.fixture(scope="module")

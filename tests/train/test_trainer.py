@@ -96,3 +96,21 @@ def test_config_file_yaml_and_unknown_keys(tmp_path):
     p.write_text("batchsize: 7\n")
     with pytest.raises(ValueError, match="batchsize"):
         TrainConfig.load(p)
+
+
+def test_a_trained_base_keeps_its_other_trained_parts_in_the_saved_model(tmp_path):
+    """A run that trains some parts of a trained checkpoint (e.g. the encoder half of a dual-path model) saves the
+    parts the checkpoint carries beside them, so the result loads whole; the run still trains only its own."""
+    from geovec.train.trainer import Trainer
+
+    seen = []
+    model = TinyTextModel()  # as loaded from a checkpoint whose trained parts are bag., head., logit_scale
+    model.save_pretrained = lambda directory, dtype=None: seen.append(list(model.config.trainable)) or directory
+    t = Trainer(_config(tmp_path, "k", trainable=["head."], base_model=str(tmp_path / "ckpt")), model=model)
+    trains = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "bag.weight" not in trains and {"head.0.weight", "head.2.weight"} <= trains
+    t.save_model(tmp_path / "out")
+    assert seen[0][0] == "head." and set(seen[0]) == {"head.", "bag.", "logit_scale"}
+    assert model.config.trainable == ["head."]  # restored after saving
+    fresh = Trainer(_config(tmp_path, "u", trainable=["head."]), model=TinyTextModel())  # untrained base: nothing kept
+    assert fresh.kept_parts == []

@@ -55,7 +55,7 @@ def rank_golds(
     gold: Sequence[Sequence[int]],
     query_groups: Sequence | None = None,
     candidate_groups: Sequence | None = None,
-    exclude: Sequence[int | None] | None = None,
+    exclude: Sequence | None = None,
     chunk: int = 512,
 ) -> Ranking:
     """Rank all candidates for every query by cosine similarity and locate the golds.
@@ -63,7 +63,7 @@ def rank_golds(
     ``gold[q]``: indices into ``candidates`` that are correct for query q (at least one).
     With ``query_groups``/``candidate_groups``, query q is ranked only against candidates of its own
     group (e.g. the regions of its own mosaic, or the answers of its question type). ``exclude[q]``: a
-    candidate index that is never ranked for query q (None for none), e.g. the query itself.
+    candidate index, or a list of them, never ranked for query q (None for none), e.g. the query itself.
     """
     q = l2_normalize(queries)
     c = l2_normalize(candidates)
@@ -95,8 +95,9 @@ def rank_golds(
             allowed = qg[start:stop, None] == cg[None, :]
         if exclude is not None:
             for row, qi in enumerate(range(start, stop)):
-                if exclude[qi] is not None and exclude[qi] >= 0:
-                    allowed[row, int(exclude[qi])] = False
+                if exclude[qi] is not None:
+                    idx = np.atleast_1d(np.asarray(exclude[qi], dtype=np.int64))
+                    allowed[row, idx[idx >= 0]] = False
         if np.any(is_gold & ~allowed):
             raise ValueError("a gold candidate lies outside its query's group or is excluded")
         scores = np.where(allowed, scores, -np.inf)
@@ -235,36 +236,65 @@ class QueryScores:
         return cls(np.asarray(d["values"]), np.asarray(d["groups"]), None if d.get("clusters") is None else np.asarray(d["clusters"]))
 
 
-def _bootstrap_draws(structure: list[tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, len(sums), size=(n_boot, len(sums))) for sums, _ in structure]
-
-
 def _bootstrap_scores(structure, draws) -> np.ndarray:
     per_group = [sums[idx].sum(1) / counts[idx].sum(1) for (sums, counts), idx in zip(structure, draws)]
     return np.mean(per_group, axis=0)
 
 
+def _mean_boots(tasks: Sequence[QueryScores], n_boot: int, seed: int,
+                paired: Sequence[QueryScores] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bootstrap draws of the mean over ``tasks`` of their scores (each task resampled inside its groups, one
+    generator for all); with ``paired`` (the same queries scored by another model) the same draws score those."""
+    rng = np.random.default_rng(seed)
+    boots, other = [], []
+    for i, qs in enumerate(tasks):
+        structure = qs._units()
+        draws = [rng.integers(0, len(sums), size=(n_boot, len(sums))) for sums, _ in structure]
+        boots.append(_bootstrap_scores(structure, draws))
+        if paired is not None:
+            other.append(_bootstrap_scores(paired[i]._units(), draws))
+    return np.mean(boots, axis=0), None if paired is None else np.mean(other, axis=0)
+
+
+def mean_ci(tasks: Sequence[QueryScores], n_boot: int = 1000, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float, float]:
+    """(mean of the tasks' scores, percentile bootstrap interval): every task resampled independently, the mean
+    taken per draw (a summary line over several tasks, e.g. "outside RSICD")."""
+    boots, _ = _mean_boots(tasks, n_boot, seed)
+    a = (1 - level) / 2
+    return float(np.mean([t.score() for t in tasks])), float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))
+
+
 def bootstrap_ci(qs: QueryScores, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of ``qs.score()``: resample units with replacement inside each group."""
-    structure = qs._units()
-    boots = _bootstrap_scores(structure, _bootstrap_draws(structure, n_boot, seed))
-    a = (1 - level) / 2
-    return float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))
+    return mean_ci([qs], n_boot, seed, level)[1:]
+
+
+def _check_paired(a: QueryScores, b: QueryScores) -> None:
+    if a.n != b.n or not np.array_equal(a.groups, b.groups) or (
+            (a.clusters is None) != (b.clusters is None)) or (a.clusters is not None and not np.array_equal(a.clusters, b.clusters)):
+        raise ValueError("paired comparison needs the same queries in the same order for both models")
+
+
+def paired_bootstrap_mean(a: Sequence[QueryScores], b: Sequence[QueryScores], n_boot: int = 2000, seed: int = 0,
+                          level: float = 0.95) -> dict[str, float]:
+    """Difference ``b - a`` of the mean over tasks of two models scored on the *same* queries of each task, with a
+    paired bootstrap interval (the same resampled queries for both models) and a two-sided p-value (share of
+    resamples on the other side of 0)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("paired comparison needs the same tasks for both models")
+    for x, y in zip(a, b):
+        _check_paired(x, y)
+    boots_a, boots_b = _mean_boots(a, n_boot, seed, paired=b)
+    delta = boots_b - boots_a
+    q = (1 - level) / 2
+    lo, hi = float(np.quantile(delta, q)), float(np.quantile(delta, 1 - q))
+    p = float(min(1.0, 2 * min(np.mean(delta <= 0), np.mean(delta >= 0))))
+    return {"delta": float(np.mean([y.score() - x.score() for x, y in zip(a, b)])), "ci95": [lo, hi], "p_value": p,
+            "verdict": "better" if lo > 0 else "worse" if hi < 0 else "no change"}
 
 
 def paired_bootstrap(a: QueryScores, b: QueryScores, n_boot: int = 2000, seed: int = 0,
                      level: float = 0.95) -> dict[str, float]:
-    """Difference ``b - a`` of two models scored on the *same* queries, with a paired bootstrap interval (the same
-    resampled queries for both models) and a two-sided p-value (share of resamples on the other side of 0)."""
-    if a.n != b.n or not np.array_equal(a.groups, b.groups) or (
-            (a.clusters is None) != (b.clusters is None)) or (a.clusters is not None and not np.array_equal(a.clusters, b.clusters)):
-        raise ValueError("paired comparison needs the same queries in the same order for both models")
-    sa, sb = a._units(), b._units()
-    draws = _bootstrap_draws(sa, n_boot, seed)
-    delta = _bootstrap_scores(sb, draws) - _bootstrap_scores(sa, draws)
-    q = (1 - level) / 2
-    lo, hi = float(np.quantile(delta, q)), float(np.quantile(delta, 1 - q))
-    p = float(min(1.0, 2 * min(np.mean(delta <= 0), np.mean(delta >= 0))))
-    return {"delta": b.score() - a.score(), "ci95": [lo, hi], "p_value": p,
-            "verdict": "better" if lo > 0 else "worse" if hi < 0 else "no change"}
+    """:func:`paired_bootstrap_mean` of one task: ``b - a`` on the same queries with its paired interval."""
+    return paired_bootstrap_mean([a], [b], n_boot, seed, level)

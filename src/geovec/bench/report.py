@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from geovec.bench.metrics import QueryScores, paired_bootstrap
+from geovec.bench.metrics import QueryScores, mean_ci, paired_bootstrap, paired_bootstrap_mean
 from geovec.bench.tasks import META_TASKS, TASKS
 
 
@@ -75,6 +75,21 @@ def _extras(rec: dict) -> str:
         bits.append(f"{s['n_templates']}-prompt ensemble P@1 {_pct(s['p@1_prompt_ensemble'])}")
     if "p@1_by_label" in s and len(s["p@1_by_label"]) <= 8:
         bits.append(", ".join(f"{k} {_pct(v)}" for k, v in s["p@1_by_label"].items()))
+    for key, by in s.items():  # facets (per class, per object size ...): P@1 (n)
+        if key.startswith("p@1_by_") and key != "p@1_by_label" and isinstance(by, dict):
+            facet = key[len("p@1_by_"):]
+            n = s.get(f"n_by_{facet}", {})
+            bits.append(f"by {facet}: " + ", ".join(f"{k} {_pct(v)} (n={n.get(k, '?')})" for k, v in by.items()))
+    for key, d in s.items():  # paired parts: the same queries asked two ways
+        if "_minus_" in key and isinstance(d, dict) and "delta" in d:
+            b, a = key.split("_minus_")
+            pa, pb = s["parts"][a], s["parts"][b]
+            bits.append(f"{a} P@1 {_pct(pa['p@1'])}, {b} {_pct(pb['p@1'])}: {b} - {a} {100 * d['delta']:+.1f} "
+                        f"(95% CI {100 * d['ci95'][0]:+.1f} to {100 * d['ci95'][1]:+.1f})")
+            for part in (a, b):
+                if "p@1_by_label" in s["parts"][part]:
+                    bits.append(f"{part} by type: " + ", ".join(f"{k} {_pct(v)}"
+                                                             for k, v in s["parts"][part]["p@1_by_label"].items()))
     return "; ".join(bits)
 
 
@@ -134,7 +149,32 @@ def summary_markdown(model_dir: str | Path) -> str:
     if run_avgs:
         lines.append(f"| **mean over meta-tasks run** | {_pct(sum(run_avgs) / len(run_avgs))} | "
                      f"{sum(1 for a in avgs.values() if a[0] is not None)}/{len(avgs)} |")
+    outside = outside_rsicd(model_dir)
+    if outside:
+        lines += ["", f"**outside RSICD** (mean of the main scores of {', '.join(outside['tasks'])}): "
+                      f"{_pct(outside['score'])} (95% CI {100 * outside['ci95'][0]:.1f}-{100 * outside['ci95'][1]:.1f}; "
+                      "each task's queries resampled, the mean taken per draw)"]
     return "\n".join(lines) + "\n"
+
+
+def _outside_scores(model_dir: str | Path) -> tuple[list[str], list[QueryScores], list[str]] | None:
+    from geovec.bench.outside import OUTSIDE_RSICD
+
+    loaded = [(t, load_query_scores(model_dir, t)) for t in OUTSIDE_RSICD]
+    if any(q is None for _, q in loaded):
+        return None  # the line needs every task: a mean over some of them is another figure
+    return [t for t, _ in loaded], [q[0] for _, q in loaded], [q[1] for _, q in loaded]
+
+
+def outside_rsicd(model_dir: str | Path, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """The "outside RSICD" summary: the mean of the main scores of :data:`geovec.bench.outside.OUTSIDE_RSICD`
+    with a bootstrap interval (None unless every one of those tasks has a result)."""
+    got = _outside_scores(model_dir)
+    if got is None:
+        return None
+    tasks, qss, _ = got
+    score, lo, hi = mean_ci(qss, n_boot=n_boot, seed=seed)
+    return {"tasks": tasks, "score": score, "ci95": [lo, hi], "n_queries": [q.n for q in qss]}
 
 
 def write_summary(model_dir: str | Path) -> Path:
@@ -212,6 +252,15 @@ def paired_comparison(dir_a: str | Path, dir_b: str | Path, n_boot: int = 2000, 
             row["verdict"] = "different queries (dataset revision differs): not comparable"
         else:
             row.update(paired_bootstrap(qa[0], qb[0], n_boot=n_boot, seed=seed))
+        out.append(row)
+    oa, ob = _outside_scores(dir_a), _outside_scores(dir_b)
+    if oa is not None and ob is not None:
+        row = {"task": "outside RSICD (mean)", "metric": "mean", "a": float(sum(q.score() for q in oa[1]) / len(oa[1])),
+               "b": float(sum(q.score() for q in ob[1]) / len(ob[1]))}
+        if oa[2] != ob[2] or any(x.n != y.n for x, y in zip(oa[1], ob[1])):
+            row["verdict"] = "different queries (dataset revision differs): not comparable"
+        else:
+            row.update(paired_bootstrap_mean(oa[1], ob[1], n_boot=n_boot, seed=seed))
         out.append(row)
     return out
 

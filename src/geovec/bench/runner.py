@@ -27,6 +27,7 @@ from geovec.bench.metrics import (
     geo_errors,
     hit_at_k,
     l2_normalize,
+    paired_bootstrap,
     per_query_values,
     rank_golds,
     summarize,
@@ -140,20 +141,23 @@ def score_part(data: TaskData, Q: np.ndarray, C: np.ndarray, main_score: str) ->
         # a query's candidates in other groups differ in the whole image: the ones it can really confuse are
         # those of its own group, so the effective chance is the within-group one
         scores["effective_chance_p@1"] = w["chance_p@1"]
+    breakdowns = dict(data.query_facets or {})
     if data.query_labels is not None:
-        by: dict[str, list[float]] = {}
-        for lab, r in zip(data.query_labels, ranking.gold_ranks):
-            by.setdefault(str(lab), []).append(hit_at_k(r, 1))
-        scores["p@1_by_label"] = {k: float(np.mean(v)) for k, v in sorted(by.items())}
-        scores["n_by_label"] = {k: len(v) for k, v in sorted(by.items())}
-        labels = np.asarray([str(x) for x in data.query_labels])
+        breakdowns = {"label": data.query_labels, **breakdowns}
+    if breakdowns:
         hits = np.asarray([hit_at_k(r, 1) for r in ranking.gold_ranks], dtype=np.float64)
         cl = None if data.query_clusters is None else np.asarray([str(c) for c in data.query_clusters])
-        scores["p@1_ci95_by_label"] = {  # same bootstrap as the main interval, inside each label
-            k: list(bootstrap_ci(QueryScores(hits[labels == k], np.zeros(int((labels == k).sum()), dtype=str),
-                                             None if cl is None else cl[labels == k])))
-            for k in sorted(by)}
-        scores["p@1_mean_over_labels"] = float(np.mean(list(scores["p@1_by_label"].values())))
+        for facet, facet_labels in breakdowns.items():
+            labels = np.asarray([str(x) for x in facet_labels])
+            keys = sorted(set(labels.tolist()))
+            scores[f"p@1_by_{facet}"] = {k: float(hits[labels == k].mean()) for k in keys}
+            scores[f"n_by_{facet}"] = {k: int((labels == k).sum()) for k in keys}
+            scores[f"p@1_ci95_by_{facet}"] = {  # same bootstrap as the main interval, inside each label
+                k: list(bootstrap_ci(QueryScores(hits[labels == k], np.zeros(int((labels == k).sum()), dtype=str),
+                                                 None if cl is None else cl[labels == k])))
+                for k in keys}
+        if data.query_labels is not None:
+            scores["p@1_mean_over_labels"] = float(np.mean(list(scores["p@1_by_label"].values())))
     if data.query_latlon is not None and data.candidate_latlon is not None:
         scores.update(geo_errors(ranking, data.query_latlon, data.candidate_latlon))
     values = per_query_values(ranking, main_score)
@@ -199,6 +203,10 @@ def score_task(data: TaskData | MultiTaskData, embeddings: dict[str, tuple[np.nd
     lo, hi = bootstrap_ci(qs, n_boot=n_boot, seed=seed)
     if isinstance(data, MultiTaskData):
         scores: dict[str, Any] = {"main_score": qs.score(), main_score: qs.score()}
+        paired = data.info.get("paired_parts")
+        if paired:  # B - A of two parts that ask the same queries another way (e.g. held-out vs template phrasing)
+            a, b = paired
+            scores[f"{b}_minus_{a}"] = paired_bootstrap(qss[a], qss[b], n_boot=n_boot, seed=seed)
         for name, ps in per_part.items():
             for k in ("hit@1", "hit@5", "hit@10", "mrr", "map", "ndcg@10"):
                 scores[f"{name}_{k}"] = ps[k]
@@ -299,7 +307,8 @@ def prompt_ensemble_scores(data, embeddings, encoder, spec, cache, cfg) -> dict[
     C = E.reshape(len(names), len(templates), -1).mean(axis=1)
     Q = embeddings[""][0]
     ranking = rank_golds(Q, C, data.gold, data.query_groups, data.candidate_groups, data.exclude)
-    qs = QueryScores(per_query_values(ranking, "p@1"), np.zeros(len(data.gold), dtype=str))
+    clusters = None if data.query_clusters is None else np.asarray([str(c) for c in data.query_clusters])
+    qs = QueryScores(per_query_values(ranking, "p@1"), np.zeros(len(data.gold), dtype=str), clusters)
     return {"p@1_prompt_ensemble": qs.score(), "p@1_prompt_ensemble_ci95": list(bootstrap_ci(qs, cfg.n_boot, cfg.seed)),
             "n_templates": len(templates)}
 

@@ -32,8 +32,11 @@ class TaskData:
     ``query_groups`` / ``candidate_groups``: when set, a query is ranked only against the candidates of its own
     group (protocol restriction, e.g. the answers of its question type). ``within_groups``: an extra pair of
     group labels for a *second* report "within group" (e.g. the regions of the query's own mosaic).
-    ``exclude[q]``: a candidate index never ranked for query q (the query itself in region <-> region).
+    ``exclude[q]``: a candidate index (or a list of them) never ranked for query q (the query itself in
+    region <-> region; every object of the query's own image across images).
     ``query_labels``: per-query label for a per-label breakdown of P@1 (e.g. question type).
+    ``query_facets``: more breakdowns of P@1, facet name -> one label per query (e.g. ``{"size": [...]}``),
+    reported as ``p@1_by_<facet>`` with n and intervals.
     ``query_latlon`` / ``candidate_latlon``: (N, 2) (lat, lon) degrees for distance metrics.
     ``query_clusters``: per-query resampling unit of the bootstrap (queries of one cluster, e.g. the chips of one
     scene, are correlated and resampled together).
@@ -47,8 +50,9 @@ class TaskData:
     query_groups: Sequence | None = None
     candidate_groups: Sequence | None = None
     within_groups: tuple[Sequence, Sequence] | None = None
-    exclude: Sequence[int | None] | None = None
+    exclude: Sequence[int | Sequence[int] | None] | None = None
     query_labels: Sequence[str] | None = None
+    query_facets: dict[str, Sequence[str]] | None = None
     query_latlon: np.ndarray | None = None
     candidate_latlon: np.ndarray | None = None
     query_clusters: Sequence | None = None
@@ -104,4 +108,6 @@ def subsample_queries(data: "TaskData | MultiTaskData", max_queries: int, seed: 
                     within_groups=within, exclude=_take(data.exclude, idx), query_labels=_take(data.query_labels, idx),
                     query_latlon=_take(data.query_latlon, idx), candidate_latlon=data.candidate_latlon,
                     query_clusters=_take(data.query_clusters, idx),
+                    query_facets=None if data.query_facets is None
+                    else {k: _take(v, idx) for k, v in data.query_facets.items()},
                     info=dict(data.info, max_queries=max_queries, n_queries_full=n))

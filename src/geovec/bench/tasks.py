@@ -47,7 +47,7 @@ META_TASKS = {
 }
 SUITES = ("rsmeb", "rsmeb-dev")
 # modules that add meta-tasks and tasks of their own (register_meta_task + register), imported with this registry
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("geovec.bench.outside",)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ downloading), shared by the benchmark (``geovec.bench``) and training (``geovec.
 from geovec._lazy import lazy_exports
 
 __all__ = [
-    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "GeoTiffFolder",
-    "MillionAID", "NWPURESISC12", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
+    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "EuroSATMS", "EuroSATRGB",
+    "GeoTiffFolder",
+    "MillionAID", "NWPURESISC12", "NWPUVHR10", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
     "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -13,10 +14,11 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "prompt_name": "geovec.data.base", "CaptionDataset": "geovec.data.captions", "RSICD": "geovec.data.captions",
     "RSICDScenes": "geovec.data.captions", "RSITMD": "geovec.data.captions",
     "SydneyCaptions": "geovec.data.captions", "UCMCaptions": "geovec.data.captions",
-    "DIORRSVG": "geovec.data.dior_rsvg", "GeoTiffFolder": "geovec.data.geotiff",
+    "DIORRSVG": "geovec.data.dior_rsvg", "NWPUVHR10": "geovec.data.nwpu_vhr10", "GeoTiffFolder": "geovec.data.geotiff",
     "RSVQAHRImages": "geovec.data.geotiff", "RSVQALRImages": "geovec.data.geotiff",
     "PatternCom": "geovec.data.patterncom", "RSVQAHR": "geovec.data.rsvqa", "RSVQALR": "geovec.data.rsvqa",
     "AID": "geovec.data.scenes", "ClassFolderDataset": "geovec.data.scenes", "MillionAID": "geovec.data.scenes",
     "NWPURESISC12": "geovec.data.scenes", "PatternNet": "geovec.data.scenes", "RESISC45": "geovec.data.scenes",
-    "UCMerced": "geovec.data.scenes", "WHURS19": "geovec.data.scenes",
+    "UCMerced": "geovec.data.scenes", "EuroSATMS": "geovec.data.scenes",
+    "EuroSATRGB": "geovec.data.scenes", "WHURS19": "geovec.data.scenes",
 })

@@ -194,3 +194,36 @@ class NWPURESISC12(ClassFolderDataset):
     base_dir = ""
     classes = ("beach", "commercial_area", "desert", "farmland", "forest", "industrial_area", "island", "lake",
                "mountain", "residential", "river", "wetland")
+
+
+EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture", "PermanentCrop",
+                   "Residential", "River", "SeaLake")
+
+
+class EuroSATRGB(ClassFolderDataset):
+    """EuroSAT RGB: Sentinel-2 true colour, 64x64 px at 10 m, 10 classes, ``<root>/<Class>/<Class>_N.jpg``.
+
+    Helber et al., "EuroSAT: a novel dataset and deep learning benchmark for land use and land cover
+    classification", JSTARS 2019. The ``shared/data/eurosat_rgb_dev`` slice (100 per class) is a zero-shot dev set:
+    never trained on. No split: ``"all"``.
+    """
+
+    name = "EuroSAT-RGB"
+    url = "https://github.com/phelber/EuroSAT (EuroSAT.zip, RGB)"
+    layout = "<root>/<Class>/<Class>_N.jpg (10 classes)"
+    base_dir = ""
+    extensions = (".jpg", ".jpeg")
+    classes = EUROSAT_CLASSES
+
+
+class EuroSATMS(ClassFolderDataset):
+    """EuroSAT-MS: the same patches with all 13 Sentinel-2 L1C bands (B01-B08, B8A, B09-B12), uint16 GeoTIFF,
+    ``<root>/<Class>/<Class>_N.tif``. The image stays a path: readers show it through the Sentinel-2 path of
+    :mod:`geovec.inputs.raster` (band order from the band count, reflectance 0-0.3 as 0-255)."""
+
+    name = "EuroSAT-MS"
+    url = "https://github.com/phelber/EuroSAT (EuroSATallBands.zip)"
+    layout = "<root>/<Class>/<Class>_N.tif (13-band GeoTIFF, 10 classes)"
+    base_dir = ""
+    extensions = (".tif", ".tiff")
+    classes = EUROSAT_CLASSES

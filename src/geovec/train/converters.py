@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from geovec.bench.builders import CLASS_TEMPLATE
 from geovec.data.base import prompt_name
 from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
-from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
+from geovec.data.vqa_gen import DerivedVQA, answer_value, generate_pairs, pairs_to_samples
 from geovec.data.scenes import ClassFolderDataset, MillionAID
 from geovec.train.data import Example
 
@@ -104,7 +104,9 @@ def vqa_examples(samples: Iterable[dict], type_negatives: bool = False) -> Itera
                 vocab[s["type"]].append(str(s["answer"]))
     for s in samples:
         answer = str(s["answer"])
-        negatives = [{"text": a} for a in sorted(vocab[s["type"]]) if a != answer] if type_negatives else []
+        # another wording of the same answer ("three" for "3", from paraphrased pairs) is no negative
+        negatives = [{"text": a} for a in sorted(vocab[s["type"]]) if answer_value(a) != answer_value(answer)] \
+            if type_negatives else []
         yield Example("vqa", {"image": _abs(s["image"]), "text": s["question"]}, [{"text": answer}], negatives,
                       group=f"{s['image_id']}:{s['question_id']}")
 
@@ -163,3 +165,40 @@ def dior_rsvg_examples(root: str | Path, split: str = "train") -> Iterator[Examp
     """Referring-expression examples of one DIOR-RSVG split (:class:`geovec.data.DIORRSVG`: xml + split files
     of global object indices)."""
     return referring_examples(DIORRSVG(Path(root), split).samples)
+
+
+# --- NWPU VHR-10 (the train part of the seeded split only) ---------------------------------------------------------
+def vhr10_examples(samples: Iterable[dict]) -> Iterator[Example]:
+    """NWPU VHR-10 objects (``NWPUVHR10(root, "train").samples``; never the ``dev`` part) -> region pairs:
+    (image + box) -> its class name (:func:`class_prompts`, the other nine names as hard negatives), and the
+    referring pairs of :func:`referring_examples` on "the <class>" / position phrases
+    (:func:`geovec.data.nwpu_vhr10.with_referring_expressions`): box -> phrase and phrase -> box, the image's other
+    objects as hard negatives."""
+    from geovec.data.nwpu_vhr10 import VHR10_CLASSES, is_dev_image, with_referring_expressions
+
+    samples = list(samples)
+    dev = sorted({s["image_id"] for s in samples if is_dev_image(s["image_id"])})
+    if dev:
+        raise ValueError(f"VHR-10 image {dev[0]} is in the dev part (rsmeb-dev): train on NWPUVHR10(root, 'train')")
+    for s in samples:
+        image = _abs(s["image"])
+        q = {"image": image, "box": [float(v) for v in s["box"]]}
+        yield Example("region", q, [{"text": t} for t in class_prompts(s["class_name"], s["class_name"])],
+                      [{"text": CLASS_TEMPLATE.format(c)} for c in VHR10_CLASSES if c != s["class_name"]],
+                      group=f"{image}#{s['object_index']}:class")
+    yield from referring_examples(with_referring_expressions(samples))
+
+
+# --- sensor-simulated views (geovec.train.sensor_sim) -------------------------------------------------------------
+def sensor_view_examples(views: Iterable[dict], samples: Sequence[dict]) -> Iterator[Example]:
+    """Rendered sensor views (rows of :func:`geovec.train.sensor_sim.render_views`: ``source``, ``image``) of scene
+    samples (``image``, ``class_name``, ``captions``; e.g. ``RSICDScenes(root, "train").samples``) -> the view ->
+    class-name examples (other class names as hard negatives) and view -> captions examples of its source."""
+    by_source = {_abs(s["image"]): s for s in samples}
+    views = list(views)
+    rows = [{**by_source[_abs(v["source"])], "image": v["image"]} for v in views]
+    yield from classification_examples(rows)
+    for v, r in zip(views, rows):
+        caps = [c.strip() for c in r.get("captions", []) if c and c.strip(" .")]
+        if caps:
+            yield Example("retrieval", {"image": _abs(v["image"])}, [{"text": c} for c in caps], group=_abs(v["source"]))

@@ -68,3 +68,41 @@ def build_mixture(data_root: str | Path, out_dir: str | Path, mosaics: int = 300
                 "geo_places": len(places), "geo_scenes": len({p["scene"] for p in places})}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def build_outside_sources(data_root: str | Path, out_dir: str | Path, sensor_images: int = 2000, sensor_views: int = 1,
+                          seed: int = 0) -> dict:
+    """The extra sources aimed at imagery outside RSICD, under ``out_dir`` (TRAIN splits only):
+
+    * ``vqa_paraphrased.jsonl``: the derived VQA pairs of RSICD train in the template phrasings and
+      :data:`geovec.data.vqa_gen.PARAPHRASES` (counts in digits or words);
+    * ``sensor.jsonl``: ``sensor_views`` sensor-simulated views (:mod:`geovec.train.sensor_sim`, GSD 0.5-30 m) of a
+      seeded sample of ``sensor_images`` RSICD train images (rendered under ``sensor/``) -> class names and captions;
+    * ``vhr10.jsonl``: the NWPU VHR-10 objects of the train part (:func:`geovec.train.converters.vhr10_examples`).
+    Returns {"files": {name: path}, "images": [every image the examples use], ...counts}."""
+    import numpy as np
+
+    from geovec.data import NWPUVHR10
+    from geovec.train.converters import sensor_view_examples, vhr10_examples
+    from geovec.train.sensor_sim import render_views
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scenes = RSICDScenes(Path(data_root) / "rsicd", "train").samples
+    files, images = {}, set()
+    files["vqa_paraphrased"] = out / "vqa_paraphrased.jsonl"
+    write_jsonl(caption_vqa_examples(scenes, type_negatives=True, paraphrase=True, seed=seed), files["vqa_paraphrased"])
+    pick = sorted(np.random.default_rng(seed).choice(len(scenes), min(sensor_images, len(scenes)), replace=False))
+    chosen = [scenes[i] for i in pick]
+    views = render_views([s["image"] for s in chosen], out / "sensor", views=sensor_views, seed=seed)
+    files["sensor"] = out / "sensor.jsonl"
+    write_jsonl(sensor_view_examples(views, chosen), files["sensor"])
+    images.update(v["image"] for v in views)
+    vhr = NWPUVHR10(Path(data_root) / "nwpu_vhr10", "train").samples
+    files["vhr10"] = out / "vhr10.jsonl"
+    write_jsonl(vhr10_examples(vhr), files["vhr10"])
+    images.update(str(Path(s["image"]).absolute()) for s in vhr)
+    manifest = {"files": {k: str(v) for k, v in files.items()}, "images": sorted(images), "sensor_images": len(chosen),
+                "sensor_views": sensor_views, "vhr10_objects": len(vhr), "seed": seed}
+    (out / "outside_manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

@@ -132,8 +132,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = model if model is not None else load_base_model(cfg.base_model, cfg.seed, cfg.model_overrides)
         m = self.model
+        # what a trained base checkpoint carries beyond this run's trainable parts (a dual-path base's global path)
+        # is saved with the result, so the saved model loads whole
+        base_parts = list(m.config.trainable or []) if cfg.base_model != "geovec-compact-untrained" else []
         if cfg.trainable is not None:
             m.apply_trainable(cfg.trainable)
+        self.kept_parts = [p for p in base_parts if p not in m.config.trainable]
         self.lora_names = apply_lora(m, cfg.lora) if cfg.lora else []
         for n, p in m.named_parameters():
             p.requires_grad_(m.is_trainable_name(n) or n in self.lora_names)
@@ -350,4 +354,9 @@ class Trainer:
         m = self.model
         if self.cfg.revision:
             m.config.revision = self.cfg.revision
-        return m.save_pretrained(directory, dtype=dtype)
+        trained = list(m.config.trainable)
+        m.config.trainable = trained + self.kept_parts
+        try:
+            return m.save_pretrained(directory, dtype=dtype)
+        finally:
+            m.config.trainable = trained
