@@ -120,7 +120,6 @@ app = typer.Typer(
     help="geovec: embed interleaved remote-sensing inputs (image, text, boxes, lat/lon), benchmark, train, index, search, serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=exitcodes.HELP,
