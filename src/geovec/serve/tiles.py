@@ -163,10 +163,10 @@ class Tiler:
 
     def _scaled(self, data: np.ndarray, f: SourceFile) -> np.ndarray:
         """(C, H, W) raw values -> (H, W, 3) uint8 with the file's own display scaling (as its chips)."""
-        from geovec.inputs.raster import _scale_raster, to_rgb
+        from geovec.inputs.raster import scale_raster, to_rgb
 
         idx, product = self._info(f)[:2]
-        return to_rgb(_scale_raster(np.moveaxis(data, 0, -1), None, f.path, idx, product, None))
+        return to_rgb(scale_raster(np.moveaxis(data, 0, -1), f.path, idx, product))
 
     def preview_path(self, f: SourceFile) -> Path:
         key = hashlib.sha1(f"{f.path}|{f.sig}|{f.bands}".encode("utf-8", "backslashreplace")).hexdigest()[:24]
