@@ -128,6 +128,7 @@ const HeatLayer = L.Layer.extend({
   onRemove(m) { L.DomUtil.remove(this._canvas); m.off("moveend zoomend resize", this.redraw, this); },
   setData(merc, scores) {  // merc: Float64Array of x0, y0, x1, y1 per chip in [0, 1] (Web Mercator); scores: Uint8Array
     this._merc = merc; this._scores = scores;
+    this._pastEdge = merc.some((v, j) => j % 4 === 2 && v > 1);  // a chip across 180 degrees
     // chips in ascending score (a counting sort: scores are bytes), so the best are drawn last, on top
     const start = new Uint32Array(257);
     for (const v of scores) start[v + 1] += 1;
@@ -151,8 +152,8 @@ const HeatLayer = L.Layer.extend({
     // pixels; larger ones are filled rectangles drawn after them
     const img = ctx.createImageData(W, H), buf = new Uint32Array(img.data.buffer), big = [];
     let drawn = 0;
-    // every copy of the world in view (a chip across 180 degrees reaches past x = 1 into the next one)
-    for (let turn = Math.floor(o.x / scale) - 1; turn * scale < o.x + W; turn++) {
+    // every copy of the world in view, and the one before it when a chip across 180 degrees reaches past x = 1
+    for (let turn = Math.floor(o.x / scale) - (this._pastEdge ? 1 : 0); turn * scale < o.x + W; turn++) {
       const ox = o.x - turn * scale;
       for (const i of this._order) {
         let x0 = merc[4 * i] * scale - ox, x1 = merc[4 * i + 2] * scale - ox;
