@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from geovec.inputs.footprint import lon_extent
-from tests.index.geovec_fake_model import FakeGeoModel, write_geotiff
+from tests.index.geovec_fake_model import FakeGeoModel, write_dateline_scenes
 
 GULF_OF_GUINEA = (-5.0, -3.0, 8.0, 6.0)
 
@@ -24,8 +24,7 @@ def lon_width(w: float, e: float) -> float:
 
 @pytest.fixture(scope="module")
 def dateline_client(tmp_path_factory):
-    """A server over a UTM zone 1 scene and an EPSG:4326 raster (179.5 to 180.5 degrees) straddling 180 degrees
-    (the fixtures of tests/index/test_antimeridian.py)."""
+    """A server over a UTM zone 1 scene and an EPSG:4326 raster (179.5 to 180.5 degrees) straddling 180 degrees."""
     pytest.importorskip("rio_tiler", reason="rio-tiler (serve extra) is not installed")
     from fastapi.testclient import TestClient
 
@@ -35,10 +34,7 @@ def dateline_client(tmp_path_factory):
     from geovec.serve.items import Limits
 
     base = tmp_path_factory.mktemp("dateline")
-    scenes = base / "scenes"
-    scenes.mkdir()
-    write_geotiff(scenes / "utm01.tif", 96, 64, "EPSG:32601", (150_000, 180_000), 312.5, seed=5)
-    write_geotiff(scenes / "wgs84.tif", 96, 32, "EPSG:4326", (179.5, 2.0), 1 / 96, seed=6)
+    scenes = write_dateline_scenes(base / "scenes")
     model = FakeGeoModel()
     build_index([scenes], base / "db", model, ChipSpec(32), progress=False)
     with TestClient(create_app(base / "db", model, Limits(roots=[scenes]))) as c:

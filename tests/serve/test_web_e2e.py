@@ -654,13 +654,10 @@ def dateline_server(tmp_path_factory):
     from geovec.index.build import build_index
     from geovec.index.chips import ChipSpec
     from geovec.serve.app import create_app
-    from tests.index.geovec_fake_model import FakeGeoModel, write_geotiff
+    from tests.index.geovec_fake_model import FakeGeoModel, write_dateline_scenes
 
     base = tmp_path_factory.mktemp("dateline")
-    scenes = base / "scenes"
-    scenes.mkdir()
-    write_geotiff(scenes / "utm01.tif", 96, 64, "EPSG:32601", (150_000, 180_000), 312.5, seed=5)
-    write_geotiff(scenes / "wgs84.tif", 96, 32, "EPSG:4326", (179.5, 2.0), 1 / 96, seed=6)
+    scenes = write_dateline_scenes(base / "scenes")
     model = FakeGeoModel()
     build_index([scenes], base / "db", model, ChipSpec(32), progress=False)
     with _serving(create_app(base / "db", model)) as url:
@@ -710,6 +707,16 @@ def test_chips_across_the_antimeridian_are_drawn_narrow(dateline_server, browser
                 turn = 360 * round((centre - (w + e + 360) / 2) / 360)
                 *_, a = _heat_pixel(browser, [w + turn, s, e + 360 + turn, n])
                 assert a > 0, f["id"]
+        # and the coloured pixels stay within the index's extent (about 1.3 x 0.6 degrees) on the screen
+        spread, extent = browser.execute_script(
+            "const c = document.querySelector('canvas.heat-canvas'), d = c.getContext('2d')"
+            ".getImageData(0, 0, c.width, c.height).data, lo = [1e9, 1e9], hi = [-1, -1];"
+            "for (let k = 3; k < d.length; k += 4) if (d[k]) { const p = [(k >> 2) % c.width, Math.floor((k >> 2) / c.width)];"
+            " for (const j of [0, 1]) { lo[j] = Math.min(lo[j], p[j]); hi[j] = Math.max(hi[j], p[j]); } }"
+            "const e = geovec.state.overview.extent, m = geovec.map, w = e[2] + (e[0] > e[2] ? 360 : 0) - e[0];"
+            "const a = m.latLngToContainerPoint([e[3], 0]), b = m.latLngToContainerPoint([e[1], w]);"
+            "return [[hi[0] - lo[0], hi[1] - lo[1]], [b.x - a.x, b.y - a.y]];")
+        assert spread[0] <= extent[0] + 8 and spread[1] <= extent[1] + 8, (spread, extent)
         browser.find_element(By.ID, "heat").click()
         assert browser.execute_script("return window.__errors") == []
     finally:

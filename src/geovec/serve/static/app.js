@@ -183,13 +183,14 @@ function mercY(lat) {
   const p = Math.max(-85.0511287798, Math.min(85.0511287798, lat)) * Math.PI / 180;
   return (1 - Math.log(Math.tan(Math.PI / 4 + p / 2)) / Math.PI) / 2;
 }
+// a chip across 180 degrees (west > east) gets x1 past 1: its east edge in the next copy of the world
 async function heatBoxes(version) {
   if (state.heatBoxes && state.heatBoxes.version === version) return state.heatBoxes.merc;
   const r = await fetch("/heatmap/boxes.bin");
   const boxes = new Float32Array(await r.arrayBuffer());
   const merc = new Float64Array(boxes.length);
   for (let i = 0; i < boxes.length; i += 4) {
-    merc[i] = mercX(boxes[i]); merc[i + 1] = mercY(boxes[i + 1]); merc[i + 2] = mercX(boxes[i] > boxes[i + 2] ? boxes[i + 2] + 360 : boxes[i + 2]);  // past 1 across 180 merc[i + 3] = mercY(boxes[i + 3]);
+    merc[i] = mercX(boxes[i]); merc[i + 1] = mercY(boxes[i + 1]); merc[i + 2] = mercX(boxes[i] > boxes[i + 2] ? boxes[i + 2] + 360 : boxes[i + 2]); merc[i + 3] = mercY(boxes[i + 3]);
   }
   state.heatBoxes = { version: r.headers.get("X-Heatmap-Version"), merc };
   return merc;
