@@ -691,6 +691,9 @@ def test_chips_across_the_antimeridian_are_drawn_narrow(dateline_server, browser
         assert sum(f["geometry"]["type"] == "MultiPolygon" for f in fc["features"]) == 3
         drawn = browser.execute_script(_PX_WIDTHS, "results")
         assert len(drawn) == 9 and all(0 < px < width / 2 and deg < 1 for px, deg in drawn), drawn
+        # the view went to the results (the same copy of the world they are drawn in)
+        assert browser.execute_script("const v = geovec.map.getBounds(); return geovec.layers.results.getLayers()"
+                                      ".every((l) => v.intersects(l.getBounds()))")
         # each rank label sits on its footprint (a label at -179.9 would be a world away from a polygon at 180.1)
         off = browser.execute_script(
             "const labels = geovec.layers.labels.getLayers();"

@@ -225,6 +225,7 @@ function km(lat1, lon1, lat2, lon2) {
 function clustersOf(features) {
   const geo = features.filter((f) => f.properties.bbox && f.properties.centre_lat != null);
   if (!geo.length) return [];
+  const ref = resultsRef(features);
   const diag = geo.map((f) => { const b = f.properties.bbox; return km(b[1], b[0], b[3], b[2]); });
   const parent = geo.map((_, i) => i);
   const find = (i) => (parent[i] === i ? i : (parent[i] = find(parent[i])));
@@ -237,8 +238,8 @@ function clustersOf(features) {
   const groups = new Map();
   geo.forEach((f, i) => { const g = find(i); if (!groups.has(g)) groups.set(g, []); groups.get(g).push(f); });
   const out = [...groups.values()].map((members) => {
-    const bounds = L.latLngBounds([]), ref = members[0].properties.centre_lon;
-    for (const f of members) bounds.extend(llBounds(f.properties.bbox, ref));
+    const bounds = L.latLngBounds([]);
+    for (const f of members) bounds.extend(llBounds(f.properties.bbox, ref));  // where drawResults draws them
     return { ids: members.map((f) => f.id), ranks: members.map((f) => f.properties.rank),
              weight: members.reduce((s, f) => s + 1 / f.properties.rank, 0), bounds };
   });
