@@ -104,3 +104,14 @@ def make_scenes(d: Path) -> Path:
 def make_fake_model():
     """Zero-argument factory (what Ray actors call)."""
     return FakeGeoModel()
+
+
+def write_dateline_scenes(folder):
+    """Two rasters straddling 180 degrees near 1.5 N, chipped at 32 px into 3 x 2 and 3 x 1 chips whose middle
+    column crosses it: a UTM zone 1 scene (x 150-180 km: -180 lies near 171 km) and an EPSG:4326 raster whose
+    grid runs from 179.5 to 180.5 degrees (longitudes past 180 in the file)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_geotiff(folder / "utm01.tif", 96, 64, "EPSG:32601", (150_000, 180_000), 312.5, seed=5)
+    write_geotiff(folder / "wgs84.tif", 96, 32, "EPSG:4326", (179.5, 2.0), 1 / 96, seed=6)
+    return folder

@@ -14,7 +14,7 @@ from geovec.index.export import export_geojson, export_geoparquet
 from geovec.index.search import SearchQuery, hits_to_geojson, prefilter_sql, search_vector
 from geovec.index.store import ChipStore
 from geovec.inputs.footprint import continuous_ring, footprint_geometry, ring_bbox, wrap_lon
-from tests.index.geovec_fake_model import FakeGeoModel, write_geotiff
+from tests.index.geovec_fake_model import FakeGeoModel, write_dateline_scenes
 
 SPEC = ChipSpec(32)
 GULF_OF_GUINEA = (-5.0, -3.0, 8.0, 6.0)
@@ -22,13 +22,8 @@ GULF_OF_GUINEA = (-5.0, -3.0, 8.0, 6.0)
 
 @pytest.fixture
 def dateline(tmp_path):
-    """A UTM zone 1 scene straddling 180 degrees near 1.5 N (x 150-180 km: -180 lies near 171 km), and an
-    EPSG:4326 raster whose grid runs from 179.5 to 180.5 degrees (longitudes past 180 in the file)."""
-    d = tmp_path / "dateline"
-    d.mkdir()
-    write_geotiff(d / "utm01.tif", 96, 64, "EPSG:32601", (150_000, 180_000), 312.5, seed=5)
-    write_geotiff(d / "wgs84.tif", 96, 32, "EPSG:4326", (179.5, 2.0), 1 / 96, seed=6)
-    return d
+    """Two rasters straddling 180 degrees (:func:`write_dateline_scenes`)."""
+    return write_dateline_scenes(tmp_path / "dateline")
 
 
 def _rows(db):

@@ -17,3 +17,17 @@ def test_lookup_table_equals_scale_to_uint8(dtype, lo, hi):
     lut = _scale_lut(np.dtype(dtype).str, lo, hi)
     got = np.stack([lut[c][data[..., c].view(np.uint16)] for c in range(3)], -1)
     assert np.array_equal(got, scale_to_uint8(data, np.asarray(lo, np.float32), np.asarray(hi, np.float32)))
+
+
+@pytest.mark.parametrize("dtype", ["<u2", "<i2", "<f4"])
+def test_scale_raster_applies_the_products_fixed_scale(dtype, tmp_path):
+    """scale_raster (chips and map tiles alike): a known sensor's fixed DN range, whatever the dtype; uint8 as is."""
+    from geovec.inputs.raster import RasterProduct, scale_raster
+
+    product = RasterProduct(rgb=(1, 2, 3), sensor="test", scale=(0.0, 3000.0))
+    data = np.random.default_rng(1).integers(0, 4000, (16, 16, 3)).astype(dtype)
+    got = scale_raster(data, tmp_path / "unused.tif", [1, 2, 3], product)  # a fixed scale reads no file
+    assert got.dtype == np.uint8 and np.array_equal(got, scale_to_uint8(data, 0.0, 3000.0))
+    assert got[data >= 3000].min() == 255 and got[data == 0].max(initial=0) == 0
+    u8 = data.astype(np.uint8)
+    assert scale_raster(u8, tmp_path / "unused.tif", [1, 2, 3], product) is u8

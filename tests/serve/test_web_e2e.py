@@ -645,3 +645,82 @@ def test_screenshots_zoomed_out_with_basemap_and_heatmap(shared_data, model, bro
         assert browser.execute_script("return geovec.layers.heat.lastDraw.drawn") == len(files)
         time.sleep(0.3)
         _save_docs_png(_screenshot(browser, tmp_path / "heatmap.png"), "search-map-heatmap.png")
+
+
+@pytest.fixture(scope="module")
+def dateline_server(tmp_path_factory):
+    """A live server over a UTM zone 1 scene and an EPSG:4326 raster straddling 180 degrees (three of their
+    chips cross it: split MultiPolygon footprints, bboxes with west > east)."""
+    from geovec.index.build import build_index
+    from geovec.index.chips import ChipSpec
+    from geovec.serve.app import create_app
+    from tests.index.geovec_fake_model import FakeGeoModel, write_dateline_scenes
+
+    base = tmp_path_factory.mktemp("dateline")
+    scenes = write_dateline_scenes(base / "scenes")
+    model = FakeGeoModel()
+    build_index([scenes], base / "db", model, ChipSpec(32), progress=False)
+    with _serving(create_app(base / "db", model)) as url:
+        yield url
+
+
+_PX_WIDTHS = """return geovec.layers[arguments[0]].getLayers().map((l) => {
+  const b = l.getBounds(), m = geovec.map;
+  return [m.latLngToContainerPoint(b.getNorthEast()).x - m.latLngToContainerPoint(b.getSouthWest()).x,
+          b.getEast() - b.getWest()];
+});"""
+
+
+def test_chips_across_the_antimeridian_are_drawn_narrow(dateline_server, browser):
+    """The view, the chip outlines, the result footprints (MultiPolygons), their rank labels and the heatmap of an
+    index across 180 degrees: nothing spans the world, no JavaScript error."""
+    import httpx
+
+    probe = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+        "window.__errors = []; addEventListener('error', (e) => __errors.push(String(e.message)));"
+        " addEventListener('unhandledrejection', (e) => __errors.push(String(e.reason)));")})
+    try:
+        _open(browser, dateline_server)
+        width = browser.execute_script("return geovec.map.getSize().x")
+        west, _, east, _ = _view(browser)
+        assert east - west < 10, (west, east)  # fitted to the index's extent across 180, not the whole world
+        outlines = browser.execute_script(_PX_WIDTHS, "outlines")
+        assert len(outlines) == 9 and all(0 < px < width / 2 and deg < 1 for px, deg in outlines), outlines
+        _search_for(browser, "sea", k=20)
+        fc = httpx.post(dateline_server + "/search", json={"text": "sea", "k": 20}).json()
+        assert sum(f["geometry"]["type"] == "MultiPolygon" for f in fc["features"]) == 3
+        drawn = browser.execute_script(_PX_WIDTHS, "results")
+        assert len(drawn) == 9 and all(0 < px < width / 2 and deg < 1 for px, deg in drawn), drawn
+        # the view went to the results (the same copy of the world they are drawn in)
+        assert browser.execute_script("const v = geovec.map.getBounds(); return geovec.layers.results.getLayers()"
+                                      ".every((l) => v.intersects(l.getBounds()))")
+        # each rank label sits on its footprint (a label at -179.9 would be a world away from a polygon at 180.1)
+        off = browser.execute_script(
+            "const labels = geovec.layers.labels.getLayers();"
+            "return geovec.layers.results.getLayers().filter((p) => {"
+            "  const l = labels.find((x) => x.rank === p.rank);"
+            "  return !p.getBounds().pad(0.01).contains(l.getLatLng()); }).map((p) => p.rank);")
+        assert off == []
+        browser.find_element(By.ID, "heat").click()
+        assert browser.execute_script("return geovec.layers.heat.lastDraw.drawn") >= 9
+        centre = browser.execute_script("return geovec.map.getCenter().lng")  # near 180 or near -180
+        for f in fc["features"]:
+            if f["geometry"]["type"] == "MultiPolygon":  # drawn at its place, across 180
+                w, s, e, n = f["properties"]["bbox"]
+                turn = 360 * round((centre - (w + e + 360) / 2) / 360)
+                *_, a = _heat_pixel(browser, [w + turn, s, e + 360 + turn, n])
+                assert a > 0, f["id"]
+        # and the coloured pixels stay within the index's extent (about 1.3 x 0.6 degrees) on the screen
+        spread, extent = browser.execute_script(
+            "const c = document.querySelector('canvas.heat-canvas'), d = c.getContext('2d')"
+            ".getImageData(0, 0, c.width, c.height).data, lo = [1e9, 1e9], hi = [-1, -1];"
+            "for (let k = 3; k < d.length; k += 4) if (d[k]) { const p = [(k >> 2) % c.width, Math.floor((k >> 2) / c.width)];"
+            " for (const j of [0, 1]) { lo[j] = Math.min(lo[j], p[j]); hi[j] = Math.max(hi[j], p[j]); } }"
+            "const e = geovec.state.overview.extent, m = geovec.map, w = e[2] + (e[0] > e[2] ? 360 : 0) - e[0];"
+            "const a = m.latLngToContainerPoint([e[3], 0]), b = m.latLngToContainerPoint([e[1], w]);"
+            "return [[hi[0] - lo[0], hi[1] - lo[1]], [b.x - a.x, b.y - a.y]];")
+        assert spread[0] <= extent[0] + 8 and spread[1] <= extent[1] + 8, (spread, extent)
+        browser.find_element(By.ID, "heat").click()
+        assert browser.execute_script("return window.__errors") == []
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": probe["identifier"]})

@@ -235,7 +235,7 @@ def _geo_places(ctx: BuildContext, complete: dict[str, int]) -> list[dict]:
     for folder, cls in (("rsvqa_lr", RSVQALRImages), ("rsvqa_hr", RSVQAHRImages)):
         ds = cls(ctx.data_root / folder, "all")
         if len(ds) < complete[folder]:
-            raise ds._missing(f"partial release: {len(ds)} of {complete[folder]} GeoTIFFs")
+            raise ds.missing_error(f"partial release: {len(ds)} of {complete[folder]} GeoTIFFs")
     sources = [s for s in SOURCES if s.dataset in complete]
     return geo_places(ctx.data_root, "eval", cache_dir=ctx.cache_dir, seed=dev.GEO_SPLIT_SEED, sources=sources)
 

@@ -58,7 +58,7 @@ class BenchDataset:
         self._verify()
         self.samples = self._load()
         if not self.samples:
-            raise self._missing(f"no samples for split {split!r} (this release may not include that split)")
+            raise self.missing_error(f"no samples for split {split!r} (this release may not include that split)")
 
     # --- to implement ---------------------------------------------------------------------------------------
     def _verify(self) -> None:
@@ -68,14 +68,16 @@ class BenchDataset:
         raise NotImplementedError
 
     # --- helpers ----------------------------------------------------------------------------------------------
-    def _missing(self, problem: str) -> DatasetNotFoundError:
+    def missing_error(self, problem: str) -> DatasetNotFoundError:
+        """The error for this dataset being absent or incomplete on disk: ``problem`` plus where it was looked
+        for, its expected layout and where to get it (raise it)."""
         return DatasetNotFoundError(self.name, self.root, problem, self.layout, self.url)
 
     def _require(self, paths: Sequence[Path]) -> None:
         missing = [str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p)
                    for p in paths if not p.exists()]
         if missing:
-            raise self._missing("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+            raise self.missing_error("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -76,16 +76,17 @@ class CaptionDataset(BenchDataset):
 
     def _verify(self) -> None:
         if not (self.data_root / self.image_dir).is_dir():
-            raise self._missing(f"image folder {self.base_dir + '/' if self.base_dir else ''}{self.image_dir} does not exist")
+            base = self.base_dir + "/" if self.base_dir else ""
+            raise self.missing_error(f"image folder {base}{self.image_dir} does not exist")
         has_json = self._json_path() is not None
         files, caps = self._precomp_paths()
         has_precomp = files.exists() and caps.exists()
         if self.source == "json" and not has_json:
-            raise self._missing(f"no caption json ({' or '.join(self.json_names)})")
+            raise self.missing_error(f"no caption json ({' or '.join(self.json_names)})")
         if self.source == "precomp" and not has_precomp:
-            raise self._missing(f"no precomp files {files.name} and {caps.name} in {self.precomp_dir}")
+            raise self.missing_error(f"no precomp files {files.name} and {caps.name} in {self.precomp_dir}")
         if not has_json and not has_precomp:
-            raise self._missing(
+            raise self.missing_error(
                 f"neither a caption json ({' or '.join(self.json_names)}) nor precomp files "
                 f"{self.precomp_dir}/{files.name} + {caps.name}"
             )
@@ -95,7 +96,7 @@ class CaptionDataset(BenchDataset):
         samples = self._load_json() if self._use_json else self._load_precomp()
         missing = [s["filename"] for s in samples if not s["image"].exists()]
         if missing:
-            raise self._missing(f"{len(missing)} image file(s) listed for split {self.split!r} are missing "
+            raise self.missing_error(f"{len(missing)} image file(s) listed for split {self.split!r} are missing "
                                 f"from {self.image_dir}/ (e.g. {missing[0]})")
         return samples
 
@@ -103,7 +104,7 @@ class CaptionDataset(BenchDataset):
         path = self._json_path()
         data = read_json(path)
         if "images" not in data:
-            raise self._missing(f"{path.name} has no 'images' list (not a Karpathy-style caption json)")
+            raise self.missing_error(f"{path.name} has no 'images' list (not a Karpathy-style caption json)")
         out = []
         for entry in data["images"]:
             if entry.get("split") != self.split:
@@ -131,7 +132,7 @@ class CaptionDataset(BenchDataset):
             per = len(caps) // len(files)
             groups = [(f, caps[i * per : (i + 1) * per]) for i, f in enumerate(files)]
         else:
-            raise self._missing(
+            raise self.missing_error(
                 f"{caps_path.name} has {len(caps)} caption lines for {len(files)} file names in {files_path.name}: "
                 "expected a fixed number (5) of consecutive captions per image"
             )
@@ -210,7 +211,7 @@ class RSICDScenes(BenchDataset):
 
     def _verify(self) -> None:
         if not (self.root / "classes").is_dir() or not any((self.root / "classes").glob("*.txt")):
-            raise self._missing("no class lists classes/<Class>.txt")
+            raise self.missing_error("no class lists classes/<Class>.txt")
         self._captions = RSICD(self.root, self.split, source="auto")
 
     def _load(self) -> list[dict[str, Any]]:
@@ -230,7 +231,7 @@ class RSICDScenes(BenchDataset):
                 continue
             out.append({**s, "label": index[cls], "class_name": cls, "prompt_name": self.prompt_names[index[cls]]})
         if unlisted:
-            raise self._missing(f"{len(unlisted)} {self.split} image(s) are in no class list (e.g. {unlisted[0]})")
+            raise self.missing_error(f"{len(unlisted)} {self.split} image(s) are in no class list (e.g. {unlisted[0]})")
         return out
 
 

@@ -36,7 +36,7 @@ class DIORRSVG(BenchDataset):
     def _verify(self) -> None:
         self._require([self.root / "Annotations", self.root / "JPEGImages", self.root / f"{self.split}.txt"])
         if not any((self.root / "Annotations").glob("*.xml")):
-            raise self._missing("Annotations/ holds no xml files")
+            raise self.missing_error("Annotations/ holds no xml files")
 
     def _load(self) -> list[dict[str, Any]]:
         wanted = {int(ln) for ln in (self.root / f"{self.split}.txt").read_text().split()}
@@ -60,9 +60,9 @@ class DIORRSVG(BenchDataset):
                 index += 1
         beyond = sorted(i for i in wanted if i >= index)
         if beyond:
-            raise self._missing(f"{self.split}.txt lists object index {beyond[0]} but the annotations hold only "
+            raise self.missing_error(f"{self.split}.txt lists object index {beyond[0]} but the annotations hold only "
                                 f"{index} objects (partial Annotations/?)")
         missing = sorted({s["image_id"] for s in out if not s["image"].exists()})
         if missing:
-            raise self._missing(f"{len(missing)} image(s) missing from JPEGImages/ (e.g. {missing[0]}.jpg)")
+            raise self.missing_error(f"{len(missing)} image(s) missing from JPEGImages/ (e.g. {missing[0]}.jpg)")
         return out

@@ -40,9 +40,9 @@ class GeoTiffFolder(BenchDataset):
     def _verify(self) -> None:
         folder = self.root / self.image_dir
         if not folder.is_dir():
-            raise self._missing(f"folder {self.image_dir or '.'} does not exist")
+            raise self.missing_error(f"folder {self.image_dir or '.'} does not exist")
         if not self._files():
-            raise self._missing(f"no .tif files in {self.image_dir or '.'}")
+            raise self.missing_error(f"no .tif files in {self.image_dir or '.'}")
 
     def _selected(self, stem: str) -> bool:
         if self.split == "all":
@@ -63,7 +63,7 @@ class GeoTiffFolder(BenchDataset):
             out.append({"image": path, "id": path.stem, "lat": g.centre_lat, "lon": g.centre_lon,
                         "footprint": g.footprint, "crs": g.crs})
         if no_georef:
-            raise self._missing(f"{len(no_georef)} file(s) carry no georeference (e.g. {no_georef[0]})")
+            raise self.missing_error(f"{len(no_georef)} file(s) carry no georeference (e.g. {no_georef[0]})")
         return out
 
 

@@ -104,7 +104,7 @@ class PatternCom(BenchDataset):
                     if not row or not any(c.strip() for c in row):
                         continue  # blank line
                     if len(row) < 3:
-                        raise self._missing(f"{attr}.csv: row {row!r} is not 'filename,attribute,value'")
+                        raise self.missing_error(f"{attr}.csv: row {row!r} is not 'filename,attribute,value'")
                     fn = row[0]
                     if fn not in by_name:
                         missing.append(fn)
@@ -112,5 +112,6 @@ class PatternCom(BenchDataset):
                     out.append({"image": by_name[fn], "filename": fn, "category": category_of(fn),
                                 "attribute_file": attr, "attribute": row[1], "value": row[2]})
         if missing:
-            raise self._missing(f"{len(missing)} PatternCom image(s) not found under PatternNet/images (e.g. {missing[0]})")
+            raise self.missing_error(f"{len(missing)} PatternCom image(s) not found under PatternNet/images "
+                                     f"(e.g. {missing[0]})")
         return out

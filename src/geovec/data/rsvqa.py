@@ -110,7 +110,7 @@ class RSVQA(BenchDataset):
                             "answer": normalize_answer(raw, q["type"], self.vocab), "answer_raw": raw})
         missing = sorted({s["image"].name for s in out if not s["image"].exists()})
         if missing:
-            raise self._missing(f"{len(missing)} image(s) of split {self.split!r} missing from {self.image_dir}/ "
+            raise self.missing_error(f"{len(missing)} image(s) of split {self.split!r} missing from {self.image_dir}/ "
                                 f"(e.g. {missing[0]})")
         return out
 

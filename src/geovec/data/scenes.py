@@ -39,13 +39,13 @@ class ClassFolderDataset(BenchDataset):
 
     def _verify(self) -> None:
         if not self.image_root.is_dir():
-            raise self._missing(f"folder {self.base_dir or '.'} does not exist")
+            raise self.missing_error(f"folder {self.base_dir or '.'} does not exist")
         found = {d.name for d in self._class_dirs() if self._images_in(d)}
         if not found:
-            raise self._missing(f"no class folders with images in {self.base_dir or '.'}")
+            raise self.missing_error(f"no class folders with images in {self.base_dir or '.'}")
         missing = [c for c in self.classes if c not in found]
         if missing:
-            raise self._missing(
+            raise self.missing_error(
                 f"partial release: {len(missing)} of {len(self.classes)} class folders missing or empty "
                 f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''})"
             )

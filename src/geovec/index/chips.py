@@ -232,9 +232,9 @@ def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
 
 
 def _pil_formats(fmt: str) -> tuple[str, ...]:
-    from geovec.inputs.raster import _PIL_FORMATS
+    from geovec.inputs.raster import PIL_FORMATS
 
-    return _PIL_FORMATS.get(fmt, ())
+    return PIL_FORMATS.get(fmt, ())
 
 
 @functools.lru_cache(maxsize=2)

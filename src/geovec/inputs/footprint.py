@@ -83,3 +83,33 @@ def continuous_ring(geom) -> list[tuple[float, float]]:
     if joined.geom_type != "Polygon":  # parts that do not touch: the largest one
         joined = max(joined.geoms, key=lambda p: p.area)
     return [tuple(map(float, p)) for p in orient(joined, 1.0).exterior.coords]
+
+
+def lon_extent(west, east) -> tuple[float, float]:
+    """The narrowest ``(west, east)`` longitude range, degrees, that holds all the given ranges (arrays; a range
+    with ``west > east`` crosses 180 degrees). ``west > east`` again when the result crosses 180 degrees;
+    ``(-180, 180)`` when they go all round. The longitudes of a set of boxes near the antimeridian, say, give
+    a narrow range across 180 degrees, not the whole world."""
+    w = np.asarray(west, np.float64).ravel()
+    e = np.asarray(east, np.float64).ravel()
+    if not len(w):
+        raise ValueError("lon_extent of no ranges")
+    e = np.where(w > e, e + 360.0, e)  # continuous: east past 180 for a range that crosses it
+    if (e - w).max() >= 360.0:
+        return (-180.0, 180.0)
+    order = np.argsort(w)
+    w, e = w[order], e[order]
+    # the largest gap between the ranges, going round the circle once; the extent is everything else
+    best, gap_start, gap_end, reach = -1.0, 0.0, 0.0, w[0]
+    for a, b in zip(w, e):
+        if a > reach and a - reach > best:
+            best, gap_start, gap_end = a - reach, reach, a
+        reach = max(reach, b)
+    if w[0] + 360.0 - reach > best:
+        best, gap_start, gap_end = w[0] + 360.0 - reach, reach, w[0] + 360.0
+    if best <= 0:
+        return (-180.0, 180.0)
+    west_, east_ = float(wrap_lon(gap_end)), float(wrap_lon(gap_start))
+    if west_ == 180.0 and east_ != 180.0:
+        west_ = -180.0
+    return west_, east_

@@ -33,7 +33,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"} | TIFF_SUFFIXES
 
 # formats (GDAL driver names) a file may be opened as, recognised by content; they never read other files
 SAFE_DRIVERS = ("GTiff", "PNG", "JPEG", "WEBP", "BMP")
-_PIL_FORMATS = {"GTiff": ("TIFF",), "PNG": ("PNG",), "JPEG": ("JPEG", "MPO"), "WEBP": ("WEBP",), "BMP": ("BMP",)}
+# the Pillow format names of each of those drivers (Pillow opens a file only as one of them)
+PIL_FORMATS = {"GTiff": ("TIFF",), "PNG": ("PNG",), "JPEG": ("JPEG", "MPO"), "WEBP": ("WEBP",), "BMP": ("BMP",)}
 DEFAULT_MAX_IMAGE_MP = 100.0
 NODATA_PROBLEM = "image has no valid pixel"  # start of the error for all-nodata / all-NaN rasters
 
@@ -556,8 +557,13 @@ def raster_stretch(path: str | os.PathLike, bands: tuple[int, ...], drivers=_KEE
     return np.asarray(lo, np.float32), np.asarray(hi, np.float32)
 
 
-def _scale_raster(data: np.ndarray, ds, path, idx: list[int], product: RasterProduct, drivers) -> np.ndarray:
-    """(H, W, C) raw values of a raster read -> uint8 with the product's scaling (never per chip)."""
+def scale_raster(data: np.ndarray, path, bands: list[int], product: RasterProduct, drivers=_KEEP) -> np.ndarray:
+    """Display values of pixels read from raster ``path``: ``data`` (H, W, C) in the file's own units (digital
+    numbers, reflectance, ...) of its 1-based ``bands`` -> (H, W, C) uint8, 0-255. The scaling is the
+    product's (e.g. Sentinel-2 L2A reflectance 0-3000 DN), else the whole file's 2-98 % stretch
+    (:func:`raster_stretch`), never per chip, so every chip and map tile of a file looks alike. uint8 data is
+    returned as it is, bool as 0 / 255. ``drivers``: the GDAL drivers the file may be opened as to compute
+    the stretch (default: those of the current read policy)."""
     if data.dtype == np.uint8:
         return data
     if data.dtype == bool:
@@ -565,7 +571,7 @@ def _scale_raster(data: np.ndarray, ds, path, idx: list[int], product: RasterPro
     if product.scale is not None:
         lo, hi = product.scale
     else:
-        lo, hi = raster_stretch(path, tuple(idx), drivers)
+        lo, hi = raster_stretch(path, tuple(bands), drivers)
     if data.dtype.kind in "iu" and data.dtype.itemsize == 2:
         # 16-bit digital numbers through a lookup table: the same values as scale_to_uint8, one gather per band
         lut = _scale_lut(data.dtype.str, tuple(np.broadcast_to(np.asarray(lo, np.float32), data.shape[-1:]).tolist()),
@@ -659,7 +665,7 @@ def read_tiff(
                         raise GeoVecInputError(f"{NODATA_PROBLEM}: every pixel is nodata (the declared nodata "
                                                "value, alpha 0, masked, or NaN)", source=str(path))
                     nodata_fraction = 1.0 - n_valid / valid.size
-                data = _scale_raster(data, ds, path, idx, product, drivers)
+                data = scale_raster(data, path, idx, product, drivers)
                 if nodata_fraction:
                     data = np.where(valid[..., None], data, np.uint8(0))  # one fill, whatever the nodata value
     except GeoVecInputError as e:
@@ -740,7 +746,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=_KEEP
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
-                with Image.open(path, formats=_PIL_FORMATS.get(fmt) if fmt else None) as im:
+                with Image.open(path, formats=PIL_FORMATS.get(fmt) if fmt else None) as im:
                     check_pixels(im.width, im.height, max_pixels, str(path))
                     im.load()
                     pixels = to_rgb(select_bands(np.asarray(im), bands)) if bands else pil_pixels(im)
@@ -783,7 +789,7 @@ def image_size(source, drivers=_KEEP) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=_PIL_FORMATS.get(fmt) if fmt else None) as im:
+            with Image.open(path, formats=PIL_FORMATS.get(fmt) if fmt else None) as im:
                 return im.size
     except Image.DecompressionBombError as e:
         raise GeoVecInputError(f"image is too large to decode (decompression bomb guard): {e}",

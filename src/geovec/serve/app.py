@@ -577,12 +577,18 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     @app.get("/index/overview")
     def overview(limit: int = Query(20000, ge=1, le=200000)):
-        """Extent and chip bboxes (min_lon, min_lat, max_lon, max_lat) for the map's background layer."""
+        """Extent and chip bboxes (min_lon, min_lat, max_lon, max_lat) for the map's background layer; a bbox or
+        the extent with min_lon > max_lon crosses 180 degrees (RFC 7946)."""
+        from geovec.inputs.footprint import lon_extent
+
         s = _store()
         t = s.column("min_lon", "min_lat", "max_lon", "max_lat", where="min_lon IS NOT NULL")
         boxes = np.stack([t[c].to_numpy(zero_copy_only=False) for c in t.column_names], 1) if t.num_rows else np.zeros((0, 4))
-        extent = ([float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())]
-                  if len(boxes) else None)
+        if len(boxes):
+            west, east = lon_extent(boxes[:, 0], boxes[:, 2])
+            extent = [west, float(boxes[:, 1].min()), east, float(boxes[:, 3].max())]
+        else:
+            extent = None
         step = max(1, int(np.ceil(len(boxes) / limit)))
         return {"chips": len(s), "placed": int(len(boxes)), "extent": extent, "model": model.model_id,
                 "info": asdict(s.info), "boxes": np.round(boxes[::step], 6).tolist()}

@@ -36,6 +36,12 @@ class NotGeoreferenced(LookupError):
     """The chip has no place on Earth (a plain PNG / JPEG): it has a thumbnail but no map overlay."""
 
 
+# EPSG:3857 with PROJ's +over: longitudes past 180 are not wrapped back, so an overlay across the antimeridian
+# maps to the source pixels east of 180 (UTM: wrapped by its own projection; EPSG:4326 files: lon > 180 as stored)
+WEB_MERCATOR_PAST_180 = ("+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m "
+                         "+nadgrids=@null +over +wktext +no_defs")
+
+
 def mercator(lon: float, lat: float) -> tuple[float, float]:
     """EPSG:4326 degrees -> EPSG:3857 metres (latitude clamped to Web Mercator's range)."""
     lat = max(-MERCATOR_MAX_LAT, min(MERCATOR_MAX_LAT, lat))
@@ -155,7 +161,8 @@ class ChipImagery:
         except Exception as e:  # rasterio raises several types for unreadable files
             raise GeoVecInputError(f"cannot read raster: {e}", source=chip.path) from None
         x0, y0 = mercator(row["min_lon"], row["min_lat"])
-        x1, y1 = mercator(row["max_lon"], row["max_lat"])
+        # a chip across 180 degrees (min_lon > max_lon): its east edge past 180, as the page places the overlay
+        x1, y1 = mercator(row["max_lon"] + (360.0 if row["min_lon"] > row["max_lon"] else 0.0), row["max_lat"])
         span_x, span_y = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
         longest = max(1, min(int(size), max(pixels.shape[:2])))
         if span_x >= span_y:
@@ -165,10 +172,10 @@ class ChipImagery:
         dst_transform = from_bounds(x0, y0, x1, y1, w, h)
         rgb = np.zeros((3, h, w), np.uint8)
         reproject(np.ascontiguousarray(pixels.transpose(2, 0, 1)), rgb, src_transform=src_transform, src_crs=src_crs,
-                  dst_transform=dst_transform, dst_crs="EPSG:3857", resampling=Resampling.bilinear)
+                  dst_transform=dst_transform, dst_crs=WEB_MERCATOR_PAST_180, resampling=Resampling.bilinear)
         alpha = np.zeros((h, w), np.uint8)
         reproject(np.full(pixels.shape[:2], 255, np.uint8), alpha, src_transform=src_transform, src_crs=src_crs,
-                  dst_transform=dst_transform, dst_crs="EPSG:3857", resampling=Resampling.nearest, dst_nodata=0)
+                  dst_transform=dst_transform, dst_crs=WEB_MERCATOR_PAST_180, resampling=Resampling.nearest, dst_nodata=0)
         return np.dstack([rgb.transpose(1, 2, 0), alpha])
 
 

@@ -16,10 +16,13 @@ import math
 import os
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from geovec.inputs.footprint import lon_extent
 
 PREVIEW_MAX = 2048  # longer side of a preview, pixels
 TILE = 256
@@ -31,7 +34,7 @@ EQUATOR_M = 40075016.686
 class SourceFile:
     path: str
     bands: tuple[int, ...] | None
-    bbox: tuple[float, float, float, float]  # lon/lat of the union of its chips
+    bbox: tuple[float, float, float, float]  # lon/lat of the union of its chips (west > east: across 180 degrees)
     sig: str
 
 
@@ -63,6 +66,28 @@ def _ground_metres(ds) -> float:
         lat = (ds.bounds.bottom + ds.bounds.top) / 2
         return px * EQUATOR_M / 360 * max(math.cos(math.radians(lat)), 1e-6)
     return px * (ds.crs.linear_units_factor[1] if ds.crs is not None else 1.0)
+
+
+@contextmanager
+def _reader(path: str, turn: float = 0.0):
+    """A rio-tiler Reader of ``path``; ``turn``: degrees its (geographic) grid is moved east (+-360 or 0)."""
+    from rio_tiler.io import Reader
+
+    if not turn:
+        with Reader(path) as r:
+            yield r
+        return
+    import rasterio
+    from affine import Affine
+    from rasterio.enums import MaskFlags
+    from rasterio.vrt import WarpedVRT
+
+    with rasterio.open(path) as ds:
+        moved = Affine.translation(turn, 0.0) * ds.transform
+        masked = MaskFlags.per_dataset in ds.mask_flag_enums[0]  # a preview's internal mask: kept as alpha
+        with WarpedVRT(ds, src_transform=moved, crs=ds.crs, transform=moved, width=ds.width, height=ds.height,
+                       add_alpha=masked) as vrt, Reader(None, dataset=vrt) as r:
+            yield r
 
 
 class Tiler:
@@ -103,8 +128,9 @@ class Tiler:
                 files = []
                 for (path, bands, sig), g in df.groupby(["path", df["bands"].fillna(""), df["file_sig"].fillna("")],
                                                         sort=True):
+                    west, east = lon_extent(g.min_lon, g.max_lon)
                     files.append(SourceFile(path, tuple(int(b) for b in bands.split(",")) if bands else None,
-                                            (g.min_lon.min(), g.min_lat.min(), g.max_lon.max(), g.max_lat.max()), sig))
+                                            (west, g.min_lat.min(), east, g.max_lat.max()), sig))
                 self._files = files
                 self._boxes = np.array([f.bbox for f in files], float).reshape(-1, 4)
                 self._version = version
@@ -114,12 +140,15 @@ class Tiler:
         files = self.files()
         w, s, e, n = bounds
         b = self._boxes
-        hit = (b[:, 0] <= e) & (b[:, 2] >= w) & (b[:, 1] <= n) & (b[:, 3] >= s)
+        crossing = b[:, 0] > b[:, 2]  # [west, 180] and [-180, east]
+        lon_hit = np.where(crossing, (b[:, 0] <= e) | (b[:, 2] >= w), (b[:, 0] <= e) & (b[:, 2] >= w))
+        hit = lon_hit & (b[:, 1] <= n) & (b[:, 3] >= s)
         return [files[i] for i in np.flatnonzero(hit)]
 
     # --- one raster -------------------------------------------------------------------------------------------
     def _info(self, f: SourceFile):
-        """(band indexes, product, metres per pixel, longer side in pixels) of a source raster, read once."""
+        """(band indexes, product, metres per pixel, longer side in pixels, (left, right) longitudes of a
+        geographic raster else None) of a source raster, read once."""
         got = self._meta.get(f.path + "|" + f.sig)
         if got is None:
             from geovec.inputs.raster import check_bands, detect_product, open_raster
@@ -127,16 +156,17 @@ class Tiler:
             with open_raster(f.path) as ds:
                 product = detect_product(ds, f.path)
                 idx = list(check_bands(f.bands, ds.count)) if f.bands else list(product.rgb)
-                got = (idx, product, _ground_metres(ds), max(ds.width, ds.height))
+                lons = (ds.bounds.left, ds.bounds.right) if ds.crs is not None and ds.crs.is_geographic else None
+                got = (idx, product, _ground_metres(ds), max(ds.width, ds.height), lons)
             self._meta[f.path + "|" + f.sig] = got
         return got
 
     def _scaled(self, data: np.ndarray, f: SourceFile) -> np.ndarray:
         """(C, H, W) raw values -> (H, W, 3) uint8 with the file's own display scaling (as its chips)."""
-        from geovec.inputs.raster import _scale_raster, to_rgb
+        from geovec.inputs.raster import scale_raster, to_rgb
 
-        idx, product, _, _ = self._info(f)
-        return to_rgb(_scale_raster(np.moveaxis(data, 0, -1), None, f.path, idx, product, None))
+        idx, product = self._info(f)[:2]
+        return to_rgb(scale_raster(np.moveaxis(data, 0, -1), f.path, idx, product))
 
     def preview_path(self, f: SourceFile) -> Path:
         key = hashlib.sha1(f"{f.path}|{f.sig}|{f.bands}".encode("utf-8", "backslashreplace")).hexdigest()[:24]
@@ -163,7 +193,7 @@ class Tiler:
 
         from geovec.inputs.raster import open_raster
 
-        idx, _, _, size = self._info(f)
+        idx, _, _, size, _ = self._info(f)
         factor = math.ceil(size / PREVIEW_MAX)
         with open_raster(f.path) as ds:
             h, w = max(1, ds.height // factor), max(1, ds.width // factor)
@@ -188,10 +218,13 @@ class Tiler:
     def _read(self, f: SourceFile, z: int, x: int, y: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(RGB (256, 256, 3) uint8, valid mask (256, 256) bool) of raster ``f`` in tile z/x/y."""
         from rio_tiler.errors import TileOutsideBounds
-        from rio_tiler.io import Reader
 
-        idx, _, metres, size = self._info(f)
-        _, s, _, n = tile_bounds(z, x, y)
+        idx, _, metres, size, lons = self._info(f)
+        w, s, e, n = tile_bounds(z, x, y)
+        # an EPSG:4326 raster whose own longitudes pass 180 (179.5 to 180.5, say): east of 180 it is read moved
+        # by a whole turn, so tiles at -180 show it too
+        turn = (-360.0 if lons and lons[1] > 180.0 and w < 0 else 360.0 if lons and lons[0] < -180.0 and e > 0
+                else 0.0)
         tile_m = EQUATOR_M * math.cos(math.radians(max(-85.0, min(85.0, (s + n) / 2)))) / 2 ** (z + 8)
         # the preview where its pixels are at most a little coarser than the tile's (else the source)
         use_preview = tile_m >= 0.75 * metres * math.ceil(size / PREVIEW_MAX)
@@ -200,12 +233,12 @@ class Tiler:
             warnings.simplefilter("ignore")  # rio-tiler's NoOverviewWarning: the previews are the overviews
             try:
                 if prev is not None:
-                    with Reader(str(prev)) as r:
+                    with _reader(str(prev), turn) as r:
                         img = r.tile(x, y, z, tilesize=TILE, reproject_method="bilinear")
                     rgb = np.moveaxis(np.asarray(img.data[:3]), 0, -1).astype(np.uint8)
                     mask = np.asarray(img.mask) > 0
                 else:
-                    with Reader(f.path) as r:
+                    with _reader(f.path, turn) as r:
                         img = r.tile(x, y, z, tilesize=TILE, indexes=tuple(idx))
                     rgb = self._scaled(np.asarray(img.data), f)
                     mask = np.asarray(img.mask) > 0

@@ -39,7 +39,30 @@ const BOX_STYLE = { className: "search-box", color: "#00e5ff", weight: 3, dashAr
 new ResizeObserver(() => map.invalidateSize({ animate: false })).observe($("map"));  // the header grows with filters
 
 function chipUrl(id, kind) { return "/chips/" + encodeURIComponent(id) + "/" + kind + ".png"; }
-function llBounds(b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); }
+// A bbox with west > east crosses 180 degrees (RFC 7946): its east edge is taken past 180 (east + 360), so the
+// map draws it as the narrow box it is, not one that spans the world the other way round.
+// ``ref``: a longitude to draw near (the shift by whole turns that puts the box closest to it), so that results on
+// both sides of 180 degrees sit side by side.
+function eastOf(b) { return b[0] > b[2] ? b[2] + 360 : b[2]; }
+function turnsTo(lon, ref) { return ref == null ? 0 : 360 * Math.round((ref - lon) / 360); }
+function llBounds(b, ref) {
+  const d = turnsTo((b[0] + eastOf(b)) / 2, ref);
+  return L.latLngBounds([b[1], b[0] + d], [b[3], eastOf(b) + d]);
+}
+// A footprint (GeoJSON Polygon or MultiPolygon) as Leaflet [lat, lon] rings, one polygon per part; each part moved
+// by whole turns to lie near ``ref``, so the two halves of a footprint split at the antimeridian join again.
+function footprintLatLngs(geometry, ref) {
+  const polys = geometry.type === "MultiPolygon" ? geometry.coordinates : [geometry.coordinates];
+  return polys.map((rings) => {
+    const lons = rings[0].map((c) => c[0]), d = turnsTo((Math.min(...lons) + Math.max(...lons)) / 2, ref);
+    return rings.map((ring) => ring.map(([lon, lat]) => [lat, lon + d]));
+  });
+}
+// the longitude the results are drawn around: the best georeferenced hit's
+function resultsRef(features) {
+  const f = features.find((x) => x.properties.centre_lon != null);
+  return f ? f.properties.centre_lon : null;
+}
 function short(p) { return p.split("/").pop(); }
 function fmtBox(b) { return b.map((v) => v.toFixed(4)).join(", "); }
 
@@ -48,7 +71,7 @@ function outlineMode() {
   // a chip smaller than ~5 px on screen is drawn as a dot, so that an index spread over the globe stays visible
   const boxes = state.overview ? state.overview.boxes : [];
   if (!boxes.length) return null;
-  if (!state.medianWidth) state.medianWidth = boxes.map((b) => b[2] - b[0]).sort((a, b) => a - b)[boxes.length >> 1];
+  if (!state.medianWidth) state.medianWidth = boxes.map((b) => eastOf(b) - b[0]).sort((a, b) => a - b)[boxes.length >> 1];
   return (state.medianWidth / 360) * 256 * Math.pow(2, map.getZoom()) < 5 ? "dots" : "boxes";
 }
 function drawOutlines() {
@@ -61,7 +84,7 @@ function drawOutlines() {
   const boxes = state.overview.boxes;
   for (const b of boxes) {
     const shape = dots
-      ? L.circleMarker([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], { radius: 3, renderer: outlineRenderer, interactive: false, className: "chip-dot", color: "#52606d", weight: 1, fillOpacity: 0.6 })
+      ? L.circleMarker([(b[1] + b[3]) / 2, (b[0] + eastOf(b)) / 2], { radius: 3, renderer: outlineRenderer, interactive: false, className: "chip-dot", color: "#52606d", weight: 1, fillOpacity: 0.6 })
       : L.rectangle(llBounds(b), { renderer: outlineRenderer, interactive: false, color: "#6b7c8c", weight: 1, fill: false });
     layers.outlines.addLayer(shape);
   }
@@ -105,6 +128,7 @@ const HeatLayer = L.Layer.extend({
   onRemove(m) { L.DomUtil.remove(this._canvas); m.off("moveend zoomend resize", this.redraw, this); },
   setData(merc, scores) {  // merc: Float64Array of x0, y0, x1, y1 per chip in [0, 1] (Web Mercator); scores: Uint8Array
     this._merc = merc; this._scores = scores;
+    this._pastEdge = merc.some((v, j) => j % 4 === 2 && v > 1);  // a chip across 180 degrees
     // chips in ascending score (a counting sort: scores are bytes), so the best are drawn last, on top
     const start = new Uint32Array(257);
     for (const v of scores) start[v + 1] += 1;
@@ -128,17 +152,21 @@ const HeatLayer = L.Layer.extend({
     // pixels; larger ones are filled rectangles drawn after them
     const img = ctx.createImageData(W, H), buf = new Uint32Array(img.data.buffer), big = [];
     let drawn = 0;
-    for (const i of this._order) {
-      let x0 = merc[4 * i] * scale - o.x, x1 = merc[4 * i + 2] * scale - o.x;
-      let y0 = merc[4 * i + 3] * scale - o.y, y1 = merc[4 * i + 1] * scale - o.y;  // north edge is the smaller y
-      if (x1 < -2 || y1 < -2 || x0 > W + 2 || y0 > H + 2) continue;
-      if (x1 - x0 < 3) { const cx = (x0 + x1) / 2; x0 = cx - 1.5; x1 = cx + 1.5; }
-      if (y1 - y0 < 3) { const cy = (y0 + y1) / 2; y0 = cy - 1.5; y1 = cy + 1.5; }
-      drawn += 1;
-      if (x1 - x0 > 6 || y1 - y0 > 6) { big.push(i, x0, y0, x1, y1); continue; }
-      const col = HEAT_RGBA[Math.min(HEAT_BINS - 1, (sc[i] * HEAT_BINS) >> 8)];
-      const xa = Math.max(0, Math.round(x0)), xb = Math.min(W, Math.round(x1)), ya = Math.max(0, Math.round(y0)), yb = Math.min(H, Math.round(y1));
-      for (let y = ya; y < yb; y++) buf.fill(col, y * W + xa, y * W + xb);
+    // every copy of the world in view, and the one before it when a chip across 180 degrees reaches past x = 1
+    for (let turn = Math.floor(o.x / scale) - (this._pastEdge ? 1 : 0); turn * scale < o.x + W; turn++) {
+      const ox = o.x - turn * scale;
+      for (const i of this._order) {
+        let x0 = merc[4 * i] * scale - ox, x1 = merc[4 * i + 2] * scale - ox;
+        let y0 = merc[4 * i + 3] * scale - o.y, y1 = merc[4 * i + 1] * scale - o.y;  // north edge is the smaller y
+        if (x1 < -2 || y1 < -2 || x0 > W + 2 || y0 > H + 2) continue;
+        if (x1 - x0 < 3) { const cx = (x0 + x1) / 2; x0 = cx - 1.5; x1 = cx + 1.5; }
+        if (y1 - y0 < 3) { const cy = (y0 + y1) / 2; y0 = cy - 1.5; y1 = cy + 1.5; }
+        drawn += 1;
+        if (x1 - x0 > 6 || y1 - y0 > 6) { big.push(i, x0, y0, x1, y1); continue; }
+        const col = HEAT_RGBA[Math.min(HEAT_BINS - 1, (sc[i] * HEAT_BINS) >> 8)];
+        const xa = Math.max(0, Math.round(x0)), xb = Math.min(W, Math.round(x1)), ya = Math.max(0, Math.round(y0)), yb = Math.min(H, Math.round(y1));
+        for (let y = ya; y < yb; y++) buf.fill(col, y * W + xa, y * W + xb);
+      }
     }
     ctx.putImageData(img, 0, 0);
     let bin = -1;
@@ -155,13 +183,14 @@ function mercY(lat) {
   const p = Math.max(-85.0511287798, Math.min(85.0511287798, lat)) * Math.PI / 180;
   return (1 - Math.log(Math.tan(Math.PI / 4 + p / 2)) / Math.PI) / 2;
 }
+// a chip across 180 degrees (west > east) gets x1 past 1: its east edge in the next copy of the world
 async function heatBoxes(version) {
   if (state.heatBoxes && state.heatBoxes.version === version) return state.heatBoxes.merc;
   const r = await fetch("/heatmap/boxes.bin");
   const boxes = new Float32Array(await r.arrayBuffer());
   const merc = new Float64Array(boxes.length);
   for (let i = 0; i < boxes.length; i += 4) {
-    merc[i] = mercX(boxes[i]); merc[i + 1] = mercY(boxes[i + 1]); merc[i + 2] = mercX(boxes[i + 2]); merc[i + 3] = mercY(boxes[i + 3]);
+    merc[i] = mercX(boxes[i]); merc[i + 1] = mercY(boxes[i + 1]); merc[i + 2] = mercX(boxes[i] > boxes[i + 2] ? boxes[i + 2] + 360 : boxes[i + 2]); merc[i + 3] = mercY(boxes[i + 3]);
   }
   state.heatBoxes = { version: r.headers.get("X-Heatmap-Version"), merc };
   return merc;
@@ -196,6 +225,7 @@ function km(lat1, lon1, lat2, lon2) {
 function clustersOf(features) {
   const geo = features.filter((f) => f.properties.bbox && f.properties.centre_lat != null);
   if (!geo.length) return [];
+  const ref = resultsRef(features);
   const diag = geo.map((f) => { const b = f.properties.bbox; return km(b[1], b[0], b[3], b[2]); });
   const parent = geo.map((_, i) => i);
   const find = (i) => (parent[i] === i ? i : (parent[i] = find(parent[i])));
@@ -209,7 +239,7 @@ function clustersOf(features) {
   geo.forEach((f, i) => { const g = find(i); if (!groups.has(g)) groups.set(g, []); groups.get(g).push(f); });
   const out = [...groups.values()].map((members) => {
     const bounds = L.latLngBounds([]);
-    for (const f of members) bounds.extend(llBounds(f.properties.bbox));
+    for (const f of members) bounds.extend(llBounds(f.properties.bbox, ref));  // where drawResults draws them
     return { ids: members.map((f) => f.id), ranks: members.map((f) => f.properties.rank),
              weight: members.reduce((s, f) => s + 1 / f.properties.rank, 0), bounds };
   });
@@ -238,21 +268,21 @@ function fitAll() {
 // --- results --------------------------------------------------------------------------------------------------
 function drawResults() {
   layers.results.clearLayers(); layers.labels.clearLayers(); layers.resultImagery.clearLayers();
+  const ref = resultsRef(state.results);
   for (const f of state.results) {
     const p = f.properties;
     if (!f.geometry) continue;
     if (p.overlay) {
-      layers.resultImagery.addLayer(L.imageOverlay(p.overlay, llBounds(p.bbox), { pane: "hits", className: "hit-img", interactive: false, alt: "" }));
+      layers.resultImagery.addLayer(L.imageOverlay(p.overlay, llBounds(p.bbox, ref), { pane: "hits", className: "hit-img", interactive: false, alt: "" }));
     }
-    const ring = f.geometry.coordinates[0].map(([lon, lat]) => [lat, lon]);
-    const poly = L.polygon(ring, { className: "footprint", color: "#e65100", weight: 2, fillOpacity: 0.05, bubblingMouseEvents: false });
+    const poly = L.polygon(footprintLatLngs(f.geometry, ref), { className: "footprint", color: "#e65100", weight: 2, fillOpacity: 0.05, bubblingMouseEvents: false });
     poly.featureId = f.id; poly.rank = p.rank;
     poly.bindTooltip(`#${p.rank} · ${p.score.toFixed(3)} · ${short(p.path)}`, { sticky: true });
     poly.on("mouseover", () => highlight(f.id, true));
     poly.on("mouseout", () => highlight(f.id, false));
     poly.on("click", () => select(f.id, { fly: false, scroll: true }));
     layers.results.addLayer(poly);
-    const label = L.marker([p.centre_lat, p.centre_lon], {
+    const label = L.marker([p.centre_lat, p.centre_lon + turnsTo(p.centre_lon, ref)], {
       icon: L.divIcon({ className: "rank-label", html: String(p.rank), iconSize: null }), interactive: false, keyboard: false });
     label.rank = p.rank;
     layers.labels.addLayer(label);
@@ -298,7 +328,7 @@ function select(id, { fly = true, scroll = false } = {}) {
     else if (l.getElement()) l.getElement().classList.remove("active");
   }
   const f = state.results.find((x) => x.id === id);
-  if (fly && f && f.properties.bbox) map.fitBounds(llBounds(f.properties.bbox).pad(1.0), { maxZoom: 21, animate: false });
+  if (fly && f && f.properties.bbox) map.fitBounds(llBounds(f.properties.bbox, resultsRef(state.results)).pad(1.0), { maxZoom: 21, animate: false });
   const card = cardOf(id);
   if (scroll && card) card.scrollIntoView({ block: "nearest" });
 }
@@ -469,8 +499,10 @@ map.on("mouseup", (e) => {
   if (Math.abs(a.x - b.x) < 5 || Math.abs(a.y - b.y) < 5) { layers.box.clearLayers(); boxShape = null; $("status").textContent = "box too small"; return; }
   boxShape.setBounds(bounds);
   const r6 = (v) => Math.round(v * 1e6) / 1e6;
-  state.bbox = [r6(Math.max(-180, bounds.getWest())), r6(Math.max(-90, bounds.getSouth())),
-                r6(Math.min(180, bounds.getEast())), r6(Math.min(90, bounds.getNorth()))];
+  // longitudes wrapped into [-180, 180]: a box drawn over 180 degrees has west > east, as the server reads it
+  const wrap = (lon) => ((((lon + 180) % 360) + 360) % 360) - 180, whole = bounds.getEast() - bounds.getWest() >= 360;
+  state.bbox = [r6(whole ? -180 : wrap(bounds.getWest())), r6(Math.max(-90, bounds.getSouth())),
+                r6(whole ? 180 : wrap(bounds.getEast())), r6(Math.min(90, bounds.getNorth()))];
   $("box").hidden = false; $("box-text").textContent = fmtBox(state.bbox);
   runSearch({ keepView: true });
 });
