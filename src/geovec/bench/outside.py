@@ -22,7 +22,7 @@ from geovec.bench import builders
 from geovec.bench.task_data import BuildContext, MultiTaskData, TaskData
 from geovec.bench.tasks import TaskSpec, register
 from geovec.data import EuroSATMS, EuroSATRGB, NWPUVHR10
-from geovec.data.nwpu_vhr10 import size_bin, with_referring_expressions
+from geovec.data.nwpu_vhr10 import with_referring_expressions
 
 OUTSIDE_RSICD = ("dev-EuroSAT-RGB-scene", "dev-EuroSAT-MS-scene", "dev-VHR10-box-class", "dev-VHR10-referring",
                  "dev-VHR10-region-region", "dev-VQA-phrasing")
