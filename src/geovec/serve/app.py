@@ -300,7 +300,9 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
 
     @app.exception_handler(InputTooLong)
     async def _too_long(request: Request, e: InputTooLong):  # OpenAI's answer to an over-long input
-        return openai_error(400, str(e), param=e.param, code="context_length_exceeded")
+        # an item of ``input`` is named in the message; a request field (``instruction``, ``text``) is the param
+        return openai_error(400, str(e) if e.index is not None else e.problem, param=e.param,
+                            code="context_length_exceeded")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError):
@@ -364,11 +366,8 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
                                                  f"{limits.max_items}", "param": "input"})
         instruction = req.instruction
         if instruction:
-            try:
-                instruction = bounded_text(instruction, instruction_max, tokenizer_of(model), limits, req.truncate,
-                                           "instruction")
-            except InputTooLong as e:
-                return openai_error(400, e.problem, param="instruction", code="context_length_exceeded")
+            instruction = bounded_text(instruction, instruction_max, tokenizer_of(model), limits, req.truncate,
+                                       "instruction")
 
         def parse():  # decoding images and counting tokens: a worker thread, not the event loop
             budget = PixelBudget(limits)
@@ -418,10 +417,7 @@ def create_app(db: str | Path | None = None, model=None, limits: Limits | None =
         if req.k > limits.max_k:
             raise HTTPException(422, f"k={req.k} is above this server's limit of {limits.max_k}")
         if req.text:
-            try:
-                bounded_text(req.text, text_max, tokenizer_of(model), limits, False, "text")
-            except InputTooLong as e:
-                return openai_error(400, e.problem, param="text", code="context_length_exceeded")
+            bounded_text(req.text, text_max, tokenizer_of(model), limits, False, "text")
         image = None
         if req.image is not None:
             try:

@@ -200,9 +200,12 @@ def image_of(raw: Any, limits: Limits) -> np.ndarray | RasterImage:
 
 
 class InputTooLong(GeoVecInputError):
-    """A text longer than the model reads (a 400 ``context_length_exceeded``, as OpenAI answers)."""
+    """A text longer than the model reads (a 400 ``context_length_exceeded``, as OpenAI answers); ``param``: the
+    request field it came from."""
 
-    param = "input"
+    def __init__(self, problem: str, index: int | None = None, param: str = "input"):
+        super().__init__(problem, index=index)
+        self.param = param
 
 
 def reading_length(model) -> tuple[int | None, int | None]:
@@ -241,12 +244,12 @@ def bounded_text(text: str, max_tokens: int | None, tokenizer, limits: Limits, t
         if not truncate:
             raise InputTooLong(f"{what} is {len(text)} characters: more than this model reads ({max_tokens} tokens; "
                                f"longer than {max_chars} characters is refused without counting). Send a shorter "
-                               f"text, or \"truncate\": true to embed its first {max_tokens} tokens")
+                               f"text, or \"truncate\": true to embed its first {max_tokens} tokens", param=what)
         text = text[:max_chars]
     n = n_tokens(tokenizer, text)
     if n > max_tokens and not truncate:
         raise InputTooLong(f"{what} has {n} tokens: this model reads at most {max_tokens} tokens per input. Send a "
-                           f"shorter text, or \"truncate\": true to embed its first {max_tokens} tokens")
+                           f"shorter text, or \"truncate\": true to embed its first {max_tokens} tokens", param=what)
     return text
 
 
