@@ -120,3 +120,31 @@ def test_store_add_is_idempotent_on_the_chip_id(rasters, tmp_path):
     rows = store.table.to_arrow()
     store.add(rows.slice(0, 20).drop_columns([]))
     assert len(store) == rows.num_rows and not store.duplicate_ids()
+
+
+def test_repair_is_one_delete_per_chunk_and_keeps_every_chip(rasters, tmp_path, monkeypatch):
+    """The repair never removes a row before the one it keeps is in place: it only deletes the extra rows, so a
+    repair stopped after any chunk leaves every chip id present (here: stopped after the first of several chunks)."""
+    db = tmp_path / "db"
+    build_index([rasters], db, FakeGeoModel(), ChipSpec(32), progress=False)
+    store = ChipStore(db)
+    before = store.table.to_arrow()
+    store.table.add(before.slice(0, 6))
+    ids = set(before["id"].to_pylist())
+    calls = []
+    real_delete = store.table.delete
+
+    def delete_then_stop(where):
+        real_delete(where)
+        calls.append(where)
+        raise KeyboardInterrupt  # the process is stopped right after its first commit
+
+    monkeypatch.setattr(store.table, "delete", delete_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        store.remove_duplicates(chunk=2)
+    assert len(calls) == 1 and calls[0].startswith("_rowid IN (")
+    after = ChipStore(db)
+    assert set(after.table.to_arrow()["id"].to_pylist()) == ids
+    assert len(after.duplicate_ids()) == 4  # two of the six repaired, the rest still reported
+    assert after.remove_duplicates(chunk=2) == 4 and after.duplicate_ids() == {}
+    assert len(after) == before.num_rows

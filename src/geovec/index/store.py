@@ -240,17 +240,23 @@ class ChipStore:
         return dict(zip(dup["id"].to_pylist(), dup["id_count"].to_pylist()))
 
     def remove_duplicates(self, chunk: int = 500) -> int:
-        """Keep one row of every duplicated chip id; returns the rows removed. Call under :func:`write_lock`."""
+        """Keep the first-stored row of every duplicated chip id; returns the rows removed. Call under
+        :func:`write_lock`. Each chunk of ids is one delete by LanceDB row id, a single commit: an interrupted
+        repair leaves a sound index with fewer duplicates, never a chip without its row."""
         dups = list(self.duplicate_ids())
         removed = 0
         for i in range(0, len(dups), chunk):
-            ids = dups[i : i + chunk]
-            where = "id IN (" + ", ".join(sql_str(c) for c in ids) + ")"
-            rows = self.table.search().where(where).limit(None).to_arrow()
-            keep = sorted({rid: j for j, rid in reversed(list(enumerate(rows["id"].to_pylist())))}.values())
-            self.table.delete(where)
-            self.table.add(rows.take(pa.array(keep, pa.int64())))
-            removed += rows.num_rows - len(keep)
+            where = "id IN (" + ", ".join(sql_str(c) for c in dups[i : i + chunk]) + ")"
+            rows = self.table.search().where(where).select(["id"]).with_row_id(True).limit(None).to_arrow()
+            seen: set[str] = set()
+            extra: list[int] = []
+            for cid, rowid in sorted(zip(rows["id"].to_pylist(), rows["_rowid"].to_pylist()), key=lambda r: r[1]):
+                if cid in seen:
+                    extra.append(rowid)
+                seen.add(cid)
+            if extra:
+                self.table.delete("_rowid IN (" + ", ".join(str(int(r)) for r in extra) + ")")
+                removed += len(extra)
         return removed
 
     def has_vector_index(self) -> bool:
