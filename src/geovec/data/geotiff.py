@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset
+from geovec.data.base import Dataset
 from geovec.inputs.raster import TIFF_SUFFIXES, read_georef
 
 
@@ -18,7 +18,7 @@ def _id_key(stem: str):
     return (0, int(stem), stem) if stem.isdigit() else (1, 0, stem)
 
 
-class GeoTiffFolder(BenchDataset):
+class GeoTiffFolder(Dataset):
     """Samples: ``{"image": Path, "id": file stem, "lat", "lon" (footprint centre, degrees),
     "footprint": ((lon, lat), ...), "crs"}``."""
 

@@ -32,7 +32,7 @@ import csv
 import re
 from typing import Any
 
-from geovec.data.base import BenchDataset
+from geovec.data.base import Dataset
 from geovec.data.scenes import PatternNet
 
 ATTRIBUTES = ("color", "context", "density", "existence", "quantity", "shape")
@@ -76,7 +76,7 @@ def group_key(attribute_file: str, attribute: str, category: str) -> str:
     return key
 
 
-class PatternCom(BenchDataset):
+class PatternCom(Dataset):
     """Samples (one per csv row, in file order per attribute): ``{"image": Path, "filename", "category",
     "attribute_file", "attribute", "value"}`` (``attribute``/``value`` verbatim from the csv).
     ``pool``: every PatternNet image (sorted by class folder, then file name), the candidate set."""

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset, prompt_name
+from geovec.data.base import Dataset, prompt_name
 
 
-class ClassFolderDataset(BenchDataset):
+class ClassFolderDataset(Dataset):
     """``<root>/<base_dir>/<class>/<file>``; subclasses set the facts as class attributes.
 
     Samples: ``{"image": Path, "label": int, "class_name": native name, "prompt_name": words for prompts}``.
