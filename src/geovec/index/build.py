@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans
 from geovec.index.embedding import encode_chips, index_info, read_chips
 from geovec.index.store import ANN_MIN_ROWS, ChipStore, chip_rows, write_lock
-from geovec.inputs.raster import NODATA_PROBLEM
+from geovec.inputs.scaling import NODATA_PROBLEM
 from geovec.progress import Progress
 
 log = logging.getLogger(__name__)
