@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime as DateTime  # the hit's field is named datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -145,7 +145,7 @@ class SearchHit:
     bbox: tuple[float, float, float, float] | None
     # closed counter-clockwise ring of (lon, lat); continuous across the antimeridian (longitudes pass 180 there)
     footprint: list[tuple[float, float]] | None
-    datetime: datetime | None = None
+    datetime: DateTime | None = None
     distance_km: float | None = None
     extra: dict = field(default_factory=dict)
     # the footprint as RFC 7946 GeoJSON: a Polygon, or a MultiPolygon split at 180 degrees; lon in [-180, 180]
@@ -236,7 +236,7 @@ def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     return SearchHit(rank=rank, score=float(1.0 - row["_distance"]), id=row["id"], path=row["path"],
                      window=(row["window_col"], row["window_row"], row["window_width"], row["window_height"]),
                      centre_lat=row.get("centre_lat"), centre_lon=row.get("centre_lon"), bbox=bbox, footprint=fp,
-                     datetime=dt, distance_km=dist, geometry=_geojson(geometry))
+                     datetime=dt, distance_km=dist, geometry=plain_geojson(geometry))
 
 
 def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> list[SearchHit]:
@@ -284,7 +284,7 @@ def _query_bands(image, info: IndexInfo | None) -> tuple[int, ...] | None:
     """The index's ``bands`` for a GeoTIFF query image that has them (else None: the file's own RGB bands)."""
     if info is None or not info.bands or not _is_tiff_path(image):
         return None
-    from geovec.inputs.raster import open_raster
+    from geovec.inputs.policy import open_raster
 
     try:
         with open_raster(image) as ds:
@@ -356,7 +356,7 @@ def search(store: ChipStore, model, query: SearchQuery) -> list[SearchHit]:
 
 
 # --- output ---------------------------------------------------------------------------------------------------
-def _geojson(geometry: dict | None) -> dict | None:
+def plain_geojson(geometry: dict | None) -> dict | None:
     """shapely's ``mapping`` with lists for tuples (plain JSON)."""
     if geometry is None:
         return None
@@ -380,7 +380,7 @@ def hits_to_geojson(hits: Sequence[SearchHit], query: SearchQuery | None = None)
         props.pop("footprint")
         geometry = h.geometry
         if geometry is None and h.footprint:
-            geometry = _geojson(mapping(footprint_geometry(h.footprint)))
+            geometry = plain_geojson(mapping(footprint_geometry(h.footprint)))
         features.append({"type": "Feature", "id": h.id, "geometry": geometry, "properties": props})
     out: dict = {"type": "FeatureCollection", "features": features}
     if query is not None:
