@@ -29,7 +29,8 @@ from geovec.data.base import prompt_name
 from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
-from geovec.data.vqa_gen import DerivedVQA, answer_value, generate_pairs, pairs_to_samples
+from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
+from geovec.data.vqa_questions import answer_value
 from geovec.data.scenes import ClassFolders
 from geovec.train.data import Example
 
