@@ -1,28 +1,11 @@
-"""Search an index with one interleaved query (text, image, image region, place), a stored chip, plus spatial
-pre-filters.
+"""Search an index with one interleaved query (text, image, image region, place) or a stored chip (``like``), with
+spatial pre-filters (``bbox``, ``within_km`` of ``near``) that LanceDB applies before the vector search.
 
-The query is a single item: whatever of ``text``, ``image`` (+ ``box``) and ``near`` (lat/lon) is given.
-Which side of the model embeds it depends on what it is:
-
-* **same modality as the chips** (an image, or an image + box, and nothing else): embedded as the index embeds
-  its chips, on the *document* side with the index's task and instruction (the box is cut out of the image,
-  a GeoTIFF through a windowed read with the index's bands, as a chip is). Image -> image search then compares
-  one space with itself: an indexed chip's own pixels (or its file + its window as the box) find that chip at
-  rank 1 with similarity 1.
-* **anything with text or a place** (text, text + image, image + box + text, place, ...): the model's *query*
-  instruction for the matching task kind: ``region`` when a box marks part of the image, ``geo`` when a place
-  is part of the query, else ``retrieval``.
-* ``like`` = a chip id: that chip's stored vector is the query (nothing is embedded; ``near`` then only
-  centres ``within_km``).
-
-``bbox`` and ``within_km`` are hard pre-filters evaluated by LanceDB before the vector search, so the ``k``
-results all satisfy them.
-
-Units: ``near`` is a :class:`~geovec.domain.LatLon` (a ``(lat, lon)`` pair is read as one) in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
-from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` degrees
-(``min_lon > max_lon`` means the box crosses the antimeridian), ``box`` is pixel xyxy on ``image``.
-Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise; ``geometry`` and GeoJSON output
-follow RFC 7946 (a chip crossing the antimeridian is a MultiPolygon split at 180 degrees).
+Which side embeds the query: an image (or image + box) alone is embedded as the chips are, on the *document* side
+with the index's task and instruction, so a chip's own pixels find it at rank 1; anything with text or a place
+uses the model's *query* instruction (``region`` with a box, ``geo`` with a place, else ``retrieval``).
+Units and result geometry (WGS84 degrees, ``bbox`` as ``(min_lon, min_lat, max_lon, max_lat)`` crossing the
+antimeridian when ``min_lon > max_lon``, RFC 7946 GeoJSON) are described in docs/search.md.
 """
 
 from __future__ import annotations
