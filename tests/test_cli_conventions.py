@@ -134,3 +134,13 @@ def test_near_that_looks_swapped(long_index, fake_model):
     assert res.exit_code == 0 and "warning" in res.stderr and "did you swap them" in res.stderr
     res = runner.invoke(app, ["search", "--db", str(db), "--near", "52.0,6.0", "-k", "1"])
     assert res.exit_code == 0 and "warning" not in res.stderr
+
+
+def test_export_onnx_json_keeps_stdout_one_document(tmp_path):
+    """With --format json the progress lines go to stderr and stdout is the JSON summary alone."""
+    res = runner.invoke(app, ["export", "onnx", "geovec-compact", str(tmp_path / "onnx"), "--no-check",
+                              "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["dir"] == str(tmp_path / "onnx") and "encoder" in doc["graphs"]
+    assert "graphs encoder" in res.stderr and (tmp_path / "onnx" / "manifest.json").exists()
