@@ -25,6 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(1, str(ROOT))  # tests.fixtures.tiny: the tiny random-init Qwen2-VL of --tiny-qwen
 
 
 def rsicd_val(data_root: Path, n: int):
@@ -91,7 +92,7 @@ def main() -> None:
     if args.tiny_qwen:
         def tiny_qwen():
             from geovec.models.qwen2vl import Qwen2VLEmbedder, qwen_config
-            from geovec.models.tiny import write_tiny_qwen2vl
+            from tests.fixtures.tiny import write_tiny_qwen2vl
 
             d = write_tiny_qwen2vl(tempfile.mkdtemp(prefix="tiny-qwen2vl-"))
             return Qwen2VLEmbedder(qwen_config(d, max_pixels=224 * 224, device="cpu"))

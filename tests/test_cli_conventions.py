@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from geovec import exitcodes
 from geovec.cli import app
+from tests.bench.formats import write_caption_dataset
 
 runner = CliRunner()
 OUTPUT_NAMES = {"--output", "--output-dir", "--geoparquet"}  # older names: each must sit beside --out
@@ -20,7 +21,7 @@ POSITIONAL_OUTPUTS = {"output", "out_dir", "cache_dir"}
 PRINTS_RESULTS = {"demo", "embed", "info", "bench", "search", "export onnx", "index build", "index info"}
 # commands that write a file or folder named by the user (the index of `index build` / `demo` is --db, read and
 # extended like every other --db)
-WRITES = {"embed", "export-merged", "tiny-model", "bench", "search", "export onnx", "train", "train build-data",
+WRITES = {"embed", "export-merged", "bench", "search", "export onnx", "train", "train build-data",
           "train cache-features", "train dev-eval", "train export", "index export"}
 
 
@@ -70,13 +71,18 @@ def test_every_sub_command_follows_the_convention():
 
 
 def test_a_positional_output_is_also_out(tmp_path):
+    write_caption_dataset(tmp_path / "caps", "imgs", "dataset.json",
+                          [("airport_1.jpg", "train", ["three planes are parked on an airport .", "a runway ."])])
+    vqa_gen = ["data", "vqa-gen", "--captions", str(tmp_path / "caps" / "dataset.json"),
+               "--images", str(tmp_path / "caps" / "imgs")]
     a, b = tmp_path / "a", tmp_path / "b"
-    assert runner.invoke(app, ["tiny-model", "smol", str(a)]).exit_code == 0 and (a / "config.json").exists()
-    res = runner.invoke(app, ["tiny-model", "smol", "--out", str(b)])
-    assert res.exit_code == 0 and (b / "config.json").exists(), res.output
-    res = runner.invoke(app, ["tiny-model", "smol", str(a), "--out", str(b)])
+    res = runner.invoke(app, [*vqa_gen, str(a)])
+    assert res.exit_code == 0 and (a / "VQA_split_train_questions.json").exists(), res.output
+    res = runner.invoke(app, [*vqa_gen, "--out", str(b)])
+    assert res.exit_code == 0 and (b / "VQA_split_train_questions.json").exists(), res.output
+    res = runner.invoke(app, [*vqa_gen, str(a), "--out", str(b)])
     assert res.exit_code == exitcodes.USAGE and "give the output once" in res.output
-    res = runner.invoke(app, ["tiny-model", "smol"])
+    res = runner.invoke(app, vqa_gen)
     assert res.exit_code == exitcodes.USAGE and "--out" in res.output
 
 
@@ -128,3 +134,13 @@ def test_near_that_looks_swapped(long_index, fake_model):
     assert res.exit_code == 0 and "warning" in res.stderr and "did you swap them" in res.stderr
     res = runner.invoke(app, ["search", "--db", str(db), "--near", "52.0,6.0", "-k", "1"])
     assert res.exit_code == 0 and "warning" not in res.stderr
+
+
+def test_export_onnx_json_keeps_stdout_one_document(tmp_path):
+    """With --format json the progress lines go to stderr and stdout is the JSON summary alone."""
+    res = runner.invoke(app, ["export", "onnx", "geovec-compact", str(tmp_path / "onnx"), "--no-check",
+                              "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["dir"] == str(tmp_path / "onnx") and "encoder" in doc["graphs"]
+    assert "graphs encoder" in res.stderr and (tmp_path / "onnx" / "manifest.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,23 @@ def test_no_internal_notes_in_user_docs(pattern):
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         found = re.search(pattern, doc.read_text(), flags=re.IGNORECASE)
         assert not found, f"{doc.name}: {found.group(0)!r}"
+
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_relative_links_and_images_point_at_files_in_the_repo(doc):
+    """Markdown links and images to repository files (run curves and data under benchmarks/results, the
+    screenshots in docs/) resolve; web links and in-page anchors are not checked here."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", doc.read_text())
+    local = [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+    missing = [t for t in local if t and not (doc.parent / t).exists()]
+    assert not missing, f"{doc.name}: {missing}"
+
+
+def test_docs_hold_only_what_their_pages_show():
+    """Every file in docs/ besides the pages is an image a page shows; run records live in benchmarks/results."""
+    shown = {Path(t).name for doc in DOCS for t in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", doc.read_text())}
+    extra = [p.name for p in (REPO / "docs").iterdir() if p.suffix != ".md" and p.name not in shown]
+    assert not extra, f"docs/ holds files no page shows: {extra}"

@@ -14,8 +14,9 @@ import os as _os
 # - the tokenizers library's own thread pool is off: geovec already prepares items in threads, and a pool that
 #   is live when a worker process forks (Ray, DataLoader) makes the library warn and disable itself;
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# - idle OpenMP threads sleep instead of spinning. Measured on a busy 2-core machine: encode went from 1 to 24
-#   texts/s; on an idle machine the cost is within noise. Only takes effect if torch was not imported first.
+# - idle OpenMP threads sleep instead of spinning: spinning threads take the cores that item preparation and other
+#   processes need (with the cores shared, encode ran an order of magnitude slower); with idle cores the cost is
+#   within noise. Only takes effect if torch was not imported first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

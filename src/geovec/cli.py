@@ -163,7 +163,7 @@ def _main(
 
 
 # modules whose register(app) adds sub-commands
-SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.models.cli", "geovec.data.cli", "geovec.bench.cli",
+SUBCOMMAND_MODULES = ("geovec.demo", "geovec.embed.cli", "geovec.export_cli", "geovec.data.cli", "geovec.bench.cli",
                       "geovec.train.cli", "geovec.index.cli", "geovec.serve.cli")
 
 

@@ -63,10 +63,10 @@ ANY_FORMAT_HELP = ("Open any raster format GDAL / Pillow recognise by content, V
 
 def read_options(max_image_mp: Optional[float], any_raster_format: bool):
     """A context in which image files are read with this command's ``--max-image-mp`` / ``--any-raster-format``
-    (:class:`geovec.inputs.raster.ReadPolicy`); the process-wide policy is restored afterwards."""
+    (:class:`geovec.inputs.policy.ReadPolicy`); the process-wide policy is restored afterwards."""
     from dataclasses import replace
 
-    from geovec.inputs.raster import mp_to_pixels, read_policy, reading
+    from geovec.inputs.policy import mp_to_pixels, read_policy, reading
 
     policy = read_policy()
     if max_image_mp is not None:

@@ -6,7 +6,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
-from geovec.data.geo import SOURCES, GeoSource, find_scenes, geo_places, haversine_km, spatial_split
+from geovec.data.geo import find_scenes, geo_places, haversine_km, spatial_split
 
 
 def _write(path, lat, lon, size=64, bands=3, px_deg=0.0002, values=None):

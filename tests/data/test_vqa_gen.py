@@ -11,15 +11,8 @@ from typer.testing import CliRunner
 
 from geovec.cli import app
 from geovec.data import RSVQALR
-from geovec.data.vqa_gen import (
-    DerivedVQA,
-    caption_facts,
-    generate_pairs,
-    image_facts,
-    pairs_to_samples,
-    rsicd_pairs,
-    write_rsvqa,
-)
+from geovec.data.vqa_facts import caption_facts, image_facts
+from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples, rsicd_pairs, write_rsvqa
 from geovec.train.converters import caption_vqa_examples, rsvqa_examples, vqa_examples
 from tests.bench.formats import write_caption_dataset, write_image
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from geovec.data.vqa_gen import OBJECT_INDEX, answer_value, generate_pairs, number_word
+from geovec.data.vqa_gen import generate_pairs
+from geovec.data.vqa_questions import answer_value, number_word
+from geovec.data.vqa_vocabulary import OBJECT_INDEX
 from geovec.data.vqa_phrasing import (
     HELD_OUT_QUESTIONS,
     HELD_OUT_WORDS,

@@ -14,7 +14,8 @@ from geovec.index.chips import ChipSpec, grid_windows
 from geovec.index.export import export_geoparquet
 from geovec.index.store import ChipStore
 from geovec.inputs import GeoVecInputError
-from geovec.inputs.raster import NODATA_PROBLEM, read_tiff
+from geovec.inputs.raster import read_tiff
+from geovec.inputs.scaling import NODATA_PROBLEM
 from tests.index.geovec_fake_model import FakeGeoModel
 
 SIZE, CHIP = 128, 32

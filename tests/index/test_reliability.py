@@ -66,7 +66,6 @@ def test_plain_image_is_decoded_once_for_all_its_chips(scenes, monkeypatch):
     calls = []
     real = chips_mod.read_image
     monkeypatch.setattr(chips_mod, "read_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    chips_mod._decoded.cache_clear()
     plan = plan_chips(scenes / "plain.png", ChipSpec(32))
     assert len(plan) == 20 and all(read_chip(c).pixels.shape[:2] == (c.window[3], c.window[2]) for c in plan)
     assert len(calls) == 1

@@ -9,8 +9,9 @@ import rasterio
 from rasterio.transform import from_origin
 
 from geovec.inputs import GeoVecInputError, parse_item, read_image
-from geovec.inputs.raster import (TRUE_COLOUR_MAX_DN, BandSelection, _cached_stretch, describe_raster, read_tiff,
-                                  scale_to_uint8)
+from geovec.inputs.bands import TRUE_COLOUR_MAX_DN, BandSelection, describe_raster
+from geovec.inputs.raster import read_tiff
+from geovec.inputs.scaling import scale_to_uint8
 from tests.conftest import scene, write_geotiff
 
 T = from_origin(400_000, 5_600_000, 10, 10)
@@ -157,10 +158,10 @@ def test_two_chips_of_one_product_get_the_same_scaling(tmp_path):
 
 
 def test_large_rasters_are_stretched_from_a_sample_or_their_overviews(tmp_path, monkeypatch):
-    import geovec.inputs.raster as raster
+    from geovec.inputs import scaling
 
-    monkeypatch.setattr(raster, "STRETCH_SAMPLE_PIXELS", 1 << 10)  # a 128 x 128 raster is "large" now
-    _cached_stretch.cache_clear()
+    # a 128 x 128 raster is "large" now (each test's files are new, so no stretch of them is cached yet)
+    monkeypatch.setattr(scaling, "STRETCH_SAMPLE_PIXELS", 1 << 10)
     data = (np.moveaxis(scene(6, 128), -1, 0).astype(np.uint16) * 12 + 300)
     plain = write_geotiff(tmp_path / "plain.tif", "EPSG:32632", T, data)
     ovr = write_geotiff(tmp_path / "ovr.tif", "EPSG:32632", T, data)
@@ -172,12 +173,11 @@ def test_large_rasters_are_stretched_from_a_sample_or_their_overviews(tmp_path, 
         chips = _chips(path, 32)
         for band in range(3):
             _one_mapping(chips, band)
-        lo, hi = raster.raster_stretch(path, (1, 2, 3))
+        lo, hi = scaling.raster_stretch(path, (1, 2, 3))
         assert (lo >= 300).all() and (hi <= data.max()).all() and (hi > lo + 1000).all()
         with rasterio.open(path) as ds:
-            sample = raster._sample(ds, [1, 2, 3])
+            sample = scaling.stretch_sample(ds, [1, 2, 3])
         assert sample.shape[0] == 3 and 500 < sample[0].size <= 1 << 11  # a sample, not the 16384 pixels
-    _cached_stretch.cache_clear()
 
 
 def test_nodata_is_left_out_of_the_stretch(tmp_path):
@@ -199,7 +199,7 @@ def _real(shared_data, dataset):
 @pytest.mark.shared_data
 @pytest.mark.parametrize("dataset, sensor", [("eurosat_ms", "Sentinel-2 L1C"), ("satclip_s2", "Sentinel-2 L2A")])
 def test_real_sentinel2_files_are_read_in_true_colour(shared_data, dataset, sensor):
-    from geovec.data.geo import SOURCES, _rgb
+    from geovec.data.geo import SOURCES, source_rgb
 
     source = next(s for s in SOURCES if s.dataset == dataset)
     files = _real(shared_data, dataset)
@@ -211,7 +211,7 @@ def test_real_sentinel2_files_are_read_in_true_colour(shared_data, dataset, sens
     for path in files[:: max(1, len(files) // 8)]:
         with rasterio.open(path) as ds:
             raw = np.moveaxis(ds.read([4, 3, 2]), 0, -1)
-            bench = _rgb(ds, source)  # the benchmark's geo chips: the same one definition of true colour
+            bench = source_rgb(ds, source)  # the benchmark's geo chips: the same one definition of true colour
         px = read_image(path).pixels
         assert np.array_equal(px, _s2_uint8(raw)) and np.array_equal(px, bench), path
         means.append(px.mean())

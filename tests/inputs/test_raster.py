@@ -4,7 +4,9 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from geovec.inputs import GeoVecInputError, read_image
-from geovec.inputs.raster import read_georef, read_tiff, to_uint8
+from geovec.inputs.georef import read_georef
+from geovec.inputs.raster import read_tiff
+from geovec.inputs.scaling import to_uint8
 from tests.conftest import scene, write_geotiff
 
 

@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from geovec.inputs import GeoVecInputError, parse_item, read_image
-from geovec.inputs.raster import (DEFAULT_MAX_IMAGE_MP, SAFE_DRIVERS, image_size, read_georef, read_policy, read_tiff,
-                                  reading, set_read_policy)
+from geovec.inputs.georef import read_georef
+from geovec.inputs.policy import DEFAULT_MAX_IMAGE_MP, SAFE_DRIVERS, read_policy, reading, set_read_policy
+from geovec.inputs.raster import image_size, read_tiff
 from tests.conftest import scene
 from tests.hostile import (write_bomb, write_nan_tiff, write_sparse_big_tiff, write_tiff, write_vrt_as_tif)
 from tests.index.geovec_fake_model import FakeGeoModel
@@ -73,12 +74,12 @@ def test_pixel_limit_is_configurable(files):
 
 
 def test_env_var_sets_the_default(monkeypatch):
-    import geovec.inputs.raster as raster  # the module reads the variable once, at import
+    from geovec.inputs import policy  # the module reads the variable once, at import
 
     monkeypatch.setenv("GEOVEC_MAX_IMAGE_MP", "2.5")
-    assert raster._policy_from_env().max_pixels == 2_500_000
+    assert policy.policy_from_env().max_pixels == 2_500_000
     monkeypatch.setenv("GEOVEC_MAX_IMAGE_MP", "0")
-    assert raster._policy_from_env().max_pixels is None
+    assert policy.policy_from_env().max_pixels is None
 
 
 # --- 7: all-NaN rasters -----------------------------------------------------------------------------------------
@@ -137,17 +138,17 @@ def test_values_that_used_to_escape_as_other_exceptions(raw, words):
 def test_env_var_names_the_drivers_and_reading_passes_the_policy_to_workers(monkeypatch):
     import os
 
-    import geovec.inputs.raster as raster
+    from geovec.inputs import policy
 
     monkeypatch.setenv("GEOVEC_RASTER_DRIVERS", "any")
-    assert raster._policy_from_env().drivers is None
+    assert policy.policy_from_env().drivers is None
     monkeypatch.setenv("GEOVEC_RASTER_DRIVERS", "GTiff, PNG")
-    assert raster._policy_from_env().drivers == ("GTiff", "PNG")
+    assert policy.policy_from_env().drivers == ("GTiff", "PNG")
     monkeypatch.delenv("GEOVEC_RASTER_DRIVERS")
     monkeypatch.delenv("GEOVEC_MAX_IMAGE_MP", raising=False)
-    with reading(raster.ReadPolicy(max_pixels=5_000_000, drivers=None)):
+    with reading(policy.ReadPolicy(max_pixels=5_000_000, drivers=None)):
         assert os.environ["GEOVEC_MAX_IMAGE_MP"] == "5.0" and os.environ["GEOVEC_RASTER_DRIVERS"] == "any"
-        assert raster._policy_from_env() == read_policy()  # what a worker process started here would read
+        assert policy.policy_from_env() == read_policy()  # what a worker process started here would read
     assert "GEOVEC_MAX_IMAGE_MP" not in os.environ and "GEOVEC_RASTER_DRIVERS" not in os.environ
 
 
@@ -156,7 +157,7 @@ def test_decoded_image_cache_respects_a_tightened_pixel_limit(model, tmp_path):
     from PIL import Image
 
     from geovec.inputs import GeoVecInputError
-    from geovec.inputs.raster import ReadPolicy, read_policy, reading
+    from geovec.inputs.policy import ReadPolicy, read_policy, reading
 
     path = tmp_path / "big.png"
     Image.new("RGB", (1200, 1000), (90, 120, 60)).save(path)

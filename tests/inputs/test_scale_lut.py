@@ -4,7 +4,7 @@ what scale_to_uint8 gives, for fixed sensor scales and per-raster stretches, uns
 import numpy as np
 import pytest
 
-from geovec.inputs.raster import _scale_lut, scale_to_uint8
+from geovec.inputs.scaling import scale_lut, scale_to_uint8
 
 
 @pytest.mark.parametrize("dtype", ["<u2", "<i2"])
@@ -14,7 +14,7 @@ def test_lookup_table_equals_scale_to_uint8(dtype, lo, hi):
     info = np.iinfo(np.dtype(dtype))
     data = np.random.default_rng(0).integers(info.min, info.max, (64, 64, 3), endpoint=True).astype(dtype)
     data[0, :3] = [info.min, 0, info.max]
-    lut = _scale_lut(np.dtype(dtype).str, lo, hi)
+    lut = scale_lut(np.dtype(dtype).str, lo, hi)
     got = np.stack([lut[c][data[..., c].view(np.uint16)] for c in range(3)], -1)
     assert np.array_equal(got, scale_to_uint8(data, np.asarray(lo, np.float32), np.asarray(hi, np.float32)))
 
@@ -22,7 +22,8 @@ def test_lookup_table_equals_scale_to_uint8(dtype, lo, hi):
 @pytest.mark.parametrize("dtype", ["<u2", "<i2", "<f4"])
 def test_scale_raster_applies_the_products_fixed_scale(dtype, tmp_path):
     """scale_raster (chips and map tiles alike): a known sensor's fixed DN range, whatever the dtype; uint8 as is."""
-    from geovec.inputs.raster import RasterProduct, scale_raster
+    from geovec.inputs.bands import RasterProduct
+    from geovec.inputs.scaling import scale_raster
 
     product = RasterProduct(rgb=(1, 2, 3), sensor="test", scale=(0.0, 3000.0))
     data = np.random.default_rng(1).integers(0, 4000, (16, 16, 3)).astype(dtype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geovec.models.tiny import write_tiny_qwen2vl, write_tiny_smol
+from tests.fixtures.tiny import write_tiny_qwen2vl, write_tiny_smol
 
 
 @pytest.fixture(scope="session")

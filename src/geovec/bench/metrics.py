@@ -1,22 +1,10 @@
-"""Ranking metrics with several gold candidates per query, from exact cosine search.
+"""Ranking metrics with several gold candidates per query, from exact cosine search, and their bootstrap intervals.
 
-Every RSMEB task is "rank the candidates for a query". :func:`rank_golds` scores queries against candidates
-(exact inner product of L2-normalised embeddings, in query chunks so big pools fit in memory) and returns,
-per query, the 1-based ranks of its gold candidates. The metrics are then small functions of those ranks.
-
-Conventions
------------
-* ``hit@k``: 1 if *any* gold is in the top k. This is the ``R@k`` of the remote-sensing retrieval papers
-  (RSICD, RemoteCLIP, GeoRSCLIP: "an image is retrieved correctly if one of its 5 captions is in the top k")
-  and the ``R@k`` of the RSMEB spec. ``p@1`` = ``hit@1`` (top-1 accuracy for classification).
-* ``recall@k``: the fraction of a query's golds in the top k (MTEB/BEIR recall).
-* ``mrr``: mean reciprocal rank of the first gold (full ranking, no cut-off).
-* ``ndcg@10``: binary relevance, ideal DCG from ``min(n_gold, 10)`` golds.
-* ``map``: mean average precision over all golds (full ranking).
-* ``mR``: mean of hit@1/5/10 (one retrieval direction; the dataset-level mR averages both directions).
-* Ties are broken *against* the golds (a non-gold with the same score ranks first), so a degenerate model
-  that gives every candidate the same score gets chance-level numbers, never a perfect one.
-* All scores are fractions in [0, 1] (MTEB style); tables show percentages.
+:func:`rank_golds` scores queries against candidates (exact inner product of L2-normalised embeddings, in query
+chunks) and returns, per query, the 1-based ranks of its golds; the metrics are small functions of those ranks.
+``hit@k`` (any gold in the top k) is the ``R@k`` of the remote-sensing retrieval papers, ``recall@k`` the MTEB
+one; ties are broken *against* the golds, so a constant model scores chance. Scores are fractions in [0, 1]. The
+definitions users see are in docs/benchmark.md ("Protocols").
 """
 
 from __future__ import annotations

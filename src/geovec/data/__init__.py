@@ -4,13 +4,13 @@ downloading), shared by the benchmark (``geovec.bench``) and training (``geovec.
 from geovec._lazy import lazy_exports
 
 __all__ = [
-    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "BenchDataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "EuroSATMS", "EuroSATRGB",
+    "AID", "DIORRSVG", "RESISC45", "RSICD", "RSITMD", "RSVQAHR", "RSVQALR", "WHURS19", "Dataset", "CaptionDataset", "ClassFolderDataset", "DatasetNotFoundError", "EuroSATMS", "EuroSATRGB",
     "GeoTiffFolder",
     "MillionAID", "NWPURESISC12", "NWPUVHR10", "PatternCom", "PatternNet", "RSICDScenes", "RSVQAHRImages", "RSVQALRImages",
     "SydneyCaptions", "UCMCaptions", "UCMerced", "prompt_name",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "BenchDataset": "geovec.data.base", "DatasetNotFoundError": "geovec.data.base",
+    "Dataset": "geovec.data.base", "DatasetNotFoundError": "geovec.data.base",
     "prompt_name": "geovec.data.base", "CaptionDataset": "geovec.data.captions", "RSICD": "geovec.data.captions",
     "RSICDScenes": "geovec.data.captions", "RSITMD": "geovec.data.captions",
     "SydneyCaptions": "geovec.data.captions", "UCMCaptions": "geovec.data.captions",

@@ -39,8 +39,9 @@ def prompt_name(native: str, overrides: dict[str, str] | None = None) -> str:
     return readable_name(native)
 
 
-class BenchDataset:
-    """Base class: class attributes carry the dataset's identity, subclasses fill ``self.samples``."""
+class Dataset:
+    """A dataset's official release on disk, read as a list of sample dicts (the benchmark and training both
+    read it). Class attributes carry the dataset's identity; subclasses check the files and fill ``self.samples``."""
 
     name: ClassVar[str] = ""
     url: ClassVar[str] = ""

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset, prompt_name
+from geovec.data.base import Dataset, prompt_name
 
 
 @lru_cache(maxsize=8)
@@ -47,7 +47,7 @@ def _is_empty_caption(text: str) -> bool:
     return not text.strip(" .")
 
 
-class CaptionDataset(BenchDataset):
+class CaptionDataset(Dataset):
     base_dir: ClassVar[str] = ""
     image_dir: ClassVar[str] = "images"
     json_names: ClassVar[tuple[str, ...]] = ("dataset.json",)
@@ -197,7 +197,7 @@ class SydneyCaptions(CaptionDataset):
     precomp_dir = "sydney_precomp"
 
 
-class RSICDScenes(BenchDataset):
+class RSICDScenes(Dataset):
     """RSICD images with their scene class from ``classes/<Class>.txt`` (one filename per line; 30 AID
     classes plus ``playfields``), restricted to the images of ``split`` in ``dataset_rsicd.json``.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from geovec.data.base import BenchDataset, prompt_name
+from geovec.data.base import Dataset, prompt_name
 
 DIOR_PROMPT_NAMES = {
     "baseballfield": "baseball field", "basketballcourt": "basketball court", "groundtrackfield": "ground track field",
@@ -24,7 +24,7 @@ DIOR_PROMPT_NAMES = {
 }
 
 
-class DIORRSVG(BenchDataset):
+class DIORRSVG(Dataset):
     """Samples (one per object of the split): ``{"image": Path, "box": [x1, y1, x2, y2] pixel xyxy,
     "class_name", "prompt_name", "expression", "image_id", "object_index", "width", "height"}``."""
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from geovec.data.base import prompt_name
 from geovec.domain import haversine_km
-from geovec.inputs.raster import TRUE_COLOUR_MAX_DN, scale_to_uint8
+from geovec.inputs.bands import TRUE_COLOUR_MAX_DN
+from geovec.inputs.scaling import scale_to_uint8
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ SOURCES = (
     GeoSource("satclip_s2", "**/patch_*.tif", 2, "a Sentinel-2 satellite image", true_colour=(4, 3, 2)),
 )
 # Sentinel-2 digital numbers (reflectance x 10,000) mapped to 255: the one true-colour scale, shared with
-# geovec.inputs.raster (which reads Sentinel-2 GeoTIFFs for `geovec embed` / `index build` with it)
+# geovec.inputs.bands (which reads Sentinel-2 GeoTIFFs for `geovec embed` / `index build` with it)
 REFLECTANCE_MAX = TRUE_COLOUR_MAX_DN
 
 
@@ -76,7 +77,7 @@ def find_scenes(data_root: str | Path, sources: Sequence[GeoSource] = SOURCES) -
     """Every georeferenced scene of ``sources`` under ``data_root`` (missing folders are skipped)."""
     import rasterio
 
-    from geovec.inputs.raster import georef_from
+    from geovec.inputs.georef import georef_from
 
     root = Path(data_root)
     out = []
@@ -129,7 +130,9 @@ def spatial_split(scenes: Sequence[Scene], block_km: float = 10.0, gap_km: float
     return split
 
 
-def _rgb(ds, src: GeoSource) -> np.ndarray:
+def source_rgb(ds, src: GeoSource) -> np.ndarray:
+    """(H, W, 3) uint8 of an open raster of ``src``: true colour at the fixed Sentinel-2 scale where the source
+    names its bands, else its first three bands (one grey band repeated)."""
     if src.true_colour is not None and ds.count >= max(src.true_colour):
         a = ds.read(list(src.true_colour)).astype(np.float32)
         return scale_to_uint8(a, 0.0, REFLECTANCE_MAX).transpose(1, 2, 0)
@@ -137,7 +140,7 @@ def _rgb(ds, src: GeoSource) -> np.ndarray:
     if a.shape[0] == 1:
         a = np.repeat(a, 3, axis=0)
     if a.dtype != np.uint8:
-        from geovec.inputs.raster import to_uint8
+        from geovec.inputs.scaling import to_uint8
 
         return to_uint8(a.transpose(1, 2, 0))
     return a.transpose(1, 2, 0)
@@ -150,7 +153,7 @@ def chip_scene(scene: Scene, out_dir: Path) -> list[dict[str, Any]]:
     from rasterio.warp import transform as warp_transform
 
     with rasterio.open(scene.path) as ds:
-        rgb = _rgb(ds, scene.source)
+        rgb = source_rgb(ds, scene.source)
         h, w = rgb.shape[:2]
         g = scene.source.grid
         cw, ch = w // g, h // g

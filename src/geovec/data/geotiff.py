@@ -1,6 +1,6 @@
 """A folder of georeferenced GeoTIFFs (any CRS): each file is one place on Earth.
 
-The georeference comes from the file itself (:func:`geovec.inputs.raster.read_georef`): the footprint's
+The georeference comes from the file itself (:func:`geovec.inputs.georef.read_georef`): the footprint's
 centre in WGS84 degrees is the image's location. Files without a usable georeference are reported, not
 guessed. ``split`` selects ids: ``"all"``, or the RSMEB convention for folders without an official split
 (numeric file names): ``"eval"`` = ids divisible by 5, ``"train"`` = the rest.
@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset
-from geovec.inputs.raster import TIFF_SUFFIXES, read_georef
+from geovec.data.base import Dataset
+from geovec.inputs.georef import read_georef
+from geovec.inputs.raster import TIFF_SUFFIXES
 
 
 def _id_key(stem: str):
     return (0, int(stem), stem) if stem.isdigit() else (1, 0, stem)
 
 
-class GeoTiffFolder(BenchDataset):
+class GeoTiffFolder(Dataset):
     """Samples: ``{"image": Path, "id": file stem, "lat", "lon" (footprint centre, degrees),
     "footprint": ((lon, lat), ...), "crs"}``."""
 

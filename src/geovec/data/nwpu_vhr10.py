@@ -23,7 +23,7 @@ from typing import Any
 
 from PIL import Image
 
-from geovec.data.base import BenchDataset
+from geovec.data.base import Dataset
 
 #: class number (1-based, as in the ground truth) - 1 -> readable name (the dataset's readme)
 VHR10_CLASSES = ("airplane", "ship", "storage tank", "baseball diamond", "tennis court", "basketball court",
@@ -66,7 +66,7 @@ def parse_ground_truth(text: str, source: str = "ground truth") -> list[tuple[li
     return out
 
 
-class NWPUVHR10(BenchDataset):
+class NWPUVHR10(Dataset):
     """Samples (one per object): ``{"image": Path, "box": [x1, y1, x2, y2] pixel xyxy, "label": class 0-9,
     "class_name", "prompt_name", "image_id", "object_index" (line order within the image), "width", "height",
     "size_bin"}``."""

@@ -1,29 +1,13 @@
-"""PatternCom: composed image retrieval (image + attribute text -> images) on PatternNet, the rscir protocol.
+"""PatternCom: composed image retrieval (image + attribute text -> images) on PatternNet, the rscir protocol
+(Psomas et al., "Composed image retrieval for remote sensing", IGARSS 2024; github.com/billpsomas/rscir).
 
-Official layout (github.com/billpsomas/rscir, README "Datasets"): ``PatternNet/PatternCom/<attribute>.csv`` for
-the six attributes (color, context, density, existence, quantity, shape) next to ``PatternNet/images/<class>/``.
-Each csv is headerless; every row is ``query filename, attribute, value`` (rscir ``evaluate.py:read_csv`` reads
-``row[0], row[1], row[2]`` of every row) and names a PatternNet image by its file name.
-
-The protocol, as rscir's ``evaluate.py`` / ``utils.py`` compute it (reproduced by
-:func:`geovec.bench.builders.composed_patterncom_task`):
-
-* the class of a row is the file-name prefix before the first digit (``re.split(r'\\d', filename)[0]``);
-* queries: for every row and every *other* value seen in its group, one query (the row's image, that value as
-  the text). The group is the label ``attribute column + class`` with rscir's per-attribute merges
-  (:data:`GROUP_MERGES`, :func:`group_key`: density pools dense/sparse residential, shape closed
-  road/intersection, context bridge/overpass, existence ferry terminal/harbor and parking space/parking lot);
-* candidates: every PatternNet image (the 30,400 of ``patternnet.csv``), not only the csv images;
-* positives: the images of the *same attribute csv* whose row has that value and whose class maps to the
-  query's class under :data:`CLASS_MAPPING` (rscir's ``class_mapping``, applied for every attribute). A file
-  listed twice in a csv counts with its last row (rscir's ``filename_to_index_map``);
-* AP over the full ranking per (query, value); mAP per attribute = mean over its queries; the main score is the
-  mean of the six per-attribute mAPs (rscir README: "Avg").
-
-rscir's tables spell classes without underscores (``denseresidential``); the class key here drops underscores
-from the prefix, so the merges hold for either spelling of PatternNet file names.
-
-Psomas et al., "Composed image retrieval for remote sensing", IGARSS 2024.
+Layout: ``PatternNet/PatternCom/<attribute>.csv`` for the six attributes next to ``PatternNet/images/<class>/``;
+each csv is headerless, every row ``query filename, attribute, value`` naming a PatternNet image. The queries,
+positives and score are rscir's ``evaluate.py`` / ``utils.py`` (docs/benchmark.md, "Protocols"; built by
+:func:`geovec.bench.builders.composed_patterncom_task`); this module holds rscir's class rules: the class of a
+file name (:func:`category_of`), the per-attribute group merges (:func:`group_key`) and the class mapping
+for relevance (:func:`relevance_class`). rscir spells classes without underscores; the class key drops them, so
+either spelling of PatternNet file names works.
 """
 
 from __future__ import annotations
@@ -32,7 +16,7 @@ import csv
 import re
 from typing import Any
 
-from geovec.data.base import BenchDataset
+from geovec.data.base import Dataset
 from geovec.data.scenes import PatternNet
 
 ATTRIBUTES = ("color", "context", "density", "existence", "quantity", "shape")
@@ -76,7 +60,7 @@ def group_key(attribute_file: str, attribute: str, category: str) -> str:
     return key
 
 
-class PatternCom(BenchDataset):
+class PatternCom(Dataset):
     """Samples (one per csv row, in file order per attribute): ``{"image": Path, "filename", "category",
     "attribute_file", "attribute", "value"}`` (``attribute``/``value`` verbatim from the csv).
     ``pool``: every PatternNet image (sorted by class folder, then file name), the candidate set."""

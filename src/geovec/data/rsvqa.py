@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset
+from geovec.data.base import Dataset
 
 #: The official answer classes after normalisation (``computeStats.py``'s confusion-matrix vocabularies; HR
 #: counts stay numbers, 0..89 there).
@@ -75,7 +75,7 @@ def normalize_answer(answer: str, qtype: str | None = None, dataset: str = "LR")
     return " ".join(out)
 
 
-class RSVQA(BenchDataset):
+class RSVQA(Dataset):
     """Samples, one per question of the split: ``{"image", "image_id", "question_id", "type", "question",
     "answer" (normalised), "answer_raw"}``, in the official loader's order (active images in file order, each
     image's ``questions_ids`` in order; the answer is the question's first ``answers_ids`` entry)."""

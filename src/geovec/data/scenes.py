@@ -13,10 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geovec.data.base import BenchDataset, prompt_name
+from geovec.data.base import Dataset, prompt_name
 
 
-class ClassFolderDataset(BenchDataset):
+def leaf_folders(root: Path) -> list[Path]:
+    """The folders below ``root`` (any depth) that hold no folder: in a nested class layout, the classes."""
+    leaves = [p for p in root.rglob("*") if p.is_dir() and not any(c.is_dir() for c in p.iterdir())]
+    return sorted(leaves, key=lambda p: p.name)
+
+
+class ClassFolderDataset(Dataset):
     """``<root>/<base_dir>/<class>/<file>``; subclasses set the facts as class attributes.
 
     Samples: ``{"image": Path, "label": int, "class_name": native name, "prompt_name": words for prompts}``.
@@ -169,9 +175,7 @@ class MillionAID(ClassFolderDataset):
         return self.root / self.base_dir / self.split
 
     def _class_dirs(self) -> list[Path]:
-        # a class is a leaf folder holding images, at any depth below the split folder
-        leaves = [p for p in self.image_root.rglob("*") if p.is_dir() and not any(c.is_dir() for c in p.iterdir())]
-        return sorted(leaves, key=lambda p: p.name)
+        return leaf_folders(self.image_root)
 
     def _load(self) -> list[dict[str, Any]]:
         samples = super()._load()
@@ -219,7 +223,7 @@ class EuroSATRGB(ClassFolderDataset):
 class EuroSATMS(ClassFolderDataset):
     """EuroSAT-MS: the same patches with all 13 Sentinel-2 L1C bands (B01-B08, B8A, B09-B12), uint16 GeoTIFF,
     ``<root>/<Class>/<Class>_N.tif``. The image stays a path: readers show it through the Sentinel-2 path of
-    :mod:`geovec.inputs.raster` (band order from the band count, reflectance 0-0.3 as 0-255)."""
+    :mod:`geovec.inputs.bands` (band order from the band count, reflectance 0-0.3 as 0-255)."""
 
     name = "EuroSAT-MS"
     url = "https://github.com/phelber/EuroSAT (EuroSATallBands.zip)"
@@ -227,3 +231,15 @@ class EuroSATMS(ClassFolderDataset):
     base_dir = ""
     extensions = (".tif", ".tiff")
     classes = EUROSAT_CLASSES
+
+
+class ClassFolders(ClassFolderDataset):
+    """Your own images in class folders: ``<root>/<class>/<image>``, or nested as in Million-AID (the leaf folder
+    is the class)."""
+
+    name = "class folders"
+    url = "your own data"
+    layout = "<root>/<class>/<image> (leaf folder = class)"
+
+    def _class_dirs(self) -> list[Path]:
+        return leaf_folders(self.image_root)

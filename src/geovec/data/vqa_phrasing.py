@@ -1,7 +1,7 @@
 """Held-out phrasings of the derived VQA questions: wordings the training generator never uses.
 
 :mod:`geovec.data.vqa_gen` asks each question type in a few fixed phrasings ("Are there planes in the image?",
-"How many planes are there in the image?"), plus its training paraphrases (:data:`geovec.data.vqa_gen.PARAPHRASES`)
+"How many planes are there in the image?"), plus its training paraphrases (:data:`geovec.data.vqa_questions.PARAPHRASES`)
 when asked to. A model can learn those strings instead of the question. :func:`held_out_pair` rewrites a generated
 pair with the same meaning and answer in a phrasing from :data:`HELD_OUT_QUESTIONS` (the way other people ask:
 "Does this picture contain any planes?", "How many planes can you see?") and, for counts, the answer as a number
@@ -18,9 +18,10 @@ import zlib
 
 import numpy as np
 
-from geovec.data.vqa_gen import OBJECTS, PARAPHRASES, Pair, fill, question_kind, rephrase
+from geovec.data.vqa_questions import PARAPHRASES, Pair, fill, question_kind, rephrase
+from geovec.data.vqa_vocabulary import OBJECTS
 
-#: question kind (:func:`geovec.data.vqa_gen.question_kind`) -> held-out templates
+#: question kind (:func:`geovec.data.vqa_questions.question_kind`) -> held-out templates
 HELD_OUT_QUESTIONS: dict[str, tuple[str, ...]] = {
     "presence_plural": ("Does this picture contain any {words}?", "Can you see {words} in this picture?",
                         "Are any {words} visible here?", "Do you spot any {words} in this photo?"),
@@ -64,15 +65,15 @@ def _phrasings(bank: dict[str, tuple[str, ...]]) -> set[str]:
 
 def training_phrasings() -> set[str]:
     """Every question string the training generator can produce for the vocabulary's objects: the template
-    phrasings (:func:`geovec.data.vqa_gen.presence_questions` ...) and :data:`geovec.data.vqa_gen.PARAPHRASES`."""
-    from geovec.data import vqa_gen
+    phrasings (:func:`geovec.data.vqa_questions.presence_questions` ...) and :data:`geovec.data.vqa_questions.PARAPHRASES`."""
+    from geovec.data import vqa_questions as asked
 
-    out: set[str] = set(vqa_gen.SCENE_QUESTIONS) | {vqa_gen.RURAL_URBAN_QUESTION} | _phrasings(PARAPHRASES)
+    out: set[str] = set(asked.SCENE_QUESTIONS) | {asked.RURAL_URBAN_QUESTION} | _phrasings(PARAPHRASES)
     for o in OBJECTS:
-        out |= set(vqa_gen.presence_questions(o)) | set(vqa_gen.count_questions(o))
+        out |= set(asked.presence_questions(o)) | set(asked.count_questions(o))
         for b in OBJECTS:
             if b is not o:
-                out |= set(vqa_gen.comp_questions(o, b).values())
+                out |= set(asked.comp_questions(o, b).values())
     return out
 
 

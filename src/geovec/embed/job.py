@@ -31,8 +31,10 @@ import pyarrow.parquet as pq
 from geovec.embed.sources import Record, is_tiff
 from geovec.geoparquet import GEOVEC_KEY, geometry_of, row_schema, with_row_columns, write_geoparquet
 from geovec.progress import Progress
-from geovec.inputs.raster import (BandSelection, GeoRef, acquisition_datetime, georef_from, image_size,
-                                  open_raster)
+from geovec.inputs.bands import BandSelection
+from geovec.inputs.georef import GeoRef, acquisition_datetime, georef_from
+from geovec.inputs.policy import open_raster
+from geovec.inputs.raster import image_size
 
 METADATA_KEY = GEOVEC_KEY
 # (record ids, items) -> (embeddings with NaN rows for failures, {index: message}); the job's task, side,

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from geovec.index.chips import Chip, ChipSpec, discover_files, iter_plans
 from geovec.index.embedding import encode_chips, index_info, read_chips
 from geovec.index.store import ANN_MIN_ROWS, ChipStore, chip_rows, write_lock
-from geovec.inputs.raster import NODATA_PROBLEM
+from geovec.inputs.scaling import NODATA_PROBLEM
 from geovec.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def bound_read_memory() -> None:
 def _embed_here(model, todo: list[Chip], store: ChipStore, info, summary: BuildSummary, batch_size: int,
                 commit_every: int, show: bool, on_commit, read_threads: int) -> None:
     """Embed ``todo`` in this process, one committed step of ``commit_every`` chips at a time; a reader thread
-    decodes the next step while the model embeds the current one (both cores busy)."""
+    decodes the next step while the model embeds the current one, so reading and embedding overlap."""
     from concurrent.futures import ThreadPoolExecutor
 
     steps = [todo[i : i + commit_every] for i in range(0, len(todo), commit_every)]

@@ -27,9 +27,9 @@ import numpy as np
 
 from geovec.inputs import GeoVecInputError
 from geovec.inputs.footprint import continuous_ring, ring_bbox, wrap_lon
-from geovec.inputs.raster import (IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, ReadPolicy, acquisition_datetime,
-                                  check_format, check_pixels, open_dataset, open_raster, read_image, read_policy,
-                                  read_tiff)
+from geovec.inputs.georef import acquisition_datetime
+from geovec.inputs.policy import ReadPolicy, check_format, check_pixels, open_dataset, open_raster, read_policy
+from geovec.inputs.raster import IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, read_image, read_tiff
 
 Window = tuple[int, int, int, int]
 EDGE_POINTS = 8  # points per footprint edge before reprojection
@@ -38,7 +38,7 @@ EDGE_POINTS = 8  # points per footprint edge before reprojection
 @dataclass(frozen=True)
 class ChipSpec:
     """How to cut: ``size`` and ``overlap`` in pixels, ``bands`` 1-based (None = the file's own RGB bands:
-    :func:`geovec.inputs.raster.detect_product`); ``resize``: each chip's longer side is resized to this many
+    :func:`geovec.inputs.bands.detect_product`); ``resize``: each chip's longer side is resized to this many
     pixels before it is embedded (None = embedded as cut). The chip's footprint is unchanged."""
 
     size: int = 256
@@ -232,7 +232,7 @@ def plan_chips(path: str | os.PathLike, spec: ChipSpec) -> list[Chip]:
 
 
 def _pil_formats(fmt: str) -> tuple[str, ...]:
-    from geovec.inputs.raster import PIL_FORMATS
+    from geovec.inputs.policy import PIL_FORMATS
 
     return PIL_FORMATS.get(fmt, ())
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from geovec.geoparquet import (GEOPARQUET_VERSION, bbox_covering, geo_metadata,  # noqa: F401  (re-exported)
-                               write_geoparquet)
+from geovec.geoparquet import bbox_covering, write_geoparquet
 from geovec.index.store import ChipStore
 
 
@@ -117,7 +116,7 @@ def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -
 
     import shapely
 
-    from geovec.index.search import _geojson
+    from geovec.index.search import plain_geojson
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +129,7 @@ def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -
         for batch in store.table.search().select(cols).limit(None).to_batches(batch_rows):
             for r in batch.to_pylist():
                 wkb = r.pop("footprint")
-                geometry = _geojson(shapely.geometry.mapping(shapely.from_wkb(wkb))) if wkb else None
+                geometry = plain_geojson(shapely.geometry.mapping(shapely.from_wkb(wkb))) if wkb else None
                 if r.get("datetime") is not None:
                     r["datetime"] = r["datetime"].isoformat()
                 feature = {"type": "Feature", "id": r.pop("id"), "geometry": geometry, "properties": r}

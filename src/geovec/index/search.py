@@ -1,28 +1,11 @@
-"""Search an index with one interleaved query (text, image, image region, place), a stored chip, plus spatial
-pre-filters.
+"""Search an index with one interleaved query (text, image, image region, place) or a stored chip (``like``), with
+spatial pre-filters (``bbox``, ``within_km`` of ``near``) that LanceDB applies before the vector search.
 
-The query is a single item: whatever of ``text``, ``image`` (+ ``box``) and ``near`` (lat/lon) is given.
-Which side of the model embeds it depends on what it is:
-
-* **same modality as the chips** (an image, or an image + box, and nothing else): embedded as the index embeds
-  its chips, on the *document* side with the index's task and instruction (the box is cut out of the image,
-  a GeoTIFF through a windowed read with the index's bands, as a chip is). Image -> image search then compares
-  one space with itself: an indexed chip's own pixels (or its file + its window as the box) find that chip at
-  rank 1 with similarity 1.
-* **anything with text or a place** (text, text + image, image + box + text, place, ...): the model's *query*
-  instruction for the matching task kind: ``region`` when a box marks part of the image, ``geo`` when a place
-  is part of the query, else ``retrieval``.
-* ``like`` = a chip id: that chip's stored vector is the query (nothing is embedded; ``near`` then only
-  centres ``within_km``).
-
-``bbox`` and ``within_km`` are hard pre-filters evaluated by LanceDB before the vector search, so the ``k``
-results all satisfy them.
-
-Units: ``near`` is a :class:`~geovec.domain.LatLon` (a ``(lat, lon)`` pair is read as one) in WGS84 degrees, ``within_km`` kilometres on the sphere (great circle
-from the query point to the chip centre), ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` degrees
-(``min_lon > max_lon`` means the box crosses the antimeridian), ``box`` is pixel xyxy on ``image``.
-Footprints in results are closed rings of ``(lon, lat)``, counter-clockwise; ``geometry`` and GeoJSON output
-follow RFC 7946 (a chip crossing the antimeridian is a MultiPolygon split at 180 degrees).
+Which side embeds the query: an image (or image + box) alone is embedded as the chips are, on the *document* side
+with the index's task and instruction, so a chip's own pixels find it at rank 1; anything with text or a place
+uses the model's *query* instruction (``region`` with a box, ``geo`` with a place, else ``retrieval``).
+Units and result geometry (WGS84 degrees, ``bbox`` as ``(min_lon, min_lat, max_lon, max_lat)`` crossing the
+antimeridian when ``min_lon > max_lon``, RFC 7946 GeoJSON) are described in docs/search.md.
 """
 
 from __future__ import annotations
@@ -30,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime as DateTime  # the hit's field is named datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -145,7 +128,7 @@ class SearchHit:
     bbox: tuple[float, float, float, float] | None
     # closed counter-clockwise ring of (lon, lat); continuous across the antimeridian (longitudes pass 180 there)
     footprint: list[tuple[float, float]] | None
-    datetime: datetime | None = None
+    datetime: DateTime | None = None
     distance_km: float | None = None
     extra: dict = field(default_factory=dict)
     # the footprint as RFC 7946 GeoJSON: a Polygon, or a MultiPolygon split at 180 degrees; lon in [-180, 180]
@@ -236,7 +219,7 @@ def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
     return SearchHit(rank=rank, score=float(1.0 - row["_distance"]), id=row["id"], path=row["path"],
                      window=(row["window_col"], row["window_row"], row["window_width"], row["window_height"]),
                      centre_lat=row.get("centre_lat"), centre_lon=row.get("centre_lon"), bbox=bbox, footprint=fp,
-                     datetime=dt, distance_km=dist, geometry=_geojson(geometry))
+                     datetime=dt, distance_km=dist, geometry=plain_geojson(geometry))
 
 
 def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> list[SearchHit]:
@@ -284,7 +267,7 @@ def _query_bands(image, info: IndexInfo | None) -> tuple[int, ...] | None:
     """The index's ``bands`` for a GeoTIFF query image that has them (else None: the file's own RGB bands)."""
     if info is None or not info.bands or not _is_tiff_path(image):
         return None
-    from geovec.inputs.raster import open_raster
+    from geovec.inputs.policy import open_raster
 
     try:
         with open_raster(image) as ds:
@@ -356,7 +339,7 @@ def search(store: ChipStore, model, query: SearchQuery) -> list[SearchHit]:
 
 
 # --- output ---------------------------------------------------------------------------------------------------
-def _geojson(geometry: dict | None) -> dict | None:
+def plain_geojson(geometry: dict | None) -> dict | None:
     """shapely's ``mapping`` with lists for tuples (plain JSON)."""
     if geometry is None:
         return None
@@ -380,7 +363,7 @@ def hits_to_geojson(hits: Sequence[SearchHit], query: SearchQuery | None = None)
         props.pop("footprint")
         geometry = h.geometry
         if geometry is None and h.footprint:
-            geometry = _geojson(mapping(footprint_geometry(h.footprint)))
+            geometry = plain_geojson(mapping(footprint_geometry(h.footprint)))
         features.append({"type": "Feature", "id": h.id, "geometry": geometry, "properties": props})
     out: dict = {"type": "FeatureCollection", "features": features}
     if query is not None:

@@ -20,7 +20,9 @@ Files are opened by content, only as GTiff / PNG / JPEG / WebP / BMP, and an ima
 
 from geovec.inputs.errors import GeoVecInputError
 from geovec.inputs.item import ALLOWED_KEYS, Item, parse_item, parse_items
-from geovec.inputs.raster import GeoRef, RasterImage, ReadPolicy, read_image, read_policy, reading, set_read_policy
+from geovec.inputs.georef import GeoRef
+from geovec.inputs.policy import ReadPolicy, read_policy, reading, set_read_policy
+from geovec.inputs.raster import RasterImage, read_image
 
 __all__ = [
     "ALLOWED_KEYS",

@@ -15,7 +15,8 @@ from PIL import Image
 
 from geovec.domain import ITEM_KEYS
 from geovec.inputs.errors import GeoVecInputError
-from geovec.inputs.raster import IMAGE_SUFFIXES, BandSelection, RasterImage, check_bands, image_size
+from geovec.inputs.bands import BandSelection, check_bands
+from geovec.inputs.raster import IMAGE_SUFFIXES, RasterImage, image_size
 
 ALLOWED_KEYS = ITEM_KEYS  # the keys of an item dict (geovec.domain)
 # ``Item.order`` holds the modalities (geovec.domain.MODALITIES) in the order the user gave them.
@@ -31,7 +32,7 @@ class Item:
     ``boxes``: pixel xyxy boxes in the frame of ``image`` as given (see :mod:`geovec.inputs`).
     ``lat`` / ``lon``: WGS84 degrees. ``instruction``: overrides the call's task instruction.
     A dict's ``bands`` key (1-based band numbers shown as R, G, B, e.g. ``[8, 4, 3]``) makes ``image`` a
-    :class:`~geovec.inputs.raster.BandSelection` of the image.
+    :class:`~geovec.inputs.bands.BandSelection` of the image.
     ``order``: the modalities in the order they appear in the encoder's sequence.
     """
 

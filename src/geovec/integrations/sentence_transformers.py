@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from sentence_transformers.base.modules.input_module import InputModule
 
-from geovec.models.st_files import MODULE_TYPE, sentence_transformers_config, write_sentence_transformers_files  # noqa: F401
+from geovec.integrations.sentence_transformers_files import MODULE_TYPE, sentence_transformers_config, write_sentence_transformers_files  # noqa: F401
 
 
 class GeoVecModule(InputModule):

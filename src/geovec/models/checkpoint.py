@@ -28,7 +28,7 @@ def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None,
     state = {n: (t.to(dtype) if dtype else t).contiguous().cpu() for n, t in state.items()}
     save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "geovec": config.name})
     if hasattr(model, "prompts"):  # the directory loads as a sentence-transformers model too
-        from geovec.models.st_files import write_sentence_transformers_files
+        from geovec.integrations.sentence_transformers_files import write_sentence_transformers_files
 
         write_sentence_transformers_files(model, directory)
     return directory

@@ -1,27 +1,12 @@
-"""Qwen2-VL / Qwen2.5-VL as the embedding model (the paper's lineage: VLM2Vec, GME, VLM2GeoVec).
-
-One token stream per item, in the model's own chat format, pooled at the last token (left padding)::
+"""Qwen2-VL / Qwen2.5-VL as the embedding model (the paper's lineage: VLM2Vec, GME, VLM2GeoVec): one token stream
+per item in the model's chat format, pooled at the last token (left padding)::
 
     <|im_start|>system\\n{instruction}<|im_end|>\\n<|im_start|>user\\n{content}<|im_end|>\\n<|im_start|>assistant\\n<|endoftext|>
 
-``content`` holds the item's modalities in the order the user gave them:
-
-* image: ``<|vision_start|><|image_pad|> x n<|vision_end|>``, ``n = t*h*w / merge_size**2`` from the image
-  processor's grid (native resolution between ``min_pixels`` and ``max_pixels``, the memory knob);
-* boxes: the grounding syntax ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``; Qwen2-VL reads integers in
-  0-1000 normalised to the image, Qwen2.5-VL absolute pixels of the image as the model sees it (resized);
-* location: ``latitude 52.1000, longitude 5.2000`` as text, optionally followed by one ``<|vision_pad|>``
-  placeholder whose input embedding is replaced by a projected GeoCLIP vector (``extra.location_token``);
-* text.
-
-The backbone is fine-tuned with LoRA/DoRA (:mod:`geovec.models.lora`, on peft; r 16, alpha 64 by default);
-:meth:`save_pretrained` writes the adapter and the small new parts next to ``config.json`` (the base model stays
-where ``backbone_path`` points), :meth:`export_merged` writes a standalone checkpoint with the adapter merged into
-the weights.
-
-Settings in ``config.extra`` (defaults in :data:`DEFAULT_EXTRA`): ``min_pixels``, ``max_pixels``, ``lora``
-(``None`` for none, else ``r``, ``alpha``, ``dropout``, ``dora``, ``target_modules``), ``location_token``,
-``dtype``, ``attn_implementation``, ``gradient_checkpointing``, ``system_default``, ``device``.
+``content`` holds the item's modalities in the order given: image pad tokens at native resolution, boxes in the
+grounding syntax, the location as text (plus an optional projected GeoCLIP token), text. The backbone is
+fine-tuned with LoRA/DoRA (:mod:`geovec.models.lora`). Tokens per modality and the settings in ``config.extra``
+(:data:`DEFAULT_EXTRA`) are described in docs/backbones.md.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
-from geovec.inputs.raster import read_policy
+from geovec.inputs.policy import read_policy
 from geovec.models import export as graph_export
 from geovec.models import lora
 from geovec.models.backbones import build_backbone

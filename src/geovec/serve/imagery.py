@@ -149,7 +149,7 @@ class ChipImagery:
         from rasterio.windows import Window
 
         from geovec.index.chips import read_chip
-        from geovec.inputs.raster import open_raster
+        from geovec.inputs.policy import open_raster
 
         chip = self.chip_of(row)
         pixels = read_chip(chip).pixels  # (H, W, 3) uint8, the index's bands and scaling

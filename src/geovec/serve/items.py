@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from geovec.inputs import GeoVecInputError, Item, parse_item
-from geovec.inputs.raster import SAFE_DRIVERS, RasterImage, read_image
+from geovec.inputs.policy import SAFE_DRIVERS
+from geovec.inputs.raster import RasterImage, read_image
 
 # Pillow plugins a base64 image may be decoded with (the same safe set as files)
 PIL_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF")
@@ -134,7 +135,8 @@ def resolve_path(name: str, limits: Limits) -> Path:
 
 
 def _image(value: Any, limits: Limits, budget: PixelBudget | None = None, bands: Any = None) -> Any:
-    from geovec.inputs.raster import check_bands, image_size, select_bands
+    from geovec.inputs.bands import check_bands, select_bands
+    from geovec.inputs.raster import image_size
 
     if bands is not None:  # an item's "bands": picked from the file (or the decoded array) here
         bands = check_bands(bands)

@@ -151,7 +151,8 @@ class Tiler:
         geographic raster else None) of a source raster, read once."""
         got = self._meta.get(f.path + "|" + f.sig)
         if got is None:
-            from geovec.inputs.raster import check_bands, detect_product, open_raster
+            from geovec.inputs.bands import check_bands, detect_product
+            from geovec.inputs.policy import open_raster
 
             with open_raster(f.path) as ds:
                 product = detect_product(ds, f.path)
@@ -163,7 +164,7 @@ class Tiler:
 
     def _scaled(self, data: np.ndarray, f: SourceFile) -> np.ndarray:
         """(C, H, W) raw values -> (H, W, 3) uint8 with the file's own display scaling (as its chips)."""
-        from geovec.inputs.raster import scale_raster, to_rgb
+        from geovec.inputs.scaling import scale_raster, to_rgb
 
         idx, product = self._info(f)[:2]
         return to_rgb(scale_raster(np.moveaxis(data, 0, -1), f.path, idx, product))
@@ -191,7 +192,7 @@ class Tiler:
         import rasterio
         from rasterio.enums import Resampling
 
-        from geovec.inputs.raster import open_raster
+        from geovec.inputs.policy import open_raster
 
         idx, _, _, size, _ = self._info(f)
         factor = math.ceil(size / PREVIEW_MAX)

@@ -29,8 +29,9 @@ from geovec.data.base import prompt_name
 from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
-from geovec.data.vqa_gen import DerivedVQA, answer_value, generate_pairs, pairs_to_samples
-from geovec.data.scenes import ClassFolderDataset, MillionAID
+from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples
+from geovec.data.vqa_questions import answer_value
+from geovec.data.scenes import ClassFolders
 from geovec.train.data import Example
 
 
@@ -83,11 +84,9 @@ def classification_examples(samples: Iterable[dict | tuple], all_negatives: bool
 
 def class_folders(root: str | Path) -> list[tuple[str, str]]:
     """``root/<class>/<image>`` (UCM, AID, PatternNet, RESISC45 layouts; nested folders as in Million-AID: the
-    leaf folder is the class) -> [(image path, class)], read by :class:`geovec.data.ClassFolderDataset`. For
+    leaf folder is the class) -> [(image path, class)], read by :class:`geovec.data.scenes.ClassFolders`. For
     the named datasets prefer their loaders (``UCMerced(root).samples``): they carry the prompt names."""
-    attrs = {"name": "class folders", "url": "your own data", "layout": "<root>/<class>/<image> (leaf folder = class)",
-             "base_dir": "", "_class_dirs": MillionAID._class_dirs}
-    ds = type("ClassFolders", (ClassFolderDataset,), attrs)(Path(root).absolute())
+    ds = ClassFolders(Path(root).absolute())
     return [(str(s["image"]), s["class_name"]) for s in ds.samples]
 
 

