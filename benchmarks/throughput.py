@@ -258,12 +258,12 @@ def jpeg_inputs(n: int, tmp: Path) -> tuple[list[Path], str]:
         found = sorted((root / "rsicd").rglob("*.jpg"))[:n]
         if len(found) == n:
             return found, f"RSICD JPEGs from {root / 'rsicd'}"
-    from geovec.models.backends import _scene
+    from geovec.runtime.backends import synthetic_scene
 
     paths = []
     for i in range(n):
         p = tmp / f"scene_{i:04d}.jpg"
-        Image.fromarray(_scene(i, 224, 224)).save(p, quality=90)
+        Image.fromarray(synthetic_scene(i, 224, 224)).save(p, quality=90)
         paths.append(p)
     return paths, "generated 224x224 scenes (JPEG quality 90)"
 

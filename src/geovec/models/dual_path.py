@@ -81,7 +81,7 @@ class DualPathModel(SingleEncoderModel):
 
     @property
     def extra_graphs(self) -> tuple[str, ...]:
-        """Exported graphs beyond the four of every model (:func:`geovec.models.export.model_graphs`)."""
+        """Exported graphs beyond the four of every model (:func:`geovec.runtime.export.model_graphs`)."""
         return ("global_text",) if self.global_text_top is not None else ()
 
     def global_sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256,

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
 from geovec.inputs.raster import read_policy
-from geovec.models import export as graph_export
+from geovec.runtime import export as graph_export
 from geovec.models import lora
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
@@ -87,7 +87,7 @@ class SingleEncoderModel(EmbeddingModel):
                 self.head.bias.zero_()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         self.apply_trainable(config.trainable)
-        self.runner = None  # an inference backend (geovec.models.backends); None: torch
+        self.runner = None  # an inference backend (geovec.runtime.backends); None: torch
         self._runner_versions: dict[str, int] = {}
         self._runner_tensors: dict[str, list[torch.Tensor]] = {}
         self._stale_graphs: set[str] = set()
@@ -284,7 +284,7 @@ class SingleEncoderModel(EmbeddingModel):
                         text_only: bool = False) -> torch.Tensor:
         """The backbone on summed token + type embeddings (B, T, d) -> hidden states (B, T, d). ``text_only``: the
         batch has no image, region or location tokens (a backend may then run its text-only encoder graph, e.g.
-        the int8 one of :mod:`geovec.models.quantize`)."""
+        the int8 one of :mod:`geovec.runtime.quantize`)."""
         if text_only and self._graph("encoder_text"):
             return self._run_graph("encoder_text", inputs_embeds.float(), attention_mask.long())
         if self._graph("encoder"):

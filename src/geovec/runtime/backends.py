@@ -3,13 +3,13 @@
     geovec.load_model("geovec-compact", backend="auto")      # default: fastest installed faithful backend
     geovec.load_model("geovec-compact", backend="onnx")      # ONNX Runtime
     geovec.load_model("geovec-compact", backend="openvino")  # OpenVINO, fp32 unless precision="bf16"
-    geovec.load_model("geovec-compact", backend="onnx", precision="int8")  # int8 graphs (models/quantize.py)
+    geovec.load_model("geovec-compact", backend="onnx", precision="int8")  # int8 graphs (runtime/quantize.py)
     geovec.load_model("geovec-compact", backend="torch")     # the reference
 
 ``$GEOVEC_BACKEND`` (or ``geovec --backend NAME <command>``) sets the default for every command that loads
 a model (embed, index build, serve, bench, ...).
 
-The torch model stays the reference: a backend runs the four exported graphs (:mod:`geovec.models.export`)
+The torch model stays the reference: a backend runs the four exported graphs (:mod:`geovec.runtime.export`)
 in place of the matching torch modules, only under ``torch.no_grad``/``inference_mode`` (training always
 runs torch), and a graph whose torch weights changed since it was attached (an optimizer step, a loaded
 state dict) falls back to torch. Before a backend is used, its embeddings of a fixed mixed batch
@@ -22,7 +22,7 @@ Precision: fp32 by default on every backend. OpenVINO picks bf16 by itself on CP
 ``INFERENCE_PRECISION_HINT`` says otherwise, so geovec always sets it: ``f32`` unless ``precision="bf16"``
 is asked for. A bf16 backend is held to :data:`REDUCED_COSINE` instead (the location graph always runs in
 fp32: its random Fourier features take sines of angles in the thousands of radians). ``precision="int8"``
-(onnxruntime) runs the int8 graphs of :mod:`geovec.models.quantize` and is held to :data:`INT8_COSINE`.
+(onnxruntime) runs the int8 graphs of :mod:`geovec.runtime.quantize` and is held to :data:`INT8_COSINE`.
 Reduced precision is never picked by itself: it is asked for by name (``precision=`` or ``$GEOVEC_PRECISION``).
 """
 
@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geovec.models import export as ex
-from geovec.models.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
+from geovec.runtime import export as ex
+from geovec.runtime.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
 
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
 PRECISION_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the backend that runs each reduced precision
@@ -237,10 +237,10 @@ def checked_faithfulness(model, runner: Runner, prints: dict[str, str]) -> dict:
 def precision_graphs(model, paths: dict[str, Path], prints: dict[str, str], precision: str, log=None
                      ) -> tuple[dict[str, Path], dict[str, str]]:
     """The graph set (paths, fingerprints) a precision runs: the fp32 exports, or the int8 graphs built from them
-    (:func:`geovec.models.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
+    (:func:`geovec.runtime.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
     if precision != "int8":
         return paths, prints
-    from geovec.models.quantize import int8_graphs
+    from geovec.runtime.quantize import int8_graphs
 
     return int8_graphs(model, paths, prints, log=log)
 
@@ -313,7 +313,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
 
 
 def attach_stamped(model, stamp: dict) -> bool:
-    """Attach the backend a checked load recorded (:mod:`geovec.models.load_stamp`) without checking it again;
+    """Attach the backend a checked load recorded (:mod:`geovec.runtime.load_stamp`) without checking it again;
     False (nothing attached) where its graphs no longer load."""
     recorded = stamp.get("runner")
     if recorded is None:

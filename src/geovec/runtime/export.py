@@ -102,7 +102,7 @@ def model_graphs(model) -> tuple[str, ...]:
 def graph_modules(model) -> dict[str, list[nn.Module]]:
     """The model's modules whose weights each graph bakes in (a graph is stale once any of them changes)."""
     mods = {"vision": [model.vision], "location": [model.location], "encoder": [model.backbone],
-            "encoder_text": [model.backbone], "head": [model.head]}  # encoder_text: derived (models/quantize.py)
+            "encoder_text": [model.backbone], "head": [model.head]}  # encoder_text: derived (runtime/quantize.py)
     if "global_text" in model_graphs(model):
         mods["global_text"] = [model.backbone, model.global_text_top]
     return mods

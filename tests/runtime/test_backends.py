@@ -16,8 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import geovec
-from geovec.models import backends
-from geovec.models import export as ex
+from geovec.runtime import backends
+from geovec.runtime import export as ex
 from tests.conftest import scene
 
 
@@ -85,7 +85,7 @@ def test_openvino_bf16_is_explicit_and_within_its_own_threshold(torch_model, exp
 def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_model, export_dir):
     import onnx
 
-    from geovec.models import quantize
+    from geovec.runtime import quantize
 
     paths = ex.find_graphs(torch_model, [export_dir])
     prints = {g: ex.fingerprint(torch_model, g) for g in paths}
