@@ -74,7 +74,7 @@ def export_onnx_cmd(
     from geovec.runtime import export as ex
 
     m = geovec.load_model(model, backend="torch")
-    if not callable(getattr(m, "set_runner", None)):
+    if not callable(getattr(m, "use_stages", None)):
         raise typer.BadParameter(f"{model} is a {m.config.architecture!r} model; ONNX export covers the single encoder")
     if output is None:
         paths, prints = ex.ensure_graphs(m, log=say)

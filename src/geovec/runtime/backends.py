@@ -9,10 +9,11 @@
 ``$GEOVEC_BACKEND`` (or ``geovec --backend NAME <command>``) sets the default for every command that loads
 a model (embed, index build, serve, bench, ...).
 
-The torch model stays the reference: a backend runs the four exported graphs (:mod:`geovec.runtime.export`)
-in place of the matching torch modules, only under ``torch.no_grad``/``inference_mode`` (training always
-runs torch), and a graph whose torch weights changed since it was attached (an optimizer step, a loaded
-state dict) falls back to torch. Before a backend is used, its embeddings of a fixed mixed batch
+The torch model stays the reference: attaching a backend (:func:`attach`, once, at load) puts the exported
+graphs (:mod:`geovec.runtime.export`) in the model's stage slots (:mod:`geovec.models.stages`) in place of the
+torch steps; a graph runs only under ``torch.no_grad``/``inference_mode`` (training always runs torch), and a
+graph whose torch weights changed since it was attached (an optimizer step, a loaded state dict) falls back
+to torch. Before a backend is used, its embeddings of a fixed mixed batch
 (:func:`faithfulness_items`: text, image at several sizes, image+box, location, all four) are compared with
 torch's; the result is cached per graph set. ``auto`` takes the first backend of :data:`AUTO_ORDER` that is
 installed and reaches :data:`FAITHFUL_COSINE`, else torch (with a one-line hint when no runtime is
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 
 from geovec.runtime import export as ex
+from geovec.runtime.quantize import TEXT_ONLY_GRAPHS, int8_graphs
 from geovec.runtime.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
 
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
@@ -140,6 +142,56 @@ class OpenVINORunner(Runner):
 RUNNERS = {"onnx": OnnxRuntimeRunner, "openvino": OpenVINORunner}
 
 
+# --- attaching: graph-backed stages in the model's slots ----------------------------------------------------
+class GraphStage:
+    """A model stage run as the runner's graph ``name``; torch (``fallback``) runs it instead with gradients, in
+    training mode, and for good once the weights the graph was exported from have changed (an optimizer step, a
+    loaded state dict) or left the CPU."""
+
+    def __init__(self, name: str, runner: Runner, fallback, modules):
+        self.name, self.runner, self.fallback, self.modules = name, runner, fallback, list(modules)
+        self.tensors = ex.graph_tensors(self.modules)
+        self.version = ex.param_version(self.tensors)  # the in-place version counters now
+        self.stale = False
+
+    def _usable(self) -> bool:
+        if self.stale or torch.is_grad_enabled() or any(m.training for m in self.modules):
+            return False
+        if ex.param_version(self.tensors) != self.version or self.tensors[0].device.type != "cpu":
+            self.stale = True
+            _log(f"geovec: the {self.name} weights changed since the {self.runner.label} backend was attached; "
+                 f"{self.name} runs in torch from now on")
+            return False
+        return True
+
+    def __call__(self, *tensors: torch.Tensor) -> torch.Tensor:
+        if not self._usable():
+            return self.fallback(*tensors)
+        # the graphs take float32 and int64 inputs
+        arrays = [(t.float() if t.is_floating_point() else t.long()).detach().contiguous().numpy() for t in tensors]
+        return torch.from_numpy(self.runner.run(self.name, *arrays))
+
+
+def attach(model, runner: Runner | None) -> None:
+    """Put ``runner``'s graphs in ``model``'s stage slots (:mod:`geovec.models.stages`), each falling back on the
+    torch stage; None: every stage in torch again. A derived graph (``encoder_text``) falls back on the stage it
+    derives from (``encoder``), graph-backed or not."""
+    if runner is None:
+        model.use_stages()
+        return
+    torch_stages = model.torch_stages()
+    stages: dict = {}
+    for name in [g for g in torch_stages if g in runner.graphs and g not in TEXT_ONLY_GRAPHS.values()]:
+        stages[name] = GraphStage(name, runner, torch_stages[name], torch_stages[name].modules)
+    for source, derived in TEXT_ONLY_GRAPHS.items():
+        if derived in runner.graphs and derived in torch_stages:
+            stages[derived] = GraphStage(derived, runner, stages.get(source, torch_stages[source]),
+                                         torch_stages[derived].modules)
+        elif source in stages and derived in torch_stages:
+            stages[derived] = stages[source]  # text-only batches take the encoder's graph
+    model.use_stages(stages, runner)
+
+
 # --- faithfulness --------------------------------------------------------------------------------------------
 def synthetic_scene(seed: int, width: int, height: int) -> np.ndarray:
     """A structured (not pure-noise) uint8 RGB scene, stripes and blobs, deterministic per seed (the fixed
@@ -184,14 +236,14 @@ def faithfulness(model, runner: Runner, items: list | None = None) -> dict:
     texts = [it for it in items if isinstance(it, str)]
     previous = model.runner
     try:
-        model.set_runner(None)
+        attach(model, None)
         ref = model.encode(items, batch_size=8, show_progress_bar=False)
         ref = np.concatenate([ref, model.encode(texts, batch_size=8, show_progress_bar=False)]) if texts else ref
-        model.set_runner(runner)
+        attach(model, runner)
         got = model.encode(items, batch_size=8, show_progress_bar=False)
         got = np.concatenate([got, model.encode(texts, batch_size=8, show_progress_bar=False)]) if texts else got
     finally:
-        model.set_runner(previous)
+        attach(model, previous)
     cos = np.sum(ref * got, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
     return {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()), "n_items": len(ref),
             "max_abs_diff": float(np.abs(ref - got).max()), "backend": runner.label,
@@ -240,8 +292,6 @@ def precision_graphs(model, paths: dict[str, Path], prints: dict[str, str], prec
     (:func:`geovec.runtime.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
     if precision != "int8":
         return paths, prints
-    from geovec.runtime.quantize import int8_graphs
-
     return int8_graphs(model, paths, prints, log=log)
 
 
@@ -267,7 +317,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
                          f"not {name!r}")
     if name == "torch":
         return "torch"
-    supported = callable(getattr(model, "set_runner", None))
+    supported = callable(getattr(model, "use_stages", None))
     on_cpu = supported and model.device.type == "cpu"
     if not supported or not on_cpu:
         if name == "auto":
@@ -302,7 +352,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
             last_error = f"{b}: {type(e).__name__}: {str(e)[:200]}"
             continue
         if report["min_cosine"] >= threshold(precision):
-            model.set_runner(runner)
+            attach(model, runner)
             return runner.label
         last_error = (f"{runner.label} reached cosine {report['min_cosine']:.6f} with torch on the fixed batch, "
                       f"below {threshold(precision)}")
@@ -318,12 +368,12 @@ def attach_stamped(model, stamp: dict) -> bool:
     recorded = stamp.get("runner")
     if recorded is None:
         return True  # that load ran on torch
-    if not callable(getattr(model, "set_runner", None)) or not installed(recorded["name"]):
+    if not callable(getattr(model, "use_stages", None)) or not installed(recorded["name"]):
         return False
     try:
         runner = RUNNERS[recorded["name"]]({g: Path(p) for g, p in stamp["graphs"].items()},
                                            precision=recorded["precision"])
     except Exception:  # a graph file that no longer loads: check again
         return False
-    model.set_runner(runner)
+    attach(model, runner)
     return True
