@@ -70,8 +70,13 @@ class Runner:
     """Runs exported graphs on numpy arrays; ``graphs`` names those it has (the rest stay in torch)."""
 
     name = "?"
+    precisions: tuple[str, ...] = ("fp32",)
 
     def __init__(self, paths: dict[str, Path], precision: str = "fp32", threads: int | None = None):
+        if precision not in self.precisions:
+            other = f"; for {precision} use backend={PRECISION_BACKEND[precision]!r}" if precision in PRECISION_BACKEND \
+                else ""
+            raise ValueError(f"the {self.name} backend runs {' or '.join(self.precisions)}, not {precision}{other}")
         self.paths = dict(paths)
         self.precision = precision
         self.threads = threads or torch.get_num_threads()
@@ -87,11 +92,10 @@ class Runner:
 
 class OnnxRuntimeRunner(Runner):
     name = "onnx"
+    precisions = ("fp32", "int8")
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"the onnx backend runs fp32 or int8, not {precision}; for bf16 use backend='openvino'")
         import onnxruntime as ort
 
         self.version = ort.__version__
@@ -111,11 +115,10 @@ class OnnxRuntimeRunner(Runner):
 
 class OpenVINORunner(Runner):
     name = "openvino"
+    precisions = ("fp32", "bf16")
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"the openvino backend runs fp32 or bf16, not {precision}; for int8 use backend='onnx'")
         import openvino as ov
 
         self.version = ov.__version__
