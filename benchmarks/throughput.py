@@ -180,17 +180,17 @@ def graph_ceiling(model, items: list, batch_size: int, repeats: int = 3) -> dict
     if runner is None:
         return None
     calls: list[tuple[str, list[np.ndarray]]] = []
-    original = model._run_graph
+    original = runner.run
 
-    def recording(name, *tensors):
-        calls.append((name, [t.detach().contiguous().numpy().copy() for t in tensors]))
-        return original(name, *tensors)
+    def recording(name, *arrays):
+        calls.append((name, [a.copy() for a in arrays]))
+        return original(name, *arrays)
 
-    model._run_graph = recording
+    runner.run = recording
     try:
         model.encode(items, batch_size=batch_size, show_progress_bar=False)
     finally:
-        model.__dict__.pop("_run_graph", None)
+        runner.__dict__.pop("run", None)
     per_graph: dict[str, float] = {}
     for name, arrays in calls:
         ts = []
@@ -258,12 +258,12 @@ def jpeg_inputs(n: int, tmp: Path) -> tuple[list[Path], str]:
         found = sorted((root / "rsicd").rglob("*.jpg"))[:n]
         if len(found) == n:
             return found, f"RSICD JPEGs from {root / 'rsicd'}"
-    from geovec.models.backends import _scene
+    from geovec.runtime.backends import synthetic_scene
 
     paths = []
     for i in range(n):
         p = tmp / f"scene_{i:04d}.jpg"
-        Image.fromarray(_scene(i, 224, 224)).save(p, quality=90)
+        Image.fromarray(synthetic_scene(i, 224, 224)).save(p, quality=90)
         paths.append(p)
     return paths, "generated 224x224 scenes (JPEG quality 90)"
 

@@ -30,7 +30,7 @@ def shared_data() -> Path:
 
 def scene(seed: int, size: int = 224) -> np.ndarray:
     """A structured (not pure-noise) RGB test scene: blobs and stripes, deterministic per seed."""
-    from geovec.models.backends import synthetic_scene
+    from geovec.runtime.backends import synthetic_scene
 
     return synthetic_scene(seed, size, size)
 

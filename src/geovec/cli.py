@@ -148,13 +148,13 @@ def _main(
 ) -> None:
     """geovec: embed, benchmark, train, index, search, serve."""  # keeps `geovec <command>` a command group
     if precision:
-        from geovec.models.backend_names import PRECISIONS
+        from geovec.runtime.backend_names import PRECISIONS
 
         if precision.lower() not in PRECISIONS:
             raise typer.BadParameter(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         os.environ["GEOVEC_PRECISION"] = precision.lower()  # read by geovec.load_model
     if backend:
-        from geovec.models.backend_names import requested_backend
+        from geovec.runtime.backend_names import requested_backend
 
         try:
             os.environ["GEOVEC_BACKEND"] = requested_backend(backend)  # read by geovec.load_model

@@ -50,13 +50,13 @@ def export_onnx_cmd(
     geovec.load_model(MODEL, backend="onnx"|"openvino"|"auto") then runs them; exports are build products
     (git-ignored), rebuilt from the checkpoint whenever needed."""
     import geovec
-    from geovec.models import backends
+    from geovec.runtime import backends
 
     say = (lambda line: typer.echo(line, err=True)) if fmt == "json" else typer.echo
-    from geovec.models import export as ex
+    from geovec.runtime import export as ex
 
     m = geovec.load_model(model, backend="torch")
-    if not callable(getattr(m, "set_runner", None)):
+    if not callable(getattr(m, "use_stages", None)):
         raise typer.BadParameter(f"{model} is a {m.config.architecture!r} model; ONNX export covers the single encoder")
     if output is None:
         paths, prints = ex.ensure_graphs(m, log=say)

@@ -88,13 +88,15 @@ def test_untrained_encoder_differs_and_pretrained_weights_are_geoclips(encoder):
 
 def test_bundled_default_place_embeddings_unchanged(model):
     """The default model embeds places exactly as it did with geoclip's encoder (torch backend, as recorded)."""
+    from geovec.runtime.backends import attach
+
     previous = model.runner
     try:
-        model.set_runner(None)
+        attach(model, None)
         places = model.encode(PLACES, batch_size=8, show_progress_bar=False)
         queries = model.encode_query(PLACES[:2], task="geo")
     finally:
-        model.set_runner(previous)
+        attach(model, previous)
     np.testing.assert_allclose(places, FIXTURE["place_embeddings"], atol=1e-6, rtol=0)
     np.testing.assert_allclose(queries, FIXTURE["geo_queries"], atol=1e-6, rtol=0)
 

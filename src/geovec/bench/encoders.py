@@ -107,7 +107,7 @@ class BenchEncoder:
         embeddings, so it gets its own revision (and with it its own cache namespace and results folder)."""
         rev = str(self.model.revision)
         backend = str(getattr(self.model, "backend", "") or "")
-        from geovec.models.backends import PRECISION_BACKEND
+        from geovec.runtime.backends import PRECISION_BACKEND
 
         for precision in PRECISION_BACKEND:  # the reduced precisions
             if backend.endswith(f"-{precision}"):

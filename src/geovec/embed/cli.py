@@ -128,7 +128,7 @@ def embed(
 def info(model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP), fmt: str = format_option()) -> None:
     """Print the model's id, dimension, modalities, instructions and parameter counts."""
     import geovec
-    from geovec.models import load_stamp
+    from geovec.runtime import load_stamp
     from geovec.models.registry import resolve
 
     # a load of this checkpoint already checked with this backend and these packages recorded what info prints

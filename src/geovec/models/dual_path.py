@@ -34,6 +34,7 @@ from geovec.inputs import Item
 from geovec.models.config import GeoVecConfig
 from geovec.models.probe import ImageHead, box_crop, preprocess_pixels
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
+from geovec.models.stages import Stage
 from geovec.models.towers import LocationTower
 from geovec.models.text_top import TextTop
 from geovec.models.text_top import run_to_split as text_to_split
@@ -79,10 +80,15 @@ class DualPathModel(SingleEncoderModel):
     def embed_dim(self) -> int:
         return 2 * self.config.embed_dim
 
-    @property
-    def extra_graphs(self) -> tuple[str, ...]:
-        """Exported graphs beyond the four of every model (:func:`geovec.models.export.model_graphs`)."""
-        return ("global_text",) if self.global_text_top is not None else ()
+    def torch_stages(self) -> dict[str, Stage]:
+        """The encoder's stages, and the global path's text tower with its text top (``global_text``)."""
+        stages = super().torch_stages()
+        if self.global_text_top is not None:
+            stages["global_text"] = Stage(
+                lambda embeds, mask: global_text(self.backbone.model, self.global_text_top, embeds, mask),
+                (self.backbone, self.global_text_top), GlobalTextSequence(self.backbone.model, self.global_text_top),
+                stages["encoder"].example)
+        return stages
 
     def global_sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256,
                                    batch_size: int = 64) -> torch.Tensor:
@@ -91,13 +97,9 @@ class DualPathModel(SingleEncoderModel):
         return self.sentence_embeddings(texts, max_tokens, batch_size, sequence=sequence)  # the backend runs it
 
     def global_text_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The text tower with the global path's text top on token embeddings (B, T, d) -> hidden states; an
-        attached backend runs it as the ``global_text`` graph."""
-        if self._graph("global_text"):
-            return self._run_graph("global_text", inputs_embeds.float(), attention_mask.long()).to(self.device)
-        top = self.global_text_top
-        return top(text_to_split(self.backbone.model, None, attention_mask, top.split, inputs_embeds=inputs_embeds),
-                   attention_mask)
+        """The text tower with the global path's text top on token embeddings (B, T, d) -> hidden states (the
+        ``global_text`` stage)."""
+        return self.stages["global_text"](inputs_embeds, attention_mask)
 
     # --- CPU side: the global path's own view of the image ------------------------------------------------------
     def prepare(self, item: Item) -> PreparedItem:
@@ -239,6 +241,23 @@ class DualPathModel(SingleEncoderModel):
                 model.global_text_top.load_state_dict(text_top.state_dict())
         model.apply_trainable(model.config.trainable)
         return model.eval()
+
+
+def global_text(bert: nn.Module, top: TextTop, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor
+                ) -> torch.Tensor:
+    """The text tower up to the text top's split, then the top: token embeddings (B, T, d) -> hidden states."""
+    return top(text_to_split(bert, None, attention_mask, top.split, inputs_embeds=inputs_embeds), attention_mask)
+
+
+class GlobalTextSequence(nn.Module):
+    """:func:`global_text` as one module (what an export traces)."""
+
+    def __init__(self, bert: nn.Module, top: TextTop):
+        super().__init__()
+        self.bert, self.top = bert, top
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return global_text(self.bert, self.top, inputs_embeds, attention_mask)
 
 
 def tuned_text_layers(trainable: Sequence[str]) -> list[int]:

@@ -85,12 +85,12 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     ``backend``: ``"auto"`` (default, or ``$GEOVEC_BACKEND``) runs the single encoder's exported graphs on
     the fastest installed runtime that matches torch on a fixed batch (cosine >= 0.9999), else torch;
     ``"onnx"`` (onnxruntime), ``"openvino"``, or ``"torch"`` (the reference) pick one. The graphs are
-    exported once and cached (see :mod:`geovec.models.backends`). ``precision="bf16"`` (OpenVINO) and
+    exported once and cached (see :mod:`geovec.runtime.backends`). ``precision="bf16"`` (OpenVINO) and
     ``precision="int8"`` (onnxruntime) are opt-in, each held to its own faithfulness threshold. ``export_dir``: a folder written by ``geovec export onnx``. ``model.backend`` names the
     backend in use.
     """
-    from geovec.models import load_stamp
-    from geovec.models.backends import apply_backend, attach_stamped
+    from geovec.runtime import load_stamp
+    from geovec.runtime.backends import apply_backend, attach_stamped
     from geovec.models.base import EmbeddingModel
 
     EmbeddingModel.set_num_threads(num_threads)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -27,13 +26,13 @@ from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
 from geovec.inputs.policy import read_policy
-from geovec.models import export as graph_export
 from geovec.models import lora
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import load_trained, save_trained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
+from geovec.models.stages import Stage, StagedModel
 from geovec.models.towers import LocationTower, Projector, RegionTokens
 from geovec.models.vision import build_vision_tower
 
@@ -65,7 +64,7 @@ def target_size(width: int, height: int, min_size: int, max_size: int, stride: i
     return w, h
 
 
-class SingleEncoderModel(EmbeddingModel):
+class SingleEncoderModel(StagedModel, EmbeddingModel):
     """Backbone-agnostic single encoder; ``config.backbone`` picks the transformer from the registry."""
 
     def __init__(self, config: GeoVecConfig):
@@ -87,58 +86,40 @@ class SingleEncoderModel(EmbeddingModel):
                 self.head.bias.zero_()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         self.apply_trainable(config.trainable)
-        self.runner = None  # an inference backend (geovec.models.backends); None: torch
-        self._runner_versions: dict[str, int] = {}
-        self._runner_tensors: dict[str, list[torch.Tensor]] = {}
-        self._stale_graphs: set[str] = set()
         self._decoded: OrderedDict = OrderedDict()  # small LRU of decoded image files (path, mtime, size)
         self._decoded_lock = threading.Lock()
         self._decoding: dict[tuple, threading.Lock] = {}  # files being decoded now
         self.eval()
 
-    def __getstate__(self):  # copies and pickles drop the backend sessions, locks and decode cache
+    def __getstate__(self):  # copies and pickles drop the backend (its sessions), locks and decode cache
         state = dict(self.__dict__)
-        state.update(runner=None, _runner_tensors={}, _runner_versions={}, _stale_graphs=set(),
-                     _decoded=OrderedDict(), _decoding={}, _decoded_lock=None)
+        state.update(runner=None, _stages=None, _decoded=OrderedDict(), _decoding={}, _decoded_lock=None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self._decoded_lock = threading.Lock()
 
-    # --- inference backends ----------------------------------------------------------------------------------
-    @property
-    def backend(self) -> str:
-        """``torch``, or the attached backend (``onnx``, ``openvino``, ``openvino-bf16``)."""
-        return self.runner.label if self.runner is not None else "torch"
+    # --- the exportable steps (geovec.models.stages; a runtime may run them as graphs) --------------------------
+    def torch_stages(self) -> dict[str, Stage]:
+        # each step reads its modules when called: head_init and LoRA replace modules after the slots are filled
+        d = self.backbone.hidden_size
+        mask = torch.ones(2, 12, dtype=torch.long)
+        mask[1, 7:] = 0
 
-    def set_runner(self, runner) -> None:
-        """Run the exported graphs through ``runner`` (None: pure torch). Each graph is used only while the
-        torch weights it was exported from are unchanged, in eval mode, without gradients."""
-        self.runner = runner
-        mods = graph_export.graph_modules(self)
-        # the tensors each graph was exported from, and their in-place version counters now
-        self._runner_tensors = {g: graph_export.graph_tensors(mods[g]) for g in mods} if runner else {}
-        self._runner_versions = {g: graph_export.param_version(t) for g, t in self._runner_tensors.items()}
-        self._stale_graphs = set()
+        def encoder(embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.backbone(embeds, attention_mask)
 
-    def _graph(self, name: str) -> bool:
-        r = self.runner
-        if r is None or name not in r.graphs or name in self._stale_graphs or torch.is_grad_enabled():
-            return False
-        tensors = self._runner_tensors[name]
-        if any(m.training for m in graph_export.graph_modules(self)[name]):
-            return False
-        if graph_export.param_version(tensors) != self._runner_versions[name] or tensors[0].device.type != "cpu":
-            self._stale_graphs.add(name)
-            print(f"geovec: the {name} weights changed since the {r.label} backend was attached; "
-                  f"{name} runs in torch from now on", file=sys.stderr)
-            return False
-        return True
-
-    def _run_graph(self, name: str, *tensors: torch.Tensor) -> torch.Tensor:
-        arrays = [t.detach().contiguous().numpy() for t in tensors]
-        return torch.from_numpy(self.runner.run(name, *arrays))
+        return {
+            "vision": Stage(lambda pixels: self._tower(self.vision, pixels.to(self.device)), (self.vision,),
+                            self.vision, lambda: (torch.zeros(2, 3, 224, 224),)),
+            "location": Stage(lambda lat, lon: self._tower(self.location, lat, lon), (self.location,), self.location,
+                              lambda: (torch.tensor([52.1, -33.9]), torch.tensor([5.2, 151.2]))),
+            "encoder": Stage(encoder, (self.backbone,), self.backbone, lambda: (torch.randn(2, 12, d) * 0.05, mask)),
+            # text-only batches: the same encoder in torch (a runtime may run another graph, e.g. an int8 one)
+            "encoder_text": Stage(encoder, (self.backbone,)),
+            "head": Stage(lambda pooled: self.head(pooled), (self.head,), self.head, lambda: (torch.zeros(2, d),)),
+        }
 
     # --- extension points (see geovec.models.base) ---------------------------------------------------------------
     def frozen_modules(self) -> list[nn.Module]:
@@ -261,35 +242,23 @@ class SingleEncoderModel(EmbeddingModel):
         groups: dict[tuple, dict[int, list[int]]] = {}
         for i, p in enumerate(pixels):
             groups.setdefault(tuple(p.shape), {}).setdefault(id(p), []).append(i)
-        dev = self.device
-        use_graph = self._graph("vision")
         for same_size in groups.values():
             firsts = [idx[0] for idx in same_size.values()]
-            batch = torch.stack([pixels[i] for i in firsts])
-            if use_graph:
-                fmap = self._run_graph("vision", batch)
-            else:
-                fmap = self._tower(self.vision, batch.to(dev))
+            fmap = self.stages["vision"](torch.stack([pixels[i] for i in firsts]))
             for j, idx in enumerate(same_size.values()):
                 for i in idx:
                     out[i] = fmap[j]
         return out  # type: ignore[return-value]
 
     def location_features(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
-        if self._graph("location"):
-            return self._run_graph("location", lat.float(), lon.float()).to(self.device)
-        return self._tower(self.location, lat, lon)
+        return self.stages["location"](lat, lon)
 
     def encode_sequence(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                         text_only: bool = False) -> torch.Tensor:
         """The backbone on summed token + type embeddings (B, T, d) -> hidden states (B, T, d). ``text_only``: the
         batch has no image, region or location tokens (a backend may then run its text-only encoder graph, e.g.
-        the int8 one of :mod:`geovec.models.quantize`)."""
-        if text_only and self._graph("encoder_text"):
-            return self._run_graph("encoder_text", inputs_embeds.float(), attention_mask.long())
-        if self._graph("encoder"):
-            return self._run_graph("encoder", inputs_embeds.float(), attention_mask.long())
-        return self.backbone(inputs_embeds, attention_mask)
+        the int8 one of :mod:`geovec.runtime.quantize`)."""
+        return self.stages["encoder_text" if text_only else "encoder"](inputs_embeds, attention_mask)
 
     def sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 64,
                             sequence=None) -> torch.Tensor:
@@ -315,9 +284,7 @@ class SingleEncoderModel(EmbeddingModel):
 
     def project(self, pooled: torch.Tensor) -> torch.Tensor:
         """The projection head (B, hidden) -> (B, embed_dim)."""
-        if self._graph("head"):
-            return self._run_graph("head", pooled.float())
-        return self.head(pooled)
+        return self.stages["head"](pooled)
 
     def _assemble(self, prepared: Sequence[PreparedItem]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The batch as encoder input: (token embeddings (B, T, d), types (B, T), attention mask (B, T),

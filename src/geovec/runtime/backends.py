@@ -3,16 +3,17 @@
     geovec.load_model("geovec-compact", backend="auto")      # default: fastest installed faithful backend
     geovec.load_model("geovec-compact", backend="onnx")      # ONNX Runtime
     geovec.load_model("geovec-compact", backend="openvino")  # OpenVINO, fp32 unless precision="bf16"
-    geovec.load_model("geovec-compact", backend="onnx", precision="int8")  # int8 graphs (models/quantize.py)
+    geovec.load_model("geovec-compact", backend="onnx", precision="int8")  # int8 graphs (runtime/quantize.py)
     geovec.load_model("geovec-compact", backend="torch")     # the reference
 
 ``$GEOVEC_BACKEND`` (or ``geovec --backend NAME <command>``) sets the default for every command that loads
 a model (embed, index build, serve, bench, ...).
 
-The torch model stays the reference: a backend runs the four exported graphs (:mod:`geovec.models.export`)
-in place of the matching torch modules, only under ``torch.no_grad``/``inference_mode`` (training always
-runs torch), and a graph whose torch weights changed since it was attached (an optimizer step, a loaded
-state dict) falls back to torch. Before a backend is used, its embeddings of a fixed mixed batch
+The torch model stays the reference: attaching a backend (:func:`attach`, once, at load) puts the exported
+graphs (:mod:`geovec.runtime.export`) in the model's stage slots (:mod:`geovec.models.stages`) in place of the
+torch steps; a graph runs only under ``torch.no_grad``/``inference_mode`` (training always runs torch), and a
+graph whose torch weights changed since it was attached (an optimizer step, a loaded state dict) falls back
+to torch. Before a backend is used, its embeddings of a fixed mixed batch
 (:func:`faithfulness_items`: text, image at several sizes, image+box, location, all four) are compared with
 torch's; the result is cached per graph set. ``auto`` takes the first backend of :data:`AUTO_ORDER` that is
 installed and reaches :data:`FAITHFUL_COSINE`, else torch (with a one-line hint when no runtime is
@@ -22,7 +23,7 @@ Precision: fp32 by default on every backend. OpenVINO picks bf16 by itself on CP
 ``INFERENCE_PRECISION_HINT`` says otherwise, so geovec always sets it: ``f32`` unless ``precision="bf16"``
 is asked for. A bf16 backend is held to :data:`REDUCED_COSINE` instead (the location graph always runs in
 fp32: its random Fourier features take sines of angles in the thousands of radians). ``precision="int8"``
-(onnxruntime) runs the int8 graphs of :mod:`geovec.models.quantize` and is held to :data:`INT8_COSINE`.
+(onnxruntime) runs the int8 graphs of :mod:`geovec.runtime.quantize` and is held to :data:`INT8_COSINE`.
 Reduced precision is never picked by itself: it is asked for by name (``precision=`` or ``$GEOVEC_PRECISION``).
 """
 
@@ -39,8 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geovec.models import export as ex
-from geovec.models.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
+from geovec.runtime import export as ex
+from geovec.runtime.quantize import TEXT_ONLY_GRAPHS, int8_graphs
+from geovec.runtime.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
 
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
 PRECISION_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the backend that runs each reduced precision
@@ -68,8 +70,13 @@ class Runner:
     """Runs exported graphs on numpy arrays; ``graphs`` names those it has (the rest stay in torch)."""
 
     name = "?"
+    precisions: tuple[str, ...] = ("fp32",)
 
     def __init__(self, paths: dict[str, Path], precision: str = "fp32", threads: int | None = None):
+        if precision not in self.precisions:
+            other = f"; for {precision} use backend={PRECISION_BACKEND[precision]!r}" if precision in PRECISION_BACKEND \
+                else ""
+            raise ValueError(f"the {self.name} backend runs {' or '.join(self.precisions)}, not {precision}{other}")
         self.paths = dict(paths)
         self.precision = precision
         self.threads = threads or torch.get_num_threads()
@@ -85,11 +92,10 @@ class Runner:
 
 class OnnxRuntimeRunner(Runner):
     name = "onnx"
+    precisions = ("fp32", "int8")
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
-        if precision not in ("fp32", "int8"):
-            raise ValueError(f"the onnx backend runs fp32 or int8, not {precision}; for bf16 use backend='openvino'")
         import onnxruntime as ort
 
         self.version = ort.__version__
@@ -109,11 +115,10 @@ class OnnxRuntimeRunner(Runner):
 
 class OpenVINORunner(Runner):
     name = "openvino"
+    precisions = ("fp32", "bf16")
 
     def __init__(self, paths, precision="fp32", threads=None):
         super().__init__(paths, precision, threads)
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"the openvino backend runs fp32 or bf16, not {precision}; for int8 use backend='onnx'")
         import openvino as ov
 
         self.version = ov.__version__
@@ -138,6 +143,56 @@ class OpenVINORunner(Runner):
 
 
 RUNNERS = {"onnx": OnnxRuntimeRunner, "openvino": OpenVINORunner}
+
+
+# --- attaching: graph-backed stages in the model's slots ----------------------------------------------------
+class GraphStage:
+    """A model stage run as the runner's graph ``name``; torch (``fallback``) runs it instead with gradients, in
+    training mode, and for good once the weights the graph was exported from have changed (an optimizer step, a
+    loaded state dict) or left the CPU."""
+
+    def __init__(self, name: str, runner: Runner, fallback, modules):
+        self.name, self.runner, self.fallback, self.modules = name, runner, fallback, list(modules)
+        self.tensors = ex.graph_tensors(self.modules)
+        self.version = ex.param_version(self.tensors)  # the in-place version counters now
+        self.stale = False
+
+    def _usable(self) -> bool:
+        if self.stale or torch.is_grad_enabled() or any(m.training for m in self.modules):
+            return False
+        if ex.param_version(self.tensors) != self.version or self.tensors[0].device.type != "cpu":
+            self.stale = True
+            _log(f"geovec: the {self.name} weights changed since the {self.runner.label} backend was attached; "
+                 f"{self.name} runs in torch from now on")
+            return False
+        return True
+
+    def __call__(self, *tensors: torch.Tensor) -> torch.Tensor:
+        if not self._usable():
+            return self.fallback(*tensors)
+        # the graphs take float32 and int64 inputs
+        arrays = [(t.float() if t.is_floating_point() else t.long()).detach().contiguous().numpy() for t in tensors]
+        return torch.from_numpy(self.runner.run(self.name, *arrays))
+
+
+def attach(model, runner: Runner | None) -> None:
+    """Put ``runner``'s graphs in ``model``'s stage slots (:mod:`geovec.models.stages`), each falling back on the
+    torch stage; None: every stage in torch again. A derived graph (``encoder_text``) falls back on the stage it
+    derives from (``encoder``), graph-backed or not."""
+    if runner is None:
+        model.use_stages()
+        return
+    torch_stages = model.torch_stages()
+    stages: dict = {}
+    for name in [g for g in torch_stages if g in runner.graphs and g not in TEXT_ONLY_GRAPHS.values()]:
+        stages[name] = GraphStage(name, runner, torch_stages[name], torch_stages[name].modules)
+    for source, derived in TEXT_ONLY_GRAPHS.items():
+        if derived in runner.graphs and derived in torch_stages:
+            stages[derived] = GraphStage(derived, runner, stages.get(source, torch_stages[source]),
+                                         torch_stages[derived].modules)
+        elif source in stages and derived in torch_stages:
+            stages[derived] = stages[source]  # text-only batches take the encoder's graph
+    model.use_stages(stages, runner)
 
 
 # --- faithfulness --------------------------------------------------------------------------------------------
@@ -184,14 +239,14 @@ def faithfulness(model, runner: Runner, items: list | None = None) -> dict:
     texts = [it for it in items if isinstance(it, str)]
     previous = model.runner
     try:
-        model.set_runner(None)
+        attach(model, None)
         ref = model.encode(items, batch_size=8, show_progress_bar=False)
         ref = np.concatenate([ref, model.encode(texts, batch_size=8, show_progress_bar=False)]) if texts else ref
-        model.set_runner(runner)
+        attach(model, runner)
         got = model.encode(items, batch_size=8, show_progress_bar=False)
         got = np.concatenate([got, model.encode(texts, batch_size=8, show_progress_bar=False)]) if texts else got
     finally:
-        model.set_runner(previous)
+        attach(model, previous)
     cos = np.sum(ref * got, axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
     return {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()), "n_items": len(ref),
             "max_abs_diff": float(np.abs(ref - got).max()), "backend": runner.label,
@@ -237,11 +292,9 @@ def checked_faithfulness(model, runner: Runner, prints: dict[str, str]) -> dict:
 def precision_graphs(model, paths: dict[str, Path], prints: dict[str, str], precision: str, log=None
                      ) -> tuple[dict[str, Path], dict[str, str]]:
     """The graph set (paths, fingerprints) a precision runs: the fp32 exports, or the int8 graphs built from them
-    (:func:`geovec.models.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
+    (:func:`geovec.runtime.quantize.int8_graphs`); bf16 runs the fp32 graphs with OpenVINO's precision hint."""
     if precision != "int8":
         return paths, prints
-    from geovec.models.quantize import int8_graphs
-
     return int8_graphs(model, paths, prints, log=log)
 
 
@@ -267,7 +320,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
                          f"not {name!r}")
     if name == "torch":
         return "torch"
-    supported = callable(getattr(model, "set_runner", None))
+    supported = callable(getattr(model, "use_stages", None))
     on_cpu = supported and model.device.type == "cpu"
     if not supported or not on_cpu:
         if name == "auto":
@@ -302,7 +355,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
             last_error = f"{b}: {type(e).__name__}: {str(e)[:200]}"
             continue
         if report["min_cosine"] >= threshold(precision):
-            model.set_runner(runner)
+            attach(model, runner)
             return runner.label
         last_error = (f"{runner.label} reached cosine {report['min_cosine']:.6f} with torch on the fixed batch, "
                       f"below {threshold(precision)}")
@@ -313,17 +366,17 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
 
 
 def attach_stamped(model, stamp: dict) -> bool:
-    """Attach the backend a checked load recorded (:mod:`geovec.models.load_stamp`) without checking it again;
+    """Attach the backend a checked load recorded (:mod:`geovec.runtime.load_stamp`) without checking it again;
     False (nothing attached) where its graphs no longer load."""
     recorded = stamp.get("runner")
     if recorded is None:
         return True  # that load ran on torch
-    if not callable(getattr(model, "set_runner", None)) or not installed(recorded["name"]):
+    if not callable(getattr(model, "use_stages", None)) or not installed(recorded["name"]):
         return False
     try:
         runner = RUNNERS[recorded["name"]]({g: Path(p) for g, p in stamp["graphs"].items()},
                                            precision=recorded["precision"])
     except Exception:  # a graph file that no longer loads: check again
         return False
-    model.set_runner(runner)
+    attach(model, runner)
     return True

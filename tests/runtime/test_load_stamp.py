@@ -1,4 +1,4 @@
-"""Load stamps (geovec.models.load_stamp): a load already checked for a checkpoint, backend and package versions is
+"""Load stamps (geovec.runtime.load_stamp): a load already checked for a checkpoint, backend and package versions is
 not checked again, anything it depends on changing makes a new key, and `geovec info` answers from the stamp
 without importing torch."""
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from geovec.models import load_stamp
+from geovec.runtime import load_stamp
 
 
 @pytest.fixture

