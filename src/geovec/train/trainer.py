@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from geovec.train import distributed as ddp
+from geovec.train.cached_loop import warmup_cosine
 from geovec.train.config import TrainConfig
 from geovec.train.data import MixtureSampler, build_batch, positive_mask, read_jsonl
 from geovec.train.gradcache import gradcache_backward
-from geovec.train.loss import info_nce, symmetric_info_nce
+from geovec.train.loss import info_nce
 from geovec.train.prepare import prepare_items
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1.0
@@ -196,10 +197,7 @@ class Trainer:
 
     def _lr_factor(self, step: int) -> float:
         cfg = self.cfg
-        if step < cfg.warmup_steps:
-            return (step + 1) / max(1, cfg.warmup_steps)
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return warmup_cosine(step, cfg.max_steps, cfg.warmup_steps, min_ratio=cfg.min_lr_ratio)
 
     def _set_modes(self) -> None:
         m = self.model
@@ -225,11 +223,11 @@ class Trainer:
         ck = [k for part in keys for k in part[2]]
         cg = [g for part in keys for g in part[3]]
         mask = positive_mask(qk, qg, ck, cg)
-        loss_fn_base = symmetric_info_nce if cfg.symmetric else info_nce
 
         def loss_fn(q, c):
             scale = m.logit_scale.exp()
-            return loss_fn_base(ddp.gather_keep_grad(q), ddp.gather_keep_grad(c), mask, scale) * self.world
+            return info_nce(ddp.gather_keep_grad(q), ddp.gather_keep_grad(c), mask, scale,
+                            symmetric=cfg.symmetric) * self.world
 
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.chunk_size and cfg.chunk_size < max(len(q_prep), len(c_prep)):
