@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from geovec.progress import Progress
 from geovec.train import distributed as ddp
 from geovec.train.cached_loop import warmup_cosine
 from geovec.train.config import TrainConfig
@@ -267,10 +268,8 @@ class Trainer:
         if self.rank == 0 and self.step == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step",
-                   disable=(show_progress_bar is False) or self.rank != 0)
+        bar = Progress(cfg.max_steps, "train", "step", enabled=show_progress_bar is not False and self.rank == 0,
+                       initial=self.step)
         last = {}
         started = time.time()
         while self.step < cfg.max_steps:
@@ -280,8 +279,7 @@ class Trainer:
                 return last
             rec = self.train_step()
             last = rec
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", t=f"{rec['temperature']:.3f}", pps=f"{rec['pairs_per_s']:.1f}")
+            bar.update(1, f"loss {rec['loss']:.3f}, T {rec['temperature']:.3f}, {rec['pairs_per_s']:.1f} pairs/s")
             if self.step % cfg.log_every == 0 or self.step == 1:
                 self.log({"kind": "train", **rec})
             if self.evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 \
