@@ -50,7 +50,7 @@ def main() -> None:
     from geovec.models.probe import ProbeModel
     from geovec.train.probe import caption_retrieval, caption_split, text_embedding_cache
     from geovec.train.global_top import VisionTop, block_activation_cache, embed_activations, train_top
-    from geovec.train.probe import TopRun
+    from geovec.train.cached_loop import TopRun
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)

@@ -15,8 +15,8 @@
    on val; original view only, 3 seeds: mR 36.0 at 1e-3, 37.4 at 3e-3), 20 warm-up steps, cosine decay. RSICD ``val`` (the dev set, never
    trained on) is scored after every epoch: R@1/5/10 image->text and text->image, mR = mean of the six.
 3. Location map 512 -> 384 (GeoCLIP), contrastive against the probe embeddings of georeferenced *training*
-   chips (``geovec.data.geo.geo_places(split="train")``, the benchmark's spatial split; without that module,
-   RSVQA-LR/HR GeoTIFFs with id % 5 != 0 + quadrant crops). The held-out ``eval`` places are only scored.
+   chips (``geovec.data.geo.geo_places(split="train")``, the benchmark's spatial split). The held-out ``eval``
+   places are only scored.
 4. Saves the model folder (``--out``) and ``benchmarks/results/probe_train.json``, with ``train_fit``: the same
    retrieval protocol on random pools of training images as large as val (the fit the data allows, beside val's).
 """

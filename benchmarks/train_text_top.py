@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.models.probe import ProbeModel
     from geovec.train.probe import caption_retrieval, caption_split, embed_features, image_feature_cache
     from geovec.models.text_top import TextTop
-    from geovec.train.probe import TopRun
+    from geovec.train.cached_loop import TopRun
     from geovec.train.text_top import embed_text_states, text_state_cache, train_text_top
 
     def log(msg: str) -> None:

@@ -23,6 +23,7 @@ class Progress:
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
         self.stream = stream if stream is not None else sys.stderr
         self.done = initial
+        self.note = ""
         self._start_n = initial
         self._bar = None
         self._lines = False
@@ -35,9 +36,13 @@ class Progress:
                 self._lines = True
         self._t0 = self._last = time.perf_counter()
 
-    def update(self, n: int) -> None:
+    def update(self, n: int, note: str = "") -> None:
+        """``n`` more done; ``note`` (e.g. the current loss) is shown beside the count."""
         self.done += n
+        self.note = note
         if self._bar is not None:
+            if note:
+                self._bar.set_postfix_str(note, refresh=False)
             self._bar.update(n)
         elif self._lines and time.perf_counter() - self._last >= self.every_s:
             self._line()
@@ -49,7 +54,8 @@ class Progress:
         left = self.total - self.done
         eta = f", ETA {left / rate:.0f} s" if rate > 0 and left > 0 else ""
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        print(f"{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%), {rate:.1f} {self.unit}s/s{eta}",
+        note = f", {self.note}" if self.note else ""
+        print(f"{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%), {rate:.1f} {self.unit}s/s{eta}{note}",
               file=self.stream, flush=True)
 
     def close(self) -> None:

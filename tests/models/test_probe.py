@@ -10,8 +10,9 @@ from geovec.inputs import GeoVecInputError
 from geovec.models.probe import ProbeConfig, ProbeModel, box_crop
 from geovec.train.probe import (
     ArrayCache, caption_identity, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
-    info_nce, text_embedding_cache, train_image_head, train_location_map,
+    text_embedding_cache, train_image_head, train_location_map,
 )
+from geovec.train.loss import capped_scale, info_nce
 from tests.bench.formats import write_caption_dataset
 
 CAPTIONS = ["many buildings and green trees are around a playground .", "a river passes through the farmland .",
@@ -144,27 +145,6 @@ def test_bench_loads_probe_prefix(trained, probe, tmp_path):
     assert out.shape == (2, 384)
 
 
-def test_quadrant_centres_from_footprint():
-    from geovec.train.probe import _bilinear_latlon
-
-    ring = ((5.0, 53.0), (6.0, 53.0), (6.0, 52.0), (5.0, 52.0), (5.0, 53.0))  # TL, TR, BR, BL (lon, lat)
-    assert _bilinear_latlon(ring, 0.5, 0.5) == (52.5, 5.5)
-    assert _bilinear_latlon(ring, 0.25, 0.75) == (52.25, 5.25)  # bottom-left quadrant
-
-
-@pytest.mark.shared_data
-def test_fallback_geo_places_split_by_id(shared_data):
-    from pathlib import Path
-
-    from geovec.train.probe import geotiff_places
-
-    train = geotiff_places(shared_data, "train", crops=False)
-    held = geotiff_places(shared_data, "eval", crops=False)
-    ids = lambda ps: {(p["dataset"], int(Path(p["image"]).stem)) for p in ps}  # noqa: E731
-    assert len(train) == 60 and len(held) == 16 and not ids(train) & ids(held)
-    assert all(i % 5 == 0 for _, i in ids(held))
-
-
 def test_probe_on_the_larger_tower_keeps_its_own_cache_and_config(rsicd_root, probe, tmp_path):
     """``ProbeConfig(vision="efficientnet-lite2")`` (``benchmarks/train_probe.py --vision``): the feature cache is
     keyed by the tower, so a Lite2 run never reads Lite0 features, and the saved model reloads on Lite2."""
@@ -194,9 +174,10 @@ def test_duplicate_captions_as_positives():
     logits = scale.exp() * a @ b.T
     target = torch.arange(6)
     plain = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
-    assert torch.allclose(info_nce(a, b, scale), plain)  # the diagonal only: CLIP's symmetric cross-entropy
+    loss = lambda positive: info_nce(a, b, positive, capped_scale(scale), normalize=False, symmetric=True)  # noqa: E731
+    assert torch.allclose(loss(torch.eye(6, dtype=torch.bool)), plain)  # the diagonal only: CLIP's symmetric cross-entropy
     ids = torch.tensor([0, 0, 1, 2, 3, 4])
-    merged = info_nce(a, b, scale, ids[:, None] == ids[None, :])
+    merged = loss(ids[:, None] == ids[None, :])
     assert float(merged) < float(plain)  # image 0 is no longer pushed from its own text in slot 1
 
 

@@ -12,9 +12,10 @@ from PIL import Image
 from tests.bench.formats import write_caption_dataset, write_class_folders, write_dior_rsvg, write_rsvqa
 
 from geovec.data import DIORRSVG, RSICD, RSICDScenes, RSVQALR, DatasetNotFoundError, UCMerced
+from geovec.data.captions import karpathy_captions, precomp_captions
 from geovec.data.mosaic import Mosaic, build_mosaics
 from geovec.train.converters import (caption_examples, class_folders, class_prompts, classification_examples,
-                                     dior_rsvg_examples, karpathy_captions, precomp_captions, referring_examples,
+                                     dior_rsvg_examples, referring_examples,
                                      rsvqa_examples, vqa_examples)
 from geovec.train.data import read_jsonl
 from geovec.train.geo import geo_examples, train_places

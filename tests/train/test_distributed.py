@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from geovec.train import distributed as ddp
-from geovec.train.loss import symmetric_info_nce
+from geovec.train.loss import info_nce
 
 
 def _model():
@@ -33,7 +33,7 @@ def _worker(rank, world, port, out_dir):
         qg = ddp.gather_keep_grad(model(q[sl]))
         cg = ddp.gather_keep_grad(model(c[sl]))
         assert qg.shape == (8, 4) and qg.requires_grad
-        loss = symmetric_info_nce(qg, cg, torch.eye(8, dtype=torch.bool), 10.0) * ddp.world_size()
+        loss = info_nce(qg, cg, torch.eye(8, dtype=torch.bool), 10.0, symmetric=True) * ddp.world_size()
         loss.backward()
         ddp.all_reduce_grads(list(model.parameters()))
         torch.save({n: p.grad for n, p in model.named_parameters()}, os.path.join(out_dir, f"grads{rank}.pt"))
@@ -53,7 +53,7 @@ def test_two_process_gather_keeps_local_gradient_and_matches_full_batch(tmp_path
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     model = _model()
     q, c = _data()
-    symmetric_info_nce(model(q), model(c), torch.eye(8, dtype=torch.bool), 10.0).backward()
+    info_nce(model(q), model(c), torch.eye(8, dtype=torch.bool), 10.0, symmetric=True).backward()
     for rank in (0, 1):
         grads = torch.load(tmp_path / f"grads{rank}.pt")
         for n, p in model.named_parameters():

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from geovec.train.gradcache import gradcache_backward
-from geovec.train.loss import symmetric_info_nce
+from geovec.train.loss import info_nce
 
 
 class TinyTower(nn.Module):
@@ -24,7 +24,7 @@ def test_gradcache_gradients_equal_full_batch_step():
     pos = torch.zeros(12, 15, dtype=torch.bool)
     pos[torch.arange(12), torch.arange(12)] = True
     pos[0, 13] = True  # a second positive; 12 and 14 are hard negatives
-    loss_fn = lambda q, c: symmetric_info_nce(q, c, pos, 20.0)
+    loss_fn = lambda q, c: info_nce(q, c, pos, 20.0, symmetric=True)
 
     torch.manual_seed(123)
     rng = torch.get_rng_state()
@@ -49,7 +49,7 @@ def test_gradcache_chunked_equals_full_batch_without_dropout():
     model = TinyTower().eval()  # chunking changes the dropout draw, so compare without dropout
     queries, cands = list(torch.randn(9, 10)), list(torch.randn(9, 10))
     pos = torch.eye(9, dtype=torch.bool)
-    loss_fn = lambda q, c: symmetric_info_nce(q, c, pos, 20.0)
+    loss_fn = lambda q, c: info_nce(q, c, pos, 20.0, symmetric=True)
     model.zero_grad()
     full = loss_fn(model(queries), model(cands))
     full.backward()
@@ -70,7 +70,7 @@ def test_gradcache_replays_dropout_masks_per_chunk():
 
     def loss_fn(q, c):
         seen.append((q.detach().clone(), c.detach().clone()))
-        return symmetric_info_nce(q, c, pos, 20.0)
+        return info_nce(q, c, pos, 20.0, symmetric=True)
 
     def embed(chunk):
         out = model(chunk)

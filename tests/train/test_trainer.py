@@ -49,6 +49,17 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert [r["step"] for r in logs if r["kind"] == "train"] == list(range(1, 9))
 
 
+def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    """A run under nohup or CI (stderr a file) reports its steps and loss as lines; a resumed run counts on."""
+    from geovec.train.trainer import Trainer
+
+    Trainer(_config(tmp_path, "p"), model=TinyTextModel()).run(stop_at=3)
+    Trainer(_config(tmp_path, "p"), model=TinyTextModel()).run()
+    lines = [l for l in capsys.readouterr().err.splitlines() if l.startswith("train: ")]
+    assert lines[-1].startswith("train: 8/8 steps (100%)") and ", loss " in lines[-1], lines
+    assert any(l.startswith("train: 3/8 steps") for l in lines), lines
+
+
 def test_training_lowers_the_loss_and_schedule_warms_up_then_decays(tmp_path):
     from geovec.train.trainer import Trainer
 

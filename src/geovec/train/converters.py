@@ -12,7 +12,8 @@ This module only turns their samples into query/positive/negative examples::
     caption_vqa_examples(RSICDScenes(root, "train").samples)       # derived questions from captions + class
     referring_examples(DIORRSVG(root, "train").samples)            # box <-> referring expression
 
-For your own data in those formats at other paths: :func:`karpathy_captions`, :func:`precomp_captions`,
+For your own data in those formats at other paths: :func:`geovec.data.captions.karpathy_captions` and
+:func:`~geovec.data.captions.precomp_captions` (caption pairs for :func:`caption_examples`),
 :func:`class_folders`, :func:`rsvqa_examples`, :func:`dior_rsvg_examples` (the same readers underneath).
 Image paths in the examples are absolute strings, so the written JSONL can live anywhere. Never convert an
 evaluation split into training data.
@@ -26,7 +27,6 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from geovec.bench.builders import CLASS_TEMPLATE
 from geovec.data.base import prompt_name
-from geovec.data.captions import karpathy_captions, precomp_captions  # noqa: F401  (readers of your own caption files)
 from geovec.data.dior_rsvg import DIORRSVG
 from geovec.data.rsvqa import RSVQA, RSVQAHR, RSVQALR
 from geovec.data.vqa_gen import DerivedVQA, generate_pairs, pairs_to_samples

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from geovec.inputs import Item
+from geovec.progress import Progress
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -71,12 +72,8 @@ class FeatureCache:
         if not todo:
             return 0
         model = self.model
-        bar = None
-        if show_progress_bar:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc="vision features", unit="img")
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool, \
+                Progress(len(todo), "vision features", "image", enabled=show_progress_bar) as bar:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
                 prepared = list(pool.map(lambda p: model.prepare(Item(image=p, order=("image",))), chunk))
@@ -88,8 +85,5 @@ class FeatureCache:
                     tmp = f.with_name(f"{f.stem}.{os.getpid()}.tmp.npy")  # unique per writer process
                     np.save(tmp, fm.cpu().numpy().astype(self.dtype))
                     os.replace(tmp, f)
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+                bar.update(len(chunk))
         return len(todo)

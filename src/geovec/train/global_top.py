@@ -13,7 +13,6 @@ so its half of a dual-path model is unchanged.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,6 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.models.vision_top import SPLIT_BLOCK, VisionTop, run_to_split  # noqa: F401  (re-exported)
+from geovec.train.cached_loop import epoch_seed, optimizer, run_epochs
+from geovec.train.loss import capped_scale, info_nce
+
 
 def dihedral_maps(x: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
     """Apply dihedral view ``views[i]`` (0-7: rot90 k = v % 4, then a transpose if v >= 4) to map ``x[i]``."""
@@ -82,8 +84,6 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
 
     ``checkpoint(epoch, state)`` is called after every epoch with everything needed to resume exactly
     (``start_epoch`` / ``opt_state``): the epoch's permutation and views derive from ``seed`` and the epoch."""
-    from geovec.train.probe import close_epoch, cosine_lr, info_nce, top_and_head_optimizer
-
     owner = np.asarray(owner)
     n = len(acts)
     slots = [np.flatnonzero(owner == i) for i in range(n)]
@@ -91,34 +91,26 @@ def train_top(top: VisionTop, head: nn.Module, logit_scale: nn.Parameter, acts: 
         raise ValueError("every training image needs at least one caption")
     caps = torch.from_numpy(np.asarray(caption_emb, dtype=np.float32))
     steps_per_epoch = max(1, n // batch_size)
-    total = epochs * steps_per_epoch
-    opt = top_and_head_optimizer(top, head, logit_scale, lr_top, lr_head, weight_decay, opt_state)
-    history = []
-    for epoch in range(start_epoch, epochs):
-        gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-        rng = np.random.default_rng(seed * 1000 + epoch)
+
+    def batches(epoch: int):
+        gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        rng = np.random.default_rng(epoch_seed(seed, epoch))
         perm = torch.randperm(n, generator=gen).numpy()
-        top.train()
-        head.train()
-        t0, losses = time.perf_counter(), []
         for b in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + b
             idx = np.sort(perm[b * batch_size : (b + 1) * batch_size])
             x = torch.from_numpy(np.asarray(acts[idx], dtype=np.float32)).reshape(len(idx), *shape)
             if augment:
                 x = dihedral_maps(x, torch.from_numpy(rng.integers(0, 8, len(idx))))
-            t = caps[torch.from_numpy(np.array([rng.choice(slots[i]) for i in idx]))]
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(step, total, g["base"], warmup_steps)
-            z = F.normalize(head(top(x).mean(dim=(2, 3))), dim=-1)
-            loss = info_nce(z, t, logit_scale)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if log and (b + 1) % 20 == 0:
-                log(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} loss {np.mean(losses[-20:]):.4f}")
-        close_epoch(epoch, epochs, losses, t0, logit_scale, history, evaluate, log, checkpoint, top, head, opt)
-    top.eval()
-    head.eval()
-    return history
+            yield x, caps[torch.from_numpy(np.array([rng.choice(slots[i]) for i in idx]))]
+
+    def loss_of(batch) -> torch.Tensor:
+        x, t = batch
+        z = F.normalize(head(top(x).mean(dim=(2, 3))), dim=-1)
+        return info_nce(z, t, torch.eye(len(z), dtype=torch.bool), capped_scale(logit_scale), normalize=False,
+                        symmetric=True)
+
+    opt = optimizer([(top.parameters(), lr_top), ([*head.parameters(), logit_scale], lr_head)], weight_decay,
+                    opt_state)
+    return run_epochs(opt, {"top": top, "head": head}, logit_scale, batches, loss_of, epochs, steps_per_epoch,
+                      warmup_steps, start_epoch=start_epoch, evaluate=evaluate, checkpoint=checkpoint, log=log,
+                      log_every=20)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ from torch.nn import functional as F
 
 from geovec.inputs import read_image
 from geovec.models.probe import ProbeModel, box_crop, preprocess_pixels
+from geovec.train.cached_loop import optimizer, run_epochs
+from geovec.train.loss import capped_scale, info_nce
 
 CACHE_VERSION = 1
 VIEWS = ("id", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
@@ -212,99 +213,11 @@ def train_pool_retrieval(image_emb: np.ndarray, caption_emb: np.ndarray, owner: 
             "mean_mR": round(float(np.mean(scores)), 2)}
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor,
-             positive: torch.Tensor | None = None) -> torch.Tensor:
-    """Symmetric InfoNCE of matched rows of unit vectors ``a`` and ``b`` (:func:`geovec.train.loss.symmetric_info_nce`
-    with the learnable ``logit_scale`` as a log scale, capped at 100). ``positive`` (B, B) bool adds positives
-    beyond the diagonal (e.g. another image's caption with the same text); default: the diagonal only."""
-    from geovec.train.loss import symmetric_info_nce
-
-    if positive is None:
-        positive = torch.eye(a.shape[0], dtype=torch.bool, device=a.device)
-    return symmetric_info_nce(a, b, positive, logit_scale.exp().clamp(max=100.0), normalize=False)
-
-
 def caption_identity(captions: Sequence[str]) -> np.ndarray:
     """(N,) int ids, equal where two captions are the same text up to case, spacing and a final full stop
     (RSICD: 46,682 train captions, 14,420 distinct texts)."""
     ids: dict[str, int] = {}
     return np.array([ids.setdefault(" ".join(c.lower().split()).rstrip(" ."), len(ids)) for c in captions])
-
-
-def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def top_and_head_optimizer(top: torch.nn.Module, head: torch.nn.Module, logit_scale: torch.nn.Parameter,
-                           lr_top: float, lr_head: float, weight_decay: float,
-                           state: dict | None = None) -> torch.optim.AdamW:
-    """AdamW with two groups, a tower top (``lr_top``) and the head + temperature (``lr_head``); each group keeps
-    its ``base`` rate for :func:`cosine_lr`; ``state``: an optimizer state dict to resume from."""
-    groups = [{"params": list(top.parameters()), "lr": lr_top, "base": lr_top},
-              {"params": list(head.parameters()) + [logit_scale], "lr": lr_head, "base": lr_head}]
-    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    if state is not None:
-        opt.load_state_dict(state)
-    return opt
-
-
-def close_epoch(epoch: int, epochs: int, losses: list[float], t0: float, logit_scale: torch.nn.Parameter,
-                history: list[dict], evaluate: Callable[[], dict] | None, log: Callable[[str], None],
-                checkpoint: Callable[[int, dict], None] | None, top: torch.nn.Module, head: torch.nn.Module,
-                opt: torch.optim.Optimizer) -> dict:
-    """The end of a top + head training epoch: its record (mean loss, seconds, temperature, ``evaluate()``'s dev
-    scores) appended to ``history`` and logged, then ``checkpoint(epoch + 1, state)`` with everything a resume
-    needs. Returns the record."""
-    rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": round(time.perf_counter() - t0, 1),
-           "temperature": float(1 / logit_scale.detach().exp().clamp(max=100.0))}
-    if evaluate is not None:
-        rec["val"] = evaluate()
-    history.append(rec)
-    scores = "".join(f" {k} {v:.2f}" for k, v in rec.get("val", {}).items() if isinstance(v, float))
-    log(f"epoch {epoch + 1}/{epochs} loss {rec['loss']:.4f} ({rec['seconds']} s){scores}")
-    if checkpoint is not None:
-        checkpoint(epoch + 1, {"top": top.state_dict(), "head": head.state_dict(),
-                               "logit_scale": logit_scale.detach().clone(), "opt": opt.state_dict(),
-                               "history": history})
-    return rec
-
-
-class TopRun:
-    """The run folder of a top + head training (``<run_dir>/checkpoint.pt``): :meth:`resume` restores the weights
-    of the last finished epoch and returns ``(start_epoch, optimizer state, past history)``; :meth:`save` is the
-    ``checkpoint`` callback of the trainers (written to a temporary file and renamed, so a kill never leaves half a
-    checkpoint)."""
-
-    def __init__(self, run_dir: str | Path):
-        self.dir = Path(run_dir)
-        self.path = self.dir / "checkpoint.pt"
-        self.past: list[dict] = []
-
-    def resume(self, top: torch.nn.Module, head: torch.nn.Module, logit_scale: torch.nn.Parameter,
-               log: Callable[[str], None] | None = None) -> tuple[int, dict | None, list[dict]]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            return 0, None, []
-        ck = torch.load(self.path, weights_only=False)
-        top.load_state_dict(ck["top"])
-        head.load_state_dict(ck["head"])
-        with torch.no_grad():
-            logit_scale.copy_(ck["logit_scale"])
-        self.past = list(ck["history"])
-        if log:
-            log(f"resuming after epoch {ck['epoch']}")
-        return int(ck["epoch"]), ck["opt"], self.past
-
-    def save(self, epoch: int, state: dict) -> list[dict]:
-        """Write the checkpoint after ``epoch``; returns the whole history (resumed epochs included)."""
-        history = self.past + state["history"]
-        tmp = self.path.with_suffix(".tmp")
-        torch.save({**state, "epoch": epoch, "history": history}, tmp)
-        os.replace(tmp, self.path)
-        return history
 
 
 def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_emb: np.ndarray,
@@ -317,8 +230,8 @@ def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_
 
     ``features``: one (N, 1280) array per cached view (a random view per image and step). ``caption_ids``
     (one per caption, e.g. :func:`caption_identity`): captions with the same id count as positives of each
-    other's images instead of in-batch negatives. Returns one record per epoch (mean loss, temperature, and
-    ``evaluate(model)``'s scores when given)."""
+    other's images instead of in-batch negatives. Returns one record per epoch (steps so far, mean loss,
+    temperature, and ``evaluate(model)``'s scores when given)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     feats = torch.stack([torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in features])  # (V, N, C)
@@ -332,54 +245,27 @@ def train_image_head(model: ProbeModel, features: Sequence[np.ndarray], caption_
     if any(len(s) == 0 for s in slots):
         raise ValueError("every training image needs at least one caption")
     steps_per_epoch = max(1, n // batch_size) if n >= batch_size else 1
-    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    params = list(model.image_head.parameters()) + [model.logit_scale]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    model.image_head.train()
-    history, step = [], 0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
+
+    def batches(epoch: int):  # one generator for the whole run: its draws continue across epochs
         perm = torch.randperm(n, generator=gen)
-        losses = []
         for b in range(steps_per_epoch):
-            if step >= total:
-                break
             idx = perm[b * batch_size : (b + 1) * batch_size]
             view = torch.randint(feats.shape[0], (len(idx),), generator=gen)
             pick = [slots[int(i)][int(torch.randint(len(slots[int(i)]), (1,), generator=gen))] for i in idx]
-            x = feats[view, idx]
-            t = caps[torch.stack(pick)]
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(step, total, lr, warmup_steps)
-            z = F.normalize(model.embed_image_features(x), dim=-1)
-            positive = None
-            if cap_ids is not None:
-                ids = cap_ids[torch.stack(pick)]
-                positive = ids[:, None] == ids[None, :]
-            loss = info_nce(z, t, model.logit_scale, positive)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-        rec = {"epoch": epoch + 1, "steps": step, "loss": float(np.mean(losses)) if losses else float("nan"),
-               "temperature": float(1 / model.logit_scale.detach().exp().clamp(max=100.0)),
-               "seconds": round(time.perf_counter() - t0, 2)}
-        if evaluate is not None:
-            model.image_head.eval()
-            rec["val"] = evaluate(model)
-            model.image_head.train()
-        history.append(rec)
-        msg = f"epoch {rec['epoch']}/{epochs}  loss {rec['loss']:.4f}  T {rec['temperature']:.4f}"
-        if "val" in rec:
-            v = rec["val"]
-            msg += (f"  val mR {v['mR']:.2f}  i2t R@1/5/10 {v['i2t_R@1']:.1f}/{v['i2t_R@5']:.1f}/{v['i2t_R@10']:.1f}"
-                    f"  t2i {v['t2i_R@1']:.1f}/{v['t2i_R@5']:.1f}/{v['t2i_R@10']:.1f}")
-        log(msg)
-        if step >= total:
-            break
-    model.image_head.eval()
-    return history
+            yield feats[view, idx], torch.stack(pick)
+
+    def loss_of(batch) -> torch.Tensor:
+        x, pick = batch
+        z = F.normalize(model.embed_image_features(x), dim=-1)
+        positive = torch.eye(len(pick), dtype=torch.bool)
+        if cap_ids is not None:
+            positive = cap_ids[pick][:, None] == cap_ids[pick][None, :]
+        return info_nce(z, caps[pick], positive, capped_scale(model.logit_scale), normalize=False, symmetric=True)
+
+    params = list(model.image_head.parameters()) + [model.logit_scale]
+    return run_epochs(optimizer([(params, lr)], weight_decay), {"image_head": model.image_head}, model.logit_scale,
+                      batches, loss_of, epochs, steps_per_epoch, warmup_steps, total_steps=max_steps,
+                      evaluate=None if evaluate is None else lambda: evaluate(model), log=log)
 
 
 def embed_features(head: Callable[[torch.Tensor], torch.Tensor], features: np.ndarray,
@@ -395,55 +281,12 @@ def embed_features(head: Callable[[torch.Tensor], torch.Tensor], features: np.nd
 
 
 # --- location ------------------------------------------------------------------------------------------------
-def _bilinear_latlon(footprint, u: float, v: float) -> tuple[float, float]:
-    """(lat, lon) at fractional pixel position (u = col / width, v = row / height) from the corner ring
-    (top-left, top-right, bottom-right, bottom-left) of a GeoRef footprint."""
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = footprint[:4]
-    top = (x0 + (x1 - x0) * u, y0 + (y1 - y0) * u)
-    bottom = (x3 + (x2 - x3) * u, y3 + (y2 - y3) * u)
-    lon = top[0] + (bottom[0] - top[0]) * v
-    lat = top[1] + (bottom[1] - top[1]) * v
-    return float(lat), float(lon)
-
-
-def geotiff_places(data_root: str | Path, split: str = "train", crops: bool = True) -> list[dict]:
-    """Fallback geo pairs from ``geo_index.csv``: RSVQA-LR/HR GeoTIFFs with id % 5 != 0 (train) or == 0
-    (eval); each whole scene, plus (``crops``) its four quadrants as boxes with their own centre lat/lon."""
-    import csv
-
-    root = Path(data_root)
-    places = []
-    with open(root / "geo_index.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["dataset"] in ("rsvqa_lr", "rsvqa_hr")]
-    for r in rows:
-        scene_id = int(Path(r["relpath"]).stem)
-        if (scene_id % 5 != 0) != (split == "train"):
-            continue
-        path = root / r["dataset"] / r["relpath"]
-        places.append({"image": str(path), "lat": float(r["center_lat"]), "lon": float(r["center_lon"]),
-                       "dataset": r["dataset"]})
-        if crops:
-            w, h = int(r["width"]), int(r["height"])
-            georef = read_image(path).georef
-            if georef is None:
-                continue
-            for qx in (0, 1):
-                for qy in (0, 1):
-                    box = [qx * w / 2, qy * h / 2, (qx + 1) * w / 2, (qy + 1) * h / 2]
-                    lat, lon = _bilinear_latlon(georef.footprint, (qx + 0.5) / 2, (qy + 0.5) / 2)
-                    places.append({"image": str(path), "box": box, "lat": lat, "lon": lon, "dataset": r["dataset"]})
-    return places
-
-
 def geo_training_places(data_root: str | Path, cache_dir: str | Path | None = None,
                         split: str = "train") -> tuple[list[dict], str]:
-    """Georeferenced places: ``geovec.data.geo.geo_places(split=...)`` (the benchmark's chips and spatially
-    held-out split) when that module exists, else :func:`geotiff_places` (RSVQA id % 5 rule). Returns
-    (places, source description). Train the location map on ``split="train"`` only."""
-    try:
-        from geovec.data.geo import geo_places  # type: ignore[import-not-found]
-    except ImportError:
-        return geotiff_places(data_root, split), f"geo_index.csv rsvqa_lr/hr, id % 5 rule, split {split!r}"
+    """Georeferenced places of the benchmark (:func:`geovec.data.geo.geo_places`: its chips and spatially held-out
+    split). Returns (places, source description). Train the location map on ``split="train"`` only."""
+    from geovec.data.geo import geo_places
+
     places = list(geo_places(data_root, split=split, cache_dir=cache_dir))
     return places, f"geovec.data.geo.geo_places(split={split!r})"
 
@@ -457,21 +300,21 @@ def train_location_map(model: ProbeModel, location_feats: np.ndarray, image_emb:
     torch.manual_seed(seed)
     x = torch.from_numpy(np.asarray(location_feats, dtype=np.float32))
     y = torch.from_numpy(np.asarray(image_emb, dtype=np.float32))
-    params = list(model.location_map.parameters()) + [model.location_logit_scale]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    losses = []
-    for step in range(steps):
-        idx = torch.randperm(len(x), generator=gen)[:batch_size]
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, steps, lr, min(20, steps // 10 + 1))
+
+    def batches(epoch: int):  # a fresh random subset every step
+        while True:
+            yield torch.randperm(len(x), generator=gen)[:batch_size]
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
         z = F.normalize(model.embed_location_features(x[idx]), dim=-1)
-        loss = info_nce(z, y[idx], model.location_logit_scale)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        if log and (step + 1) % max(1, steps // 4) == 0:
-            log(f"location map step {step + 1}/{steps}  loss {np.mean(losses[-max(1, steps // 4):]):.4f}")
+        return info_nce(z, y[idx], torch.eye(len(idx), dtype=torch.bool), capped_scale(model.location_logit_scale),
+                        normalize=False, symmetric=True)
+
+    params = list(model.location_map.parameters()) + [model.location_logit_scale]
+    losses: list[float] = []
+    run_epochs(optimizer([(params, lr)], weight_decay), {}, model.location_logit_scale, batches, loss_of, 1, steps,
+               min(20, steps // 10 + 1), log=log, log_every=max(1, steps // 4), label="location map ",
+               step_losses=losses)
     return losses
 
 

@@ -9,7 +9,6 @@ A step costs the copied layers only; the lower layers and the vision tower never
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,6 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from geovec.models.text_top import TextTop, mean_pool, run_to_split
+from geovec.train.cached_loop import epoch_seed, optimizer, run_epochs
+from geovec.train.loss import capped_scale, info_nce
 
 
 class TextStates:
@@ -113,8 +114,6 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
     ``image_class`` and ``hard_classes`` > 0, each batch holds images of about ``hard_classes`` classes only
     (:func:`class_blocked_order`), so the in-batch negatives are same-class scenes with near captions. Returns
     one record per epoch."""
-    from geovec.train.probe import close_epoch, cosine_lr, top_and_head_optimizer
-
     owner, caption_text = np.asarray(owner), np.asarray(caption_text)
     feats = [np.asarray(f, dtype=np.float32) for f in image_features]
     n = feats[0].shape[0]
@@ -122,20 +121,14 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
     if any(len(s) == 0 for s in slots):
         raise ValueError("every training image needs at least one caption")
     steps_per_epoch = max(1, n // batch_size)
-    total = epochs * steps_per_epoch
-    opt = top_and_head_optimizer(top, head, logit_scale, lr_top, lr_head, weight_decay, opt_state)
-    history = []
-    for epoch in range(start_epoch, epochs):
-        rng = np.random.default_rng(seed * 1000 + epoch)
-        torch.manual_seed(seed * 1000 + epoch)  # dropout in the copied layers: an epoch replays exactly on resume
+
+    def batches(epoch: int):
+        rng = np.random.default_rng(epoch_seed(seed, epoch))
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout in the copied layers: an epoch replays exactly on resume
         perm = rng.permutation(n)
         if image_class is not None and hard_classes > 0 and epoch >= hard_from:
             perm = class_blocked_order(np.asarray(image_class), batch_size, hard_classes, rng)
-        top.train()
-        head.train()
-        t0, losses = time.perf_counter(), []
         for b in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + b
             idx = perm[b * batch_size : (b + 1) * batch_size]
             views = rng.integers(0, len(feats), len(idx))
             x = torch.from_numpy(np.stack([feats[v][i] for v, i in zip(views, idx)]))
@@ -143,22 +136,17 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
             if class_text is not None and class_prob > 0:
                 use = rng.random(len(idx)) < class_prob
                 rows = np.where(use, np.asarray(class_text)[idx], rows)
-            h, m = states.batch(rows)
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(step, total, g["base"], warmup_steps)
-            zi = F.normalize(head(x), dim=-1)
-            zt = mean_pool(top(h, m), m)
-            logits = logit_scale.exp().clamp(max=100.0) * zi @ zt.T
-            same = torch.from_numpy(rows[:, None] == rows[None, :])  # one text drawn twice: both are positives
-            target = same.float() / same.sum(1, keepdim=True)
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if log and (b + 1) % 10 == 0:
-                log(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} loss {np.mean(losses[-10:]):.4f}")
-        close_epoch(epoch, epochs, losses, t0, logit_scale, history, evaluate, log, checkpoint, top, head, opt)
-    top.eval()
-    head.eval()
-    return history
+            yield x, rows
+
+    def loss_of(batch) -> torch.Tensor:
+        x, rows = batch
+        h, m = states.batch(rows)
+        same = torch.from_numpy(rows[:, None] == rows[None, :])  # one text drawn twice: both are positives
+        return info_nce(F.normalize(head(x), dim=-1), mean_pool(top(h, m), m), same, capped_scale(logit_scale),
+                        normalize=False, symmetric=True, soft_targets=True)
+
+    opt = optimizer([(top.parameters(), lr_top), ([*head.parameters(), logit_scale], lr_head)], weight_decay,
+                    opt_state)
+    return run_epochs(opt, {"top": top, "head": head}, logit_scale, batches, loss_of, epochs, steps_per_epoch,
+                      warmup_steps, start_epoch=start_epoch, evaluate=evaluate, checkpoint=checkpoint, log=log,
+                      log_every=10)

@@ -19,11 +19,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from geovec.progress import Progress
 from geovec.train import distributed as ddp
+from geovec.train.cached_loop import warmup_cosine
 from geovec.train.config import TrainConfig
 from geovec.train.data import MixtureSampler, build_batch, positive_mask, read_jsonl
 from geovec.train.gradcache import gradcache_backward
-from geovec.train.loss import info_nce, symmetric_info_nce
+from geovec.train.loss import info_nce
 from geovec.train.prepare import prepare_items
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1.0
@@ -196,10 +198,7 @@ class Trainer:
 
     def _lr_factor(self, step: int) -> float:
         cfg = self.cfg
-        if step < cfg.warmup_steps:
-            return (step + 1) / max(1, cfg.warmup_steps)
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return warmup_cosine(step, cfg.max_steps, cfg.warmup_steps, min_ratio=cfg.min_lr_ratio)
 
     def _set_modes(self) -> None:
         m = self.model
@@ -225,11 +224,11 @@ class Trainer:
         ck = [k for part in keys for k in part[2]]
         cg = [g for part in keys for g in part[3]]
         mask = positive_mask(qk, qg, ck, cg)
-        loss_fn_base = symmetric_info_nce if cfg.symmetric else info_nce
 
         def loss_fn(q, c):
             scale = m.logit_scale.exp()
-            return loss_fn_base(ddp.gather_keep_grad(q), ddp.gather_keep_grad(c), mask, scale) * self.world
+            return info_nce(ddp.gather_keep_grad(q), ddp.gather_keep_grad(c), mask, scale,
+                            symmetric=cfg.symmetric) * self.world
 
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.chunk_size and cfg.chunk_size < max(len(q_prep), len(c_prep)):
@@ -269,10 +268,8 @@ class Trainer:
         if self.rank == 0 and self.step == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step",
-                   disable=(show_progress_bar is False) or self.rank != 0)
+        bar = Progress(cfg.max_steps, "train", "step", enabled=show_progress_bar is not False and self.rank == 0,
+                       initial=self.step)
         last = {}
         started = time.time()
         while self.step < cfg.max_steps:
@@ -282,8 +279,7 @@ class Trainer:
                 return last
             rec = self.train_step()
             last = rec
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", t=f"{rec['temperature']:.3f}", pps=f"{rec['pairs_per_s']:.1f}")
+            bar.update(1, f"loss {rec['loss']:.3f}, T {rec['temperature']:.3f}, {rec['pairs_per_s']:.1f} pairs/s")
             if self.step % cfg.log_every == 0 or self.step == 1:
                 self.log({"kind": "train", **rec})
             if self.evaluate is not None and cfg.eval_every and self.step % cfg.eval_every == 0 \
