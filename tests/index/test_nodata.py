@@ -112,3 +112,56 @@ def test_the_build_summary_names_the_skipped_nodata_chips(tmp_path, monkeypatch)
     assert r.exit_code == 0, r.output
     n_empty = len(grid_windows(SIZE, SIZE, ChipSpec(CHIP))) - len(expected_fractions())
     assert f"skipped {n_empty} chip(s) with no valid pixel" in " ".join(r.output.split())
+
+
+def write_png(path, kind: str):
+    """The scene's swath as an 8-bit PNG: ``rgba`` (alpha 0 outside the swath) or ``palette`` (a palette image
+    whose transparent index fills the outside)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    valid = swath_mask()
+    rgb = rng.integers(1, 255, (SIZE, SIZE, 3)).astype(np.uint8)
+    if kind == "rgba":
+        Image.fromarray(np.dstack([rgb, (valid * 255).astype(np.uint8)]), "RGBA").save(path)
+    else:
+        idx = rng.integers(1, 255, (SIZE, SIZE)).astype(np.uint8)
+        idx[~valid] = 0
+        im = Image.fromarray(idx, "P")
+        im.putpalette(rng.integers(0, 255, 768).astype(np.uint8).tolist())
+        im.save(path, transparency=0)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["rgba", "palette"])
+def test_transparent_png_pixels_are_nodata_like_a_tiff_alpha_band(tmp_path, kind):
+    from geovec.inputs import read_image
+
+    path = write_png(tmp_path / f"ortho_{kind}.png", kind)
+    img = read_image(path)
+    valid = swath_mask()
+    assert img.nodata_fraction == pytest.approx(1 - valid.mean())
+    assert (img.pixels[~valid] == 0).all() and img.pixels[valid].any()
+    s = build_index([path], tmp_path / "db", FakeGeoModel(), ChipSpec(CHIP), progress=False)
+    expected = expected_fractions()
+    assert s.chips_empty == len(grid_windows(SIZE, SIZE, ChipSpec(CHIP))) - len(expected) and not s.failed
+    rows = ChipStore(tmp_path / "db").table.to_arrow().to_pylist()
+    got = {(r["window_col"], r["window_row"], r["window_width"], r["window_height"]): r["nodata_fraction"]
+           for r in rows}
+    assert got.keys() == expected.keys()
+    for w, f in expected.items():
+        assert got[w] == pytest.approx(f, abs=1e-6), w
+
+
+def test_a_fully_transparent_image_is_refused_by_name(tmp_path):
+    from PIL import Image
+
+    from geovec.inputs import read_image
+
+    path = tmp_path / "blank.png"
+    Image.new("RGBA", (16, 16), (10, 20, 30, 0)).save(path)
+    with pytest.raises(GeoVecInputError, match=f"{NODATA_PROBLEM}: every pixel is transparent") as e:
+        read_image(path)
+    assert "blank.png" in str(e.value)
+    opaque = read_image(Image.new("RGBA", (16, 16), (10, 20, 30, 255)))
+    assert opaque.nodata_fraction == 0.0 and opaque.valid is None and (opaque.pixels == (10, 20, 30)).all()

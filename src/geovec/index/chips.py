@@ -30,6 +30,7 @@ from geovec.inputs.footprint import continuous_ring, ring_bbox, wrap_lon
 from geovec.inputs.georef import acquisition_datetime
 from geovec.inputs.policy import ReadPolicy, check_format, check_pixels, open_dataset, open_raster, read_policy
 from geovec.inputs.raster import IMAGE_SUFFIXES, TIFF_SUFFIXES, RasterImage, read_image, read_tiff
+from geovec.inputs.scaling import NODATA_PROBLEM
 
 Window = tuple[int, int, int, int]
 EDGE_POINTS = 8  # points per footprint edge before reprojection
@@ -280,7 +281,14 @@ def read_chip(chip: Chip, georef: bool = True) -> RasterImage:
     c, r, w, h = chip.window
     if c + w > full.width or r + h > full.height:
         raise GeoVecInputError(f"window {chip.window} lies outside the {full.width}x{full.height} image", source=chip.path)
-    return RasterImage(np.ascontiguousarray(full.pixels[r : r + h, c : c + w]), None, chip.path)
+    pixels = np.ascontiguousarray(full.pixels[r : r + h, c : c + w])
+    if full.valid is None:
+        return RasterImage(pixels, None, chip.path)
+    valid = full.valid[r : r + h, c : c + w]
+    if not valid.any():
+        raise GeoVecInputError(f"{NODATA_PROBLEM}: every pixel of this chip is transparent (alpha 0)",
+                               source=chip.path)
+    return RasterImage(pixels, None, chip.path, float(1.0 - valid.mean()), valid)
 
 
 def discover_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:

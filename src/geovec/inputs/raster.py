@@ -30,6 +30,7 @@ class RasterImage:
     georef: GeoRef | None = None
     source: str | None = None
     nodata_fraction: float = 0.0  # share of pixels the file marks invalid (nodata value, alpha, mask, NaN): black
+    valid: np.ndarray | None = None  # (H, W) bool, False where a PNG / WebP / PIL image is transparent; None: all valid
 
     @property
     def width(self) -> int:
@@ -141,6 +142,32 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def alpha_valid(im: Image.Image) -> np.ndarray | None:
+    """(H, W) bool, False where the image is fully transparent (an alpha channel, or a palette / grey / RGB
+    transparency colour); None where every pixel is opaque."""
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = im.getchannel("A")
+    elif "transparency" in im.info and im.mode in ("P", "L", "RGB"):
+        alpha = im.convert("RGBA").getchannel("A")
+    else:
+        return None
+    valid = np.asarray(alpha) > 0
+    return None if valid.all() else valid
+
+
+def pil_raster(im: Image.Image, source: str | None) -> RasterImage:
+    """A decoded PIL image as a :class:`RasterImage`: transparent pixels are nodata, as a TIFF's alpha band is
+    (black, counted in ``nodata_fraction``; an image with no opaque pixel is an error)."""
+    pixels = pil_pixels(im)
+    valid = alpha_valid(im)
+    if valid is None:
+        return RasterImage(pixels, None, source)
+    if not valid.any():
+        raise GeoVecInputError(f"{NODATA_PROBLEM}: every pixel is transparent (alpha 0)", source=source)
+    pixels = np.where(valid[..., None], pixels, np.uint8(0))
+    return RasterImage(pixels, None, source, float(1.0 - valid.mean()), valid)
+
+
 def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=FROM_POLICY, drivers=FROM_POLICY) -> RasterImage:
     """Decode ``source`` (PIL image, numpy (H, W[, C]) array, a file path, or a :class:`BandSelection` of one)
     to a :class:`RasterImage`. ``bands`` (1-based) picks the bands shown as R, G, B (default: a (Geo)TIFF's own,
@@ -159,14 +186,15 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=FROM_
         if source.width == 0 or source.height == 0:
             raise GeoVecInputError("image is empty (0 pixels)")
         try:
-            pixels = select_bands(np.asarray(source), bands) if bands else pil_pixels(source)
-            if bands:
-                pixels = to_rgb(pixels)
+            name = getattr(source, "filename", None) or None
+            if not bands:
+                return pil_raster(source, name)
+            pixels = to_rgb(select_bands(np.asarray(source), bands))
         except GeoVecInputError:
             raise
         except Exception as e:  # a lazily opened PIL file decodes here
             raise GeoVecInputError(f"cannot decode image: {e}") from None
-        return RasterImage(pixels, None, getattr(source, "filename", None) or None)
+        return RasterImage(pixels, None, name)
     if isinstance(source, np.ndarray):
         if source.size == 0:
             raise GeoVecInputError(f"image array is empty (shape {source.shape})")
@@ -198,7 +226,11 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=FROM_
                 with Image.open(path, formats=PIL_FORMATS.get(fmt) if fmt else None) as im:
                     check_pixels(im.width, im.height, max_pixels, str(path))
                     im.load()
-                    pixels = to_rgb(select_bands(np.asarray(im), bands)) if bands else pil_pixels(im)
+                    if bands:
+                        pixels = to_rgb(select_bands(np.asarray(im), bands))
+                    else:
+                        decoded = pil_raster(im, str(path))
+                        pixels = decoded.pixels
         except GeoVecInputError:
             raise
         except Image.DecompressionBombError as e:
@@ -210,7 +242,7 @@ def read_image(source, bands: tuple[int, ...] | None = None, *, max_pixels=FROM_
             raise GeoVecInputError(f"cannot decode image: {e}", source=str(path)) from None
         if pixels.size == 0:
             raise GeoVecInputError("image is empty (0 pixels)", source=str(path))
-        return RasterImage(pixels, None, str(path))
+        return decoded if not bands else RasterImage(pixels, None, str(path))
     raise GeoVecInputError(f"cannot use a {type(source).__name__} as an image (expected PIL image, array or path)")
 
 
