@@ -158,3 +158,27 @@ def test_heatmap_scores_every_chip_with_its_stored_vector(client, served):
     assert "heatmap" not in client.post("/search", json={"like": like, "k": 3}).json()  # only when asked
     r2 = client.get("/heatmap/boxes.bin", headers={"if-none-match": r.headers["etag"]})
     assert r2.status_code == 304
+
+
+def test_warm_deletes_the_index_previews_no_raster_uses(tmp_path, monkeypatch):
+    from geovec.index.store import ChipStore, IndexInfo, chip_rows
+    from geovec.serve import tiles
+
+    raster = _smooth_raster(tmp_path / "big.tif")
+    chips = plan_chips(raster, ChipSpec(200))
+    store = ChipStore.create(tmp_path / "db", IndexInfo(model_id="m", revision="r", dimension=4))
+    store.add(chip_rows(chips, np.eye(4, dtype=np.float32)[np.arange(len(chips)) % 4], "m"))
+    monkeypatch.setattr(tiles, "PREVIEW_MAX", 150)
+    tiler = tiles.Tiler(store)
+    stale = tiler.preview_dir / ("0" * 24 + ".tif")  # the preview of a raster re-indexed since, or removed
+    stale.write_bytes(b"old")
+    writing = tiler.preview_dir / ("1" * 24 + ".123.456.tmp.tif")  # another writer's unfinished file
+    writing.write_bytes(b"partial")
+    assert tiler.warm() == 1
+    names = sorted(p.name for p in tiler.preview_dir.iterdir())
+    assert names == sorted([tiler.preview_path(tiler.files()[0]).name, writing.name])
+    elsewhere = tiles.Tiler(store, tmp_path / "shared-cache")  # a shared cache is never pruned
+    (tmp_path / "shared-cache").mkdir()
+    other = tmp_path / "shared-cache" / ("2" * 24 + ".tif")
+    other.write_bytes(b"another index's")
+    assert elsewhere.prune() == 0 and other.exists()

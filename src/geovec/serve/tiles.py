@@ -14,6 +14,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import threading
 import warnings
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ import numpy as np
 from geovec.inputs.footprint import lon_extent
 
 PREVIEW_MAX = 2048  # longer side of a preview, pixels
+_PREVIEW_NAME = re.compile(r"[0-9a-f]{24}\.tif")  # a finished preview (not a writer's temporary file)
 TILE = 256
 MAX_FILES_PER_TILE = 256  # a tile over more rasters than this is left empty (their outlines still show)
 EQUATOR_M = 40075016.686
@@ -272,11 +274,25 @@ class Tiler:
         return _png(out) if filled.any() else EMPTY_PNG
 
     def warm(self) -> int:
-        """Write the previews of all large rasters now (the server does this in the background at start)."""
+        """Write the previews of all large rasters now and delete the index's stale ones (:meth:`prune`); the
+        server does this in the background at start. Returns the previews in use."""
         n = 0
         for f in self.files():
             try:
                 n += self.preview(f) is not None
             except Exception:  # unreadable: its tiles stay empty, the chips' own endpoints say why
                 continue
+        self.prune()
         return n
+
+    def prune(self) -> int:
+        """Delete the previews in the index's own ``_previews`` folder that no indexed raster uses any more (a file
+        re-indexed after it changed, or removed from the index); returns how many. Previews in the shared user
+        cache are left alone: other indexes may use them."""
+        if self.preview_dir != Path(self.store.path) / "_previews" or not self.preview_dir.is_dir():
+            return 0
+        keep = {self.preview_path(f).name for f in self.files()}
+        stale = [p for p in self.preview_dir.glob("*.tif") if _PREVIEW_NAME.fullmatch(p.name) and p.name not in keep]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
