@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.models.text_top import TextTop, mean_pool, run_to_split
+from geovec.models.pooling import sentence_vectors
+from geovec.models.text_top import TextTop, run_to_split
 
 
 class TextStates:
@@ -73,7 +74,7 @@ def embed_text_states(top: TextTop, states: TextStates, batch: int = 256) -> np.
         for s in range(0, len(order), batch):
             idx = order[s : s + batch]
             h, m = states.batch(idx)
-            out.append((idx, mean_pool(top(h, m), m).numpy()))
+            out.append((idx, sentence_vectors(top(h, m), m).numpy()))
     emb = np.empty((len(states), states.dim), dtype=np.float32)
     for idx, e in out:
         emb[idx] = e
@@ -147,7 +148,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, total, g["base"], warmup_steps)
             zi = F.normalize(head(x), dim=-1)
-            zt = mean_pool(top(h, m), m)
+            zt = sentence_vectors(top(h, m), m)
             logits = logit_scale.exp().clamp(max=100.0) * zi @ zt.T
             same = torch.from_numpy(rows[:, None] == rows[None, :])  # one text drawn twice: both are positives
             target = same.float() / same.sum(1, keepdim=True)
