@@ -144,6 +144,23 @@ def test_bench_loads_probe_prefix(trained, probe, tmp_path):
     assert out.shape == (2, 384)
 
 
+def test_a_probe_folder_is_a_geovec_model(trained, probe, tmp_path):
+    """The probe is a registered architecture: load_model reads the folder it saves (config.json and the
+    image_head. / location_map. weights it always wrote), with the same revision and embeddings."""
+    import geovec
+
+    probe.save(tmp_path / "p")
+    loaded = geovec.load_model(tmp_path / "p")
+    assert type(loaded) is ProbeModel and loaded.revision == probe.revision
+    assert sorted(loaded.trained_state_dict()) == sorted(probe.trained_state_dict())
+    assert all(k.startswith(("image_head.", "location_map.")) or k.endswith("logit_scale")
+               for k in probe.trained_state_dict())
+    assert loaded.vision is loaded.global_path.towers.vision  # the global path reads the probe's own towers
+    items = [{"text": "a bridge"}, {"image": trained["images"][2], "box": [2, 2, 30, 30]}, {"lat": 1.0, "lon": 2.0}]
+    np.testing.assert_allclose(loaded.encode(items), probe.encode(items), atol=1e-6)
+    assert loaded.backend == "torch" and geovec.load_model(f"probe:{tmp_path / 'p'}").revision == probe.revision
+
+
 def test_quadrant_centres_from_footprint():
     from geovec.train.probe import _bilinear_latlon
 
