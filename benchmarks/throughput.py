@@ -136,7 +136,7 @@ class StageTimer:
 
     def __enter__(self):
         for name, stage in self.STAGES.items():
-            fn = getattr(self.model, name, None)
+            fn = getattr(self._owner(name), name, None)
             if fn is None:
                 continue
 
@@ -147,7 +147,7 @@ class StageTimer:
                 finally:
                     self.seconds[_stage] += time.perf_counter() - t
 
-            setattr(self.model, name, timed)
+            setattr(self._owner(name), name, timed)
         prep = self.model.prepare_at
 
         def prepare_timed(*a, **kw):
@@ -164,6 +164,12 @@ class StageTimer:
     def __exit__(self, *exc):
         for name in (*self.STAGES, "prepare_at"):
             self.model.__dict__.pop(name, None)
+            self._owner(name).__dict__.pop(name, None)
+
+    def _owner(self, name: str):
+        """The object whose method a stage is: a dual-path model's encoder runs the towers and the sequence."""
+        inner = getattr(self.model, "encoder", None)
+        return inner if name != "embed_prepared" and inner is not None and hasattr(inner, name) else self.model
 
     def shares(self, wall: float) -> dict[str, float]:
         fwd, tower, enc = self.seconds["forward"], self.seconds["tower"], self.seconds["encoder"]
@@ -180,17 +186,18 @@ def graph_ceiling(model, items: list, batch_size: int, repeats: int = 3) -> dict
     if runner is None:
         return None
     calls: list[tuple[str, list[np.ndarray]]] = []
-    original = model._run_graph
+    owner = getattr(model, "encoder", model)  # a dual-path model's encoder runs every graph
+    original = owner._run_graph
 
     def recording(name, *tensors):
         calls.append((name, [t.detach().contiguous().numpy().copy() for t in tensors]))
         return original(name, *tensors)
 
-    model._run_graph = recording
+    owner._run_graph = recording
     try:
         model.encode(items, batch_size=batch_size, show_progress_bar=False)
     finally:
-        model.__dict__.pop("_run_graph", None)
+        owner.__dict__.pop("_run_graph", None)
     per_graph: dict[str, float] = {}
     for name, arrays in calls:
         ts = []

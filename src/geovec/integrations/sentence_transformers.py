@@ -67,7 +67,7 @@ class GeoVecModule(InputModule):
         # sentence-transformers' task ("query" / "document") and prompt read as geovec's encode reads them
         m = self.geovec_model
         task, side, instruction = call_instruction(m, task=task, prompt=prompt or None)
-        return {"geovec_prepared": m.prepare_items(inputs, task=task, side=side, instruction=instruction)}
+        return {"geovec_prepared": m.prepare_batch(inputs, task=task, side=side, instruction=instruction)}
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
         # L2-normalised, as geovec's encode returns them

@@ -365,7 +365,7 @@ class EmbeddingModel(nn.Module):
         except GeoVecInputError as e:
             raise e.at(index) from None
 
-    def prepare_items(self, items: Sequence[Any], task: str | None = None, side: str = "query",
+    def prepare_batch(self, items: Sequence[Any], task: str | None = None, side: str = "query",
                       instruction: str | None = None) -> list[Any]:
         """Raw items parsed, instructed (:meth:`instructed`) and prepared, in order: the first half of
         :meth:`encode` for callers that run the forward pass themselves (:func:`~geovec.models.encode_loop.
