@@ -45,6 +45,9 @@ def test_the_global_path_reads_the_encoders_towers(bundled):
     # the towers are registered once (by the encoder), the global path holds its own maps and text top only
     assert {n.split(".")[1] for n in names if n.startswith("global_path.")} == {"image_head", "location_map", "text_top"}
     assert sum(p.numel() for p in bundled.parameters()) == sum(p.numel() for p in dict(bundled.named_parameters()).values())
+    counts = bundled.parameter_counts()  # what geovec info prints: the encoder's modules and the global path's parts
+    assert {"backbone", "vision", "location", "head", "global_path.image_head", "global_path.text_top"} <= set(counts)
+    assert counts["total"] == sum(v for k, v in counts.items() if k not in ("trainable", "total"))
 
 
 def test_building_leaves_the_config_given_as_it_is(bundled):

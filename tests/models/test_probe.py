@@ -159,6 +159,11 @@ def test_a_probe_folder_is_a_geovec_model(trained, probe, tmp_path):
     items = [{"text": "a bridge"}, {"image": trained["images"][2], "box": [2, 2, 30, 30]}, {"lat": 1.0, "lon": 2.0}]
     np.testing.assert_allclose(loaded.encode(items), probe.encode(items), atol=1e-6)
     assert loaded.backend == "torch" and geovec.load_model(f"probe:{tmp_path / 'p'}").revision == probe.revision
+    from geovec.models.load_stamp import summary
+    from geovec.models.registry import resolve
+
+    assert resolve(f"probe:{tmp_path / 'p'}") == tmp_path / "p"  # what geovec info reads
+    assert summary(loaded)["architecture"] == "frozen-towers-probe" and summary(loaded)["dimension"] == 384
 
 
 def test_quadrant_centres_from_footprint():

@@ -175,6 +175,17 @@ class DualPathModel(EmbeddingModel):
     def frozen_modules(self) -> list[nn.Module]:
         return self.encoder.frozen_modules()
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per module of the encoder half (its towers among them) and per part of the global path
+        (``global_path.image_head`` ...), the trainable ones and the total."""
+        groups = {k: v for k, v in self.encoder.parameter_counts().items() if k not in ("trainable", "total")}
+        for name, p in self.global_path.named_parameters():
+            key = GLOBAL + name.split(".", 1)[0]
+            groups[key] = groups.get(key, 0) + p.numel()
+        groups["trainable"] = sum(p.numel() for n, p in self.named_parameters() if self.is_trainable_name(n))
+        groups["total"] = sum(p.numel() for p in self.parameters())
+        return groups
+
     def image_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.encoder.image_features(pixels)
 

@@ -101,6 +101,9 @@ def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> Embedd
 def resolve(name_or_path: str | Path | None) -> Path | None:
     """Checkpoint directory for a name or path (None for the untrained baseline)."""
     name_or_path = name_or_path or DEFAULT_MODEL
+    scheme = name_scheme(name_or_path)
+    if scheme is not None and scheme[0] is load_folder:  # probe:<folder> names a folder
+        name_or_path = Path(scheme[1]).expanduser()
     if str(name_or_path) in UNTRAINED:
         return None
     path = Path(name_or_path)
