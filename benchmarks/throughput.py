@@ -12,7 +12,8 @@ for mixed items CLIP runs both towers (it cannot read boxes or places).
 Timings on a shared machine move with the load, so every figure is also given as a ratio to CLIP's rate for
 the same kind, measured in this process, interleaved repeat by repeat, median of ``--repeats``. Each
 geovec run also reports where its wall time went (decode = waiting for the prepare threads, tower =
-vision/location graphs, encoder, rest = assembly, projectors, pooling, head) and the process's peak RSS.
+vision/location stages, encoder = the encoder and global-text stages, both paths' calls; rest = assembly,
+projectors, pooling, head) and the process's peak RSS.
 ``--apps`` (default on) also measures, per backend, ``geovec index build`` chips/s on the RSVQA-HR GeoTIFFs
 of the data root (25 scenes, 512 px, 256-px chips -> 100 chips, into a temporary LanceDB directory) and the
 server's ``POST /v1/embeddings`` latency for one text over loopback (uvicorn on 127.0.0.1, a free port,
@@ -122,11 +123,13 @@ class PeakRSS:
 
 
 class StageTimer:
-    """Wraps a geovec single encoder's stage methods (instance attributes shadow them) and sums their time
-    on the calling thread; ``encode`` wall time minus the forward pass is time spent waiting for decode."""
+    """Sums, on the calling thread, the time of a geovec model's stage slots (:mod:`geovec.models.stages`: the
+    towers and the encoders, in torch or as graphs) and of its forward pass; ``encode`` wall time minus the forward
+    pass is time spent waiting for decode. A dual-path model's slots serve both halves, so the global path's tower
+    and text calls count too."""
 
-    STAGES = {"vision_features": "tower", "location_features": "tower", "encode_sequence": "encoder",
-              "global_text_sequence": "encoder", "embed_prepared": "forward"}
+    STAGES = {"vision": "tower", "location": "tower", "encoder": "encoder", "encoder_text": "encoder",
+              "global_text": "encoder"}
 
     def __init__(self, model):
         self.model = model
@@ -134,20 +137,23 @@ class StageTimer:
         self.decode_cpu = 0.0
         self.lock = threading.Lock()
 
+    def _timed(self, fn, stage: str):
+        def timed(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.seconds[stage] += time.perf_counter() - t
+
+        return timed
+
     def __enter__(self):
+        self.slots = getattr(self.model, "stages", {})  # an architecture without slots: the forward pass only
+        self.saved = dict(self.slots)
         for name, stage in self.STAGES.items():
-            fn = getattr(self.model, name, None)
-            if fn is None:
-                continue
-
-            def timed(*a, _fn=fn, _stage=stage, **kw):
-                t = time.perf_counter()
-                try:
-                    return _fn(*a, **kw)
-                finally:
-                    self.seconds[_stage] += time.perf_counter() - t
-
-            setattr(self.model, name, timed)
+            if name in self.slots:
+                self.slots[name] = self._timed(self.slots[name], stage)
+        self.model.embed_prepared = self._timed(self.model.embed_prepared, "forward")
         prep = self.model.prepare_at
 
         def prepare_timed(*a, **kw):
@@ -162,7 +168,8 @@ class StageTimer:
         return self
 
     def __exit__(self, *exc):
-        for name in (*self.STAGES, "prepare_at"):
+        self.slots.update(self.saved)
+        for name in ("embed_prepared", "prepare_at"):
             self.model.__dict__.pop(name, None)
 
     def shares(self, wall: float) -> dict[str, float]:

@@ -8,6 +8,17 @@ import pytest
 from tests.fixtures.tiny import write_tiny_qwen2vl, write_tiny_smol
 
 
+@pytest.fixture()
+def one_thread():
+    """One torch thread for the test (reference outputs computed so: another count sums in another order)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_smol_dir(tmp_path_factory):
     return write_tiny_smol(tmp_path_factory.mktemp("tiny-smol"))

@@ -51,12 +51,10 @@ def test_dual_path_is_its_two_halves(parts, weight):
     g = probe.encode(items)
     np.testing.assert_allclose(E[:, :384] * np.sqrt(1 + weight**2), g, atol=2e-4)
     # the other half is the single encoder with the same trained weights, under the items' instructions
-    cfg = GeoVecConfig.from_dict({**asdict(model.config), "architecture": "single-encoder", "extra": {},
-                                  "trainable": [t for t in model.config.trainable if not t.startswith("global_")]})
+    cfg = GeoVecConfig.from_dict({**asdict(model.encoder.config)})
+    assert cfg.architecture == "single-encoder" and not any(t.startswith("global") for t in cfg.trainable)
     encoder = SingleEncoderModel(cfg)
-    missing, unexpected = encoder.load_state_dict(model.state_dict(), strict=False)
-    assert not missing and all(k.startswith(("global_image.", "global_location.", "global_text_top."))
-                               for k in unexpected)
+    encoder.load_state_dict(model.encoder.state_dict())  # every name fits: the encoder half is a single encoder
     s = encoder.encode(items)
     np.testing.assert_allclose(E[:, 384:] * np.sqrt(1 + weight**2) / weight, s, atol=2e-4)
     # so cosine is a fixed mix of the two paths' cosines
@@ -114,15 +112,17 @@ def test_dual_path_fine_tunes_through_the_trainer(parts, tmp_path):
         lines.append(json.dumps({"task": "retrieval", "query": {"image": f"{w}.png"},
                                  "positive": {"text": f"a {w} seen from above"}}))
     (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
-    before = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith(("global_image.", "head."))}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()
+              if n.startswith(("global_path.image_head.", "encoder.head."))}
     cfg = TrainConfig.from_dict(dict(base_model="unused", data=[{"path": str(tmp_path / "pairs.jsonl")}],
                                      output_dir=str(tmp_path / "run"), batch_size=4, max_steps=6, warmup_steps=1,
                                      save_every=0, log_every=1, lr=3e-3, learn_temperature=False))
     trainer = Trainer(cfg, model=model)
     losses = [trainer.train_step()["loss"] for _ in range(6)]
     assert np.mean(losses[-2:]) < losses[0], losses
-    moved = {n.split(".")[0] for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])}
-    assert moved == {"global_image", "head"}
+    moved = {".".join(n.split(".")[:2]) for n, p in model.named_parameters()
+             if n in before and not torch.equal(p, before[n])}
+    assert moved == {"global_path.image_head", "encoder.head"}
 
 
 @pytest.mark.slow

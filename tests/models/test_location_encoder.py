@@ -32,13 +32,7 @@ def encoder():
     return GeoCLIPLocationEncoder().eval()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The thread count the fixture was computed with (see the module docstring)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the thread count the fixture was computed with
 
 
 def _encode(encoder, lat, lon) -> np.ndarray:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from geovec.inputs import GeoVecInputError
-from geovec.models.probe import ProbeConfig, ProbeModel, box_crop
+from geovec.models.global_path import box_crop
+from geovec.models.probe import ProbeConfig, ProbeModel
 from geovec.train.probe import (
     ArrayCache, caption_identity, caption_retrieval, caption_split, dihedral, embed_features, image_feature_cache,
     text_embedding_cache, train_image_head, train_location_map,
@@ -143,6 +144,28 @@ def test_bench_loads_probe_prefix(trained, probe, tmp_path):
     assert enc.model_id == "geovec-probe" and enc.revision == probe.revision
     out = enc.encode([{"text": "a bridge", "instruction": "Find the caption."}, {"image": trained["images"][2]}])
     assert out.shape == (2, 384)
+
+
+def test_a_probe_folder_is_a_geovec_model(trained, probe, tmp_path):
+    """The probe is a registered architecture: load_model reads the folder it saves (config.json and the
+    image_head. / location_map. weights it always wrote), with the same revision and embeddings."""
+    import geovec
+
+    probe.save(tmp_path / "p")
+    loaded = geovec.load_model(tmp_path / "p")
+    assert type(loaded) is ProbeModel and loaded.revision == probe.revision
+    assert sorted(loaded.trained_state_dict()) == sorted(probe.trained_state_dict())
+    assert all(k.startswith(("image_head.", "location_map.")) or k.endswith("logit_scale")
+               for k in probe.trained_state_dict())
+    assert loaded.vision is loaded.global_path.towers.vision  # the global path reads the probe's own towers
+    items = [{"text": "a bridge"}, {"image": trained["images"][2], "box": [2, 2, 30, 30]}, {"lat": 1.0, "lon": 2.0}]
+    np.testing.assert_allclose(loaded.encode(items), probe.encode(items), atol=1e-6)
+    assert loaded.backend == "torch" and geovec.load_model(f"probe:{tmp_path / 'p'}").revision == probe.revision
+    from geovec.models.registry import resolve
+    from geovec.runtime.load_stamp import summary
+
+    assert resolve(f"probe:{tmp_path / 'p'}") == tmp_path / "p"  # what geovec info reads
+    assert summary(loaded)["architecture"] == "frozen-towers-probe" and summary(loaded)["dimension"] == 384
 
 
 def test_probe_on_the_larger_tower_keeps_its_own_cache_and_config(rsicd_root, probe, tmp_path):

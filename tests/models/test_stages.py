@@ -36,13 +36,14 @@ def test_a_stage_and_the_module_an_export_traces_compute_the_same(torch_model):
 
 
 def test_a_stage_reads_its_module_when_called(torch_model):
-    m = torch_model
-    pooled = torch.randn(3, m.backbone.hidden_size)
-    head = m.head
+    enc = torch_model.encoder  # the dual-path model's slots are its encoder half's
+    pooled = torch.randn(3, enc.backbone.hidden_size)
+    head = enc.head
     with torch.no_grad():
-        torch.testing.assert_close(m.project(pooled), head(pooled))
-        m.head = torch.nn.Identity()  # what head_init does to a loaded model
+        torch.testing.assert_close(enc.project(pooled), head(pooled))
+        enc.head = torch.nn.Identity()  # what head_init does to a loaded model
         try:
-            torch.testing.assert_close(m.project(pooled), pooled)
+            torch.testing.assert_close(enc.project(pooled), pooled)
+            torch.testing.assert_close(torch_model.stages["head"](pooled), pooled)
         finally:
-            m.head = head
+            enc.head = head

@@ -250,21 +250,22 @@ def test_gradients_and_training_mode_run_the_torch_steps(export_dir):
     pooled = torch.randn(2, m.backbone.hidden_size)
     with torch.no_grad():
         expected = m.head(pooled)
-        np.testing.assert_allclose(m.project(pooled).numpy(), expected.numpy(), atol=1e-5)
+        np.testing.assert_allclose(m.stages["head"](pooled).numpy(), expected.numpy(), atol=1e-5)
     assert calls == ["head"]
     calls.clear()
     with torch.enable_grad():
-        out = m.project(pooled.requires_grad_())
+        out = m.stages["head"](pooled.requires_grad_())
     assert calls == [] and out.grad_fn is not None  # torch ran, with its autograd graph
     m.head.train()
     with torch.no_grad():
-        m.project(pooled)
+        m.stages["head"](pooled)
     assert calls == [] and not m.stages["head"].stale
     m.head.eval()
     clone = copy.deepcopy(m)  # a copy (or pickle) drops the runner's sessions: it runs torch
     assert clone.backend == "torch" and m.backend == "onnx"
+    assert clone.global_path.towers.location_features.__self__ is clone.encoder  # the copy reads its own towers
     with torch.no_grad():
-        np.testing.assert_allclose(clone.project(pooled).numpy(), expected.numpy(), atol=1e-5)
+        np.testing.assert_allclose(clone.stages["head"](pooled).numpy(), expected.numpy(), atol=1e-5)
     assert calls == []
 
 
@@ -303,7 +304,7 @@ def test_batches_group_by_image_size_and_files_decode_once(torch_model, tmp_path
     monkeypatch.setattr(se, "read_image", lambda src: decoded.append(str(src)) or real_read(src))
     monkeypatch.setattr(torch_model, "embed_prepared",
                         lambda prep: shapes.append({tuple(p.pixels.shape) for p in prep}) or real_embed(prep))
-    torch_model._decoded.clear()
+    torch_model.encoder._decoded.clear()
     items = [small, {"image": big, "box": [0, 0, 100, 100]}, {"image": small, "box": [8, 8, 40, 40]},
              {"image": big, "text": "a port"}]
     E = torch_model.encode(items, batch_size=2)
@@ -342,6 +343,28 @@ def test_throughput_benchmark_replays_the_graph_calls_of_an_encode(torch_model, 
     assert {"vision", "encoder", "head"} <= set(img["ms_per_item"]) and img["items_per_s"] > 0
     assert "vision" not in txt["ms_per_item"] and "global_text" in txt["ms_per_item"]
     assert all(v > 0 for v in img["ms_per_item"].values())
+
+
+def test_throughput_stage_timer_times_both_halves_through_the_slots(torch_model):
+    """benchmarks/throughput.py's stage shares: the timer wraps the model's stage slots, so the dual-path model's
+    global path (its crop through the tower, its sentence pass) is timed as the encoder half is; the slots are
+    the model's own again afterwards."""
+    bench = _bench_module("throughput")
+    before = dict(torch_model.stages)
+    seen: list[str] = []
+    for name in ("vision", "global_text"):  # count the calls that reach the slots, under the timer's wrappers
+        torch_model.stages[name] = lambda *a, _f=before[name], _n=name: seen.append(_n) or _f(*a)
+    counting = dict(torch_model.stages)
+    try:
+        with bench.StageTimer(torch_model) as st:
+            torch_model.encode([{"image": scene(0, 224), "box": [16, 16, 120, 150], "text": "a port"}])
+            assert torch_model.stages["vision"] is not counting["vision"]  # timed while the block runs
+        assert seen.count("vision") == 2 and seen.count("global_text") == 1  # the image, then the global crop
+        assert st.seconds["tower"] > 0 and st.seconds["encoder"] > 0 and st.seconds["forward"] > st.seconds["tower"]
+        assert "embed_prepared" not in torch_model.__dict__
+        assert all(torch_model.stages[n] is counting[n] for n in counting)
+    finally:
+        torch_model.stages.update(before)
 
 
 def test_compute_bound_counts_the_flops_of_an_encode(torch_model):

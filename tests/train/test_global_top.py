@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from geovec.models.probe import ImageHead
-from geovec.models.towers import VisionTower
+from geovec.models.global_path import ImageHead
+from geovec.models.vision import build_vision_tower
 from geovec.models.vision_top import SPLIT_BLOCK, VisionTop, run_from_split, run_to_split
 from geovec.train.global_top import train_top
 
 
 @pytest.fixture(scope="module")
 def tower():
-    return VisionTower().eval()
+    return build_vision_tower("efficientnet-lite0").eval()
 
 
 def test_untouched_top_is_the_frozen_tower(tower):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from geovec.models.probe import ImageHead, SentenceEncoder, sentence_embeddings
+from geovec.models.backbones import build_backbone
+from geovec.models.global_path import ImageHead
 from geovec.models.text_top import TextTop, top_sentence_embeddings
 from geovec.train.text_top import embed_text_states, text_state_cache, train_text_top
 
@@ -16,12 +17,12 @@ TEXTS = ["a runway with two planes", "many green trees around a pond .", "storag
 
 @pytest.fixture(scope="module")
 def tower():
-    return SentenceEncoder()
+    return build_backbone("minilm")  # all-MiniLM-L6-v2: .model, .tokenizer
 
 
 @pytest.mark.parametrize("split", [0, 4, 5])
 def test_untouched_top_is_the_frozen_tower(tower, split):
-    ref = sentence_embeddings(tower.model, tower.tokenizer, TEXTS)
+    ref = top_sentence_embeddings(tower.model, tower.tokenizer, None, TEXTS)
     got = top_sentence_embeddings(tower.model, tower.tokenizer, TextTop(tower.model, split), TEXTS)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5)
 
@@ -33,7 +34,7 @@ def test_split_out_of_range_is_a_clear_error(tower):
 
 def test_cached_states_give_the_same_embeddings_and_resume(tower, tmp_path):
     states = text_state_cache(tower.model, tower.tokenizer, TEXTS, 4, tmp_path, "t", chunk=3)
-    ref = sentence_embeddings(tower.model, tower.tokenizer, TEXTS).numpy()
+    ref = top_sentence_embeddings(tower.model, tower.tokenizer, None, TEXTS).numpy()
     np.testing.assert_allclose(embed_text_states(TextTop(tower.model, 4), states, batch=3), ref, atol=2e-3)  # fp16
     again = text_state_cache(tower.model, tower.tokenizer, TEXTS, 4, tmp_path, "t")
     np.testing.assert_array_equal(np.asarray(again.states), np.asarray(states.states))

@@ -275,23 +275,22 @@ class OpenCLIPAdapter:
                    revision=str(pretrained), device=device)
 
 
+def chance_encoder(dim: str = "", **_) -> ChanceEncoder:
+    """The ``chance`` / ``chance:<dim>`` name scheme (:data:`geovec.models.registry.NAME_SCHEMES`)."""
+    return ChanceEncoder(dim=int(dim) if dim else 64)
+
+
+def open_clip_encoder(spec: str, device: str | None = None, **_) -> OpenCLIPAdapter:
+    """The ``open_clip:<arch>:<pretrained>`` name scheme (:data:`geovec.models.registry.NAME_SCHEMES`)."""
+    arch, sep, pretrained = spec.partition(":")
+    if not sep or not arch:
+        raise ValueError(f"open_clip:{spec}: name a model as open_clip:<arch>:<pretrained>")
+    return OpenCLIPAdapter.from_open_clip(arch, pretrained, device=device or "cpu")
+
+
 def load_encoder(name_or_path: str | None, batch_size: int = 32, num_threads: int | None = None) -> BenchEncoder:
     """``chance`` / ``chance:<dim>``, ``open_clip:<arch>:<pretrained>``, ``probe:<dir>``, or any geovec model
-    name or path."""
-    name = name_or_path or "geovec-compact"
-    if name == "chance" or name.startswith("chance:"):
-        dim = int(name.split(":", 1)[1]) if ":" in name else 64
-        return BenchEncoder(ChanceEncoder(dim=dim), batch_size)
-    if name.startswith("open_clip:"):
-        _, arch, pretrained = name.split(":", 2)
-        return BenchEncoder(OpenCLIPAdapter.from_open_clip(arch, pretrained), batch_size)
-    if name.startswith("probe:"):  # the frozen-towers probe baseline (geovec.models.probe), a folder it saved
-        from pathlib import Path
+    name or path: whatever :func:`geovec.models.registry.load_model` resolves."""
+    from geovec.models.registry import DEFAULT_MODEL, load_model
 
-        from geovec.models.probe import ProbeModel
-
-        return BenchEncoder(ProbeModel.load(Path(name.split(":", 1)[1]).expanduser(), num_threads=num_threads),
-                            batch_size)
-    import geovec
-
-    return BenchEncoder(geovec.load_model(name, num_threads=num_threads), batch_size)
+    return BenchEncoder(load_model(name_or_path or DEFAULT_MODEL, num_threads=num_threads), batch_size)

@@ -20,17 +20,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from torch.nn import functional as F
-
 from sentence_transformers.base.modules.input_module import InputModule
 
 from geovec.integrations.sentence_transformers_files import MODULE_TYPE, sentence_transformers_config, write_sentence_transformers_files  # noqa: F401
+from geovec.models.encode_loop import embed_batch
+from geovec.models.instructions import call_instruction
 
 
 class GeoVecModule(InputModule):
-    """The whole geovec model as one sentence-transformers input module: ``preprocess`` parses and prepares
-    the items (decode, resize, boxes; the instruction from the prompt), ``forward`` embeds them
-    (``sentence_embedding``, L2-normalised as :meth:`geovec.EmbeddingModel.encode` returns them)."""
+    """The whole geovec model as one sentence-transformers input module: ``preprocess`` parses, instructs and
+    prepares the items (decode, resize, boxes; the instruction from the prompt), ``forward`` embeds them
+    (``sentence_embedding``): the two halves of :meth:`geovec.EmbeddingModel.encode`'s loop."""
 
     save_in_root = True
     config_keys: list[str] = []
@@ -64,20 +64,14 @@ class GeoVecModule(InputModule):
 
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, task: str | None = None,
                    **kwargs) -> dict[str, Any]:
-        from geovec.inputs import parse_item
-
+        # sentence-transformers' task ("query" / "document") and prompt read as geovec's encode reads them
         m = self.geovec_model
-        document = task == "document"  # sentence-transformers' document side: the generic candidate instruction
-        prepared = []
-        for i, raw in enumerate(inputs):
-            item = m.instructed([parse_item(raw, i)], task="retrieval" if document else None,
-                                side="document" if document else "query", instruction=prompt or None)[0]
-            prepared.append(m.prepare_at(item, i))
-        return {"geovec_prepared": prepared}
+        task, side, instruction = call_instruction(m, task=task, prompt=prompt or None)
+        return {"geovec_prepared": m.prepare_batch(inputs, task=task, side=side, instruction=instruction)}
 
     def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        emb = self.geovec_model.embed_prepared(features["geovec_prepared"]).float()
-        features["sentence_embedding"] = F.normalize(emb, dim=-1)
+        # L2-normalised, as geovec's encode returns them
+        features["sentence_embedding"] = embed_batch(self.geovec_model, features["geovec_prepared"])
         return features
 
     def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:

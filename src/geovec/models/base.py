@@ -28,10 +28,6 @@ a model's attributes):
 
 from __future__ import annotations
 
-import re
-import sys
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from os import PathLike
@@ -40,38 +36,22 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item, parse_item, parse_items
 from geovec.models.config import GeoVecConfig
+from geovec.models.encode_loop import encode_items
 from geovec.models.lora import unwrapped_name
 from geovec.models.instructions import (
     DEFAULT_QUERY_INSTRUCTIONS,
     DOCUMENT_TEMPLATE,
     SIDES,
     TASKS,
+    call_instruction,
     check_task,
     document_instruction,
     instructed,
     resolve_instruction,
 )
-
-_PROMPT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "query", "passage": a prompt name, not a sentence
-
-
-@contextmanager
-def eval_mode(module: nn.Module):
-    """``module`` and all its submodules in eval mode for the block, each one's own mode restored afterwards.
-    Only the modules in training mode are touched: ``module.eval()`` walks every submodule (about 800 in
-    geovec-compact, several milliseconds), which dominated the cost of encoding a single text."""
-    training = [m for m in module.modules() if m.training]
-    for m in training:
-        m.training = False
-    try:
-        yield
-    finally:
-        for m in training:
-            m.training = True
 
 
 class EmbeddingModel(nn.Module):
@@ -83,6 +63,20 @@ class EmbeddingModel(nn.Module):
 
     def embed_prepared(self, prepared: Sequence[Any]) -> torch.Tensor:
         raise NotImplementedError
+
+    @classmethod
+    def from_pretrained(cls, directory: str | PathLike) -> "EmbeddingModel":
+        """The model of a checkpoint directory (``config.json`` + the trained weights; the pretrained rest is
+        rebuilt from its packages)."""
+        from pathlib import Path
+
+        from geovec.models.checkpoint import load_trained
+
+        directory = Path(directory)
+        model = cls(GeoVecConfig.from_json(directory / "config.json"))
+        load_trained(model, directory)
+        model.source_dir = directory  # an ONNX export may sit beside the checkpoint, in <directory>/onnx
+        return model.eval()
 
     # --- extension point: which parameters train --------------------------------------------------------------
     # parameter-name prefixes of pretrained weights (trained, if at all, at the encoder learning rate)
@@ -97,6 +91,10 @@ class EmbeddingModel(nn.Module):
     def apply_trainable(self, patterns: list[str]) -> None:
         """Train exactly the parameters matching ``patterns`` (kept in ``config.trainable``)."""
         self.config.trainable = list(patterns)
+        self.mark_trainable()
+
+    def mark_trainable(self) -> None:
+        """``requires_grad`` of every parameter as ``config.trainable`` says (the config is left as it is)."""
         for name, p in self.named_parameters():
             p.requires_grad_(self.is_trainable_name(name))
 
@@ -172,7 +170,8 @@ class EmbeddingModel(nn.Module):
         (``forward``), summed over every call on this model object."""
         return dict(self.__dict__.setdefault("_stage_seconds", {"prepare": 0.0, "forward": 0.0}))
 
-    def _add_seconds(self, stage: str, seconds: float) -> None:
+    def add_seconds(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` spent in ``stage`` (``prepare`` or ``forward``; the encode loop calls this)."""
         spent = self.__dict__.setdefault("_stage_seconds", {"prepare": 0.0, "forward": 0.0})
         spent[stage] = spent.get(stage, 0.0) + seconds
 
@@ -210,13 +209,13 @@ class EmbeddingModel(nn.Module):
         """The model's named query instruction for ``task`` (configs written before a task kind existed fall back
         to the default for that kind)."""
         task = check_task(task)
-        return self.config.query_instructions.get(task) or DEFAULT_QUERY_INSTRUCTIONS[task]
+        return getattr(self.config, "query_instructions", {}).get(task) or DEFAULT_QUERY_INSTRUCTIONS[task]
 
     def document_instruction(self, task: str, item: Item) -> str:
         """The model's named candidate-side instruction for ``task`` (the generic one naming ``item``'s
         modalities unless the config overrides it)."""
         check_task(task)
-        return self.config.document_instructions.get(task) or document_instruction(item.order)
+        return getattr(self.config, "document_instructions", {}).get(task) or document_instruction(item.order)
 
     def instructed(self, items: Sequence[Item], task: str | None = None, side: str = "query",
                    instruction: str | None = None) -> list[Item]:
@@ -240,8 +239,8 @@ class EmbeddingModel(nn.Module):
         ``config.extra["prompts"]``."""
         named = {t: self.query_instruction(t) for t in TASKS}
         named["query"] = self.query_instruction("retrieval")
-        named["document"] = self.config.document_instructions.get("retrieval") or DOCUMENT_TEMPLATE
-        named.update(getattr(self.config, "extra", {}).get("prompts", {}))
+        named["document"] = getattr(self.config, "document_instructions", {}).get("retrieval") or DOCUMENT_TEMPLATE
+        named.update((getattr(self.config, "extra", None) or {}).get("prompts", {}))
         return named
 
     # --- encode ---------------------------------------------------------------------------------------------
@@ -285,30 +284,9 @@ class EmbeddingModel(nn.Module):
             normalize = bool(normalize_embeddings)
         if device is not None and torch.device(device) != self.device:
             self.to(device)
-        if task in ("query", "document"):  # sentence-transformers' task names are sides here
-            side, task = task, "retrieval"
-        if instruction is not None and prompt_name is None and prompt is None and isinstance(instruction, str) \
-                and _PROMPT_NAME.match(instruction):
-            prompt_name, instruction = instruction, None
-        if prompt is not None:
-            instruction = prompt
-        elif prompt_name is not None:
-            names = self.prompts
-            if prompt_name not in names:
-                raise ValueError(f"unknown prompt name {prompt_name!r}; this model's prompts are {sorted(names)} "
-                                 "(a literal instruction is a sentence: pass it as prompt=... or instruction=...)")
-            if prompt_name in ("query", "document"):
-                side, task = prompt_name, task or "retrieval"
-                if prompt_name in getattr(self.config, "extra", {}).get("prompts", {}):
-                    instruction = names[prompt_name]
-            elif prompt_name in TASKS:
-                side, task = "query", prompt_name
-            else:
-                instruction = names[prompt_name]
-        if side not in SIDES:
-            raise ValueError("side must be 'query' or 'document'")
+        task, side, instruction = call_instruction(self, instruction, task, side, prompt_name, prompt)
         resolved = self.instructed(parse_items(items), task=task, side=side, instruction=instruction)
-        out = self._encode_items(resolved, batch_size, show_progress_bar, normalize, num_workers)
+        out = encode_items(self, resolved, batch_size, show_progress_bar, normalize, num_workers)
         if convert_to_tensor:
             t = torch.from_numpy(out).to(self.device)
             return t[0] if single else t
@@ -352,7 +330,7 @@ class EmbeddingModel(nn.Module):
         out = np.full((len(items), self.embed_dim), np.nan, dtype=np.float32)
         if good:
             prep_errors: dict[int, GeoVecInputError] = {}
-            emb = self._encode_items(good, batch_size, show_progress_bar, normalize, num_workers, prep_errors)
+            emb = encode_items(self, good, batch_size, show_progress_bar, normalize, num_workers, prep_errors)
             for local, exc in prep_errors.items():
                 errors[positions[local]] = str(exc.at(positions[local]))
             ok = [j for j in range(len(good)) if j not in prep_errors]
@@ -387,6 +365,14 @@ class EmbeddingModel(nn.Module):
         except GeoVecInputError as e:
             raise e.at(index) from None
 
+    def prepare_batch(self, items: Sequence[Any], task: str | None = None, side: str = "query",
+                      instruction: str | None = None) -> list[Any]:
+        """Raw items parsed, instructed (:meth:`instructed`) and prepared, in order: the first half of
+        :meth:`encode` for callers that run the forward pass themselves (:func:`~geovec.models.encode_loop.
+        embed_batch`), like the sentence-transformers module."""
+        resolved = self.instructed(parse_items(items), task=task, side=side, instruction=instruction)
+        return [self.prepare_at(item, i) for i, item in enumerate(resolved)]
+
     def batch_key(self, prepared: Any) -> Any:
         """Sort key that groups prepared items into batches (equal keys side by side); models override it
         (the single encoder groups by image size). Default: keep the order."""
@@ -396,71 +382,3 @@ class EmbeddingModel(nn.Module):
     def backend(self) -> str:
         """The inference backend in use (``torch`` unless a model attaches another)."""
         return "torch"
-
-    PREPARE_WINDOW_BATCHES = 2  # items are decoded this many batches ahead, then regrouped by batch_key
-
-    def _encode_items(self, items: list[Item], batch_size, show_progress_bar, normalize, num_workers,
-                      errors: dict[int, GeoVecInputError] | None = None) -> np.ndarray:
-        """Batched, prefetching encode. With ``errors`` given, items whose preparation fails are recorded
-        there (index -> error) and left as NaN rows instead of raising.
-
-        Pipeline: items are prepared (decoded, resized, normalised) in a thread pool one window of
-        ``PREPARE_WINDOW_BATCHES`` batches ahead of the forward pass (PIL and the backends release the GIL,
-        so decoding overlaps the model); each window is regrouped by :meth:`batch_key` (image size) into
-        batches, so a batch runs the vision tower once."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        # images first, then by text length; windows of prepared items are regrouped by the model's key
-        order = sorted(range(len(items)), key=lambda i: (items[i].image is None, len(items[i].text or "")))
-        span = batch_size * self.PREPARE_WINDOW_BATCHES
-        windows = [order[i : i + span] for i in range(0, len(order), span)]
-        n_batches = sum(-(-len(w) // batch_size) for w in windows)
-        if show_progress_bar is None:
-            show_progress_bar = n_batches > 1 and sys.stderr.isatty()
-        out = np.empty((len(items), self.embed_dim), dtype=np.float32)
-        workers = num_workers or min(4, max(1, torch.get_num_threads()))
-        with eval_mode(self):
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geovec-prep") as pool:
-
-                def submit(window: list[int]) -> list[Future]:
-                    return [pool.submit(self.prepare_at, items[i], i) for i in window]
-
-                pending = submit(windows[0]) if windows else []
-                progress = None
-                if show_progress_bar:
-                    from tqdm.auto import tqdm
-
-                    progress = tqdm(total=len(items), desc="encode", unit="item")
-                for w, window in enumerate(windows):
-                    current = pending
-                    pending = submit(windows[w + 1]) if w + 1 < len(windows) else []  # overlap with forward
-                    prepared, kept = [], []
-                    t_wait = time.perf_counter()
-                    for i, f in zip(window, current):
-                        try:
-                            prepared.append(f.result())
-                            kept.append(i)
-                        except GeoVecInputError as e:
-                            if errors is None:
-                                for g in pending:
-                                    g.cancel()
-                                raise
-                            errors[i] = e
-                            out[i] = np.nan
-                    self._add_seconds("prepare", time.perf_counter() - t_wait)
-                    keys = [self.batch_key(p) for p in prepared]
-                    grouped = sorted(range(len(prepared)), key=lambda j: keys[j])
-                    for s in range(0, len(grouped), batch_size):
-                        chunk = grouped[s : s + batch_size]
-                        t_fwd = time.perf_counter()
-                        with torch.inference_mode():
-                            emb = self.embed_prepared([prepared[j] for j in chunk]).float()
-                            if normalize:
-                                emb = F.normalize(emb, dim=-1)
-                        self._add_seconds("forward", time.perf_counter() - t_fwd)
-                        out[[kept[j] for j in chunk]] = emb.cpu().numpy()
-                    if progress is not None:
-                        progress.update(len(window))
-                if progress is not None:
-                    progress.close()
-        return out

@@ -34,11 +34,30 @@ def save_trained(model, directory: str | Path, dtype: torch.dtype | None = None,
     return directory
 
 
-def load_trained(model, directory: str | Path, required: bool = True, ignore_missing: tuple[str, ...] = (),
-                 skip: tuple[str, ...] = ()) -> None:
-    """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly (trained parameters
-    starting with one of ``ignore_missing`` may be absent: a model built from parts fills them itself; tensors of
-    the file starting with one of ``skip`` are not read: that part comes from elsewhere)."""
+def save_pretrained(model, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """:func:`save_trained` of a model that may carry LoRA adapters (``model.lora_merged_state()``): they are merged
+    into the weights they adapt, which the saved config then lists as trained, so the checkpoint loads without
+    peft."""
+    from dataclasses import asdict
+
+    from geovec.models import lora
+    from geovec.models.config import GeoVecConfig
+
+    merged = model.lora_merged_state()
+    if not merged:
+        return save_trained(model, directory, dtype)
+    state = {lora.unwrapped_name(n): p.detach() for n, p in model.named_parameters()
+             if model.is_trainable_name(n) and "lora_" not in n}
+    state.update(merged)
+    trainable = sorted(set(model.config.trainable) | set(merged))
+    config = GeoVecConfig.from_dict({**asdict(model.config), "trainable": trainable})
+    return save_trained(model, directory, dtype, state=state, config=config)
+
+
+def load_trained(model, directory: str | Path, required: bool = True, upgrade=None) -> None:
+    """Copy the checkpoint's tensors into ``model``; refuse files that do not fit it exactly. ``upgrade(state) ->
+    state``: renames the file's tensors first (default ``model.upgrade_state_dict`` where the model has one: a
+    checkpoint of an older parameter layout of its architecture; a part of a bigger model picks its share)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -47,10 +66,13 @@ def load_trained(model, directory: str | Path, required: bool = True, ignore_mis
         if required:
             raise FileNotFoundError(f"{weights} is missing: a geovec checkpoint is config.json + {WEIGHTS_FILE}")
         return
-    state = {n: t for n, t in load_file(str(weights)).items() if not (skip and n.startswith(skip))}
+    state = load_file(str(weights))
+    upgrade = upgrade or getattr(model, "upgrade_state_dict", None)
+    if upgrade is not None:
+        state = upgrade(state)
     own = dict(model.named_parameters())
     unknown = sorted(set(state) - set(own))
-    missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state and not n.startswith(ignore_missing))
+    missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
     if unknown or missing:
         raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
     with torch.no_grad():

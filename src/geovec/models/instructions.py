@@ -6,6 +6,8 @@ modalities, as the RSMEB protocol prescribes.
 
 from __future__ import annotations
 
+import re
+
 from geovec.domain import SIDES, TASK_KINDS
 
 TASKS = TASK_KINDS  # the task kinds (geovec.domain), each with a named query instruction
@@ -23,6 +25,8 @@ DEFAULT_QUERY_INSTRUCTIONS: dict[str, str] = {
 
 if set(DEFAULT_QUERY_INSTRUCTIONS) != set(TASKS):  # a task kind of geovec.domain needs its default instruction here
     raise ImportError(f"default query instructions {sorted(DEFAULT_QUERY_INSTRUCTIONS)} != task kinds {sorted(TASKS)}")
+
+_PROMPT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # "query", "passage": a prompt name, not a sentence
 
 _MODALITY_WORDS = {"image": "remote sensing image", "box": "image region", "location": "location", "text": "text"}
 
@@ -59,6 +63,38 @@ def check_task(task: str) -> str:
         raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
     return task
 
+
+def call_instruction(model, instruction: str | None = None, task: str | None = None, side: str = "query",
+                     prompt_name: str | None = None, prompt: str | None = None) -> tuple[str | None, str, str | None]:
+    """``(task, side, instruction)`` of an encode call that may use sentence-transformers' keywords: its task
+    names ``"query"`` / ``"document"`` are sides here (of the retrieval task); ``prompt`` is a literal
+    instruction; ``prompt_name`` a key of ``model.prompts`` (a task kind, ``"query"``, ``"document"`` or an
+    extra name of the config); an ``instruction`` that is one word is taken as a prompt name. Items are then
+    instructed by :func:`resolve_instruction`. The one place ``encode`` and the sentence-transformers module
+    read these keywords."""
+    if task in ("query", "document"):  # sentence-transformers' task names are sides here
+        side, task = task, "retrieval"
+    if instruction is not None and prompt_name is None and prompt is None and isinstance(instruction, str) \
+            and _PROMPT_NAME.match(instruction):
+        prompt_name, instruction = instruction, None
+    if prompt is not None:
+        instruction = prompt
+    elif prompt_name is not None:
+        names = model.prompts
+        if prompt_name not in names:
+            raise ValueError(f"unknown prompt name {prompt_name!r}; this model's prompts are {sorted(names)} "
+                             "(a literal instruction is a sentence: pass it as prompt=... or instruction=...)")
+        if prompt_name in ("query", "document"):
+            side, task = prompt_name, task or "retrieval"
+            if prompt_name in (getattr(model.config, "extra", None) or {}).get("prompts", {}):
+                instruction = names[prompt_name]
+        elif prompt_name in TASKS:
+            side, task = "query", prompt_name
+        else:
+            instruction = names[prompt_name]
+    if side not in SIDES:
+        raise ValueError("side must be 'query' or 'document'")
+    return task, side, instruction
 
 
 def resolve_instruction(item, task: str | None = None, side: str = "query", instruction: str | None = None,

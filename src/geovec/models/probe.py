@@ -14,8 +14,9 @@ text space (a LiT-style probe):
 
 The parts of one item are each embedded and L2-normalised, then summed and L2-normalised (score fusion).
 **Instructions in items (and the ``instruction`` / ``task`` arguments of encode) are ignored**: the probe
-has no instruction-conditioning. Training: :mod:`geovec.train.probe` and
-``benchmarks/train_probe.py``.
+has no instruction-conditioning. It is the global path (:mod:`geovec.models.global_path`) alone, a geovec model
+like the others (``geovec.load_model(<folder>)``, ``probe:<folder>`` in the benchmark). Training:
+:mod:`geovec.train.probe` and ``benchmarks/train_probe.py``.
 """
 
 from __future__ import annotations
@@ -23,23 +24,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import nn
-from torch.nn import functional as F
 
-from geovec.inputs import GeoVecInputError, Item, parse_items, read_image
-from geovec.models.base import eval_mode
-from geovec.models.single_encoder import target_size
-from geovec.models.towers import VISION_CHANNELS, LocationTower, VisionTower
+from geovec.inputs import GeoVecInputError, Item, read_image
+from geovec.models.backbones import build_backbone
+from geovec.models.base import EmbeddingModel
+from geovec.models.checkpoint import WEIGHTS_FILE
+from geovec.models.global_path import GlobalInput, GlobalPath, Towers
+from geovec.models.towers import LocationTower
+from geovec.models.vision import build_vision_tower, run_by_size
 
-WEIGHTS_FILE = "model.safetensors"
 ARCHITECTURE = "frozen-towers-probe"
 
 
@@ -75,110 +74,31 @@ class ProbeConfig:
         return cls(**d)
 
 
-class SentenceEncoder(nn.Module):
-    """Frozen all-MiniLM-L6-v2 as sentence-transformers runs it: tokens -> BERT -> masked mean -> L2 norm."""
+class ProbeModel(EmbeddingModel):
+    """The frozen towers and a :class:`~geovec.models.global_path.GlobalPath` on them; see the module docstring.
+    ``architecture: "frozen-towers-probe"``: ``geovec.load_model(<folder>)`` loads a folder it saved."""
 
-    def __init__(self, path: str | None = None, max_tokens: int = 256):
-        super().__init__()
-        from geovec.models.backbones.minilm import MiniLMBackbone
-
-        backbone = MiniLMBackbone(path)  # the same loading as the single encoder's text backbone
-        self.tokenizer, self.model = backbone.tokenizer, backbone.model
-        self.model.eval()
-        self.max_tokens = max_tokens
-        self.dim = self.model.config.hidden_size
-
-    def forward(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        return sentence_embeddings(self.model, self.tokenizer, texts, self.max_tokens, batch_size)
-
-
-@torch.no_grad()
-def sentence_embeddings(model, tokenizer, texts: Sequence[str], max_tokens: int = 256,
-                        batch_size: int = 64) -> torch.Tensor:
-    """(N, d) unit sentence embeddings as sentence-transformers computes them: BERT token states, mean over the
-    attention mask, L2 norm (shared by the probe and the dual-path model, which reuses its encoder's BERT)."""
-    dim = model.config.hidden_size
-    out = torch.empty(len(texts), dim)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-    dev = next(model.parameters()).device
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
-                        return_tensors="pt").to(dev)
-        hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        out[idx] = F.normalize(pooled, dim=-1).float().cpu()
-    return out
-
-
-class ImageHead(nn.Sequential):
-    """Pooled 1280-d vision features -> 384-d text space."""
-
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, layer_norm: bool = True):
-        layers: list[nn.Module] = [nn.LayerNorm(in_dim)] if layer_norm else []
-        layers += [nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)]
-        super().__init__(*layers)
-
-
-def box_crop(pixels: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
-    """The image cut to the union of the pixel xyxy boxes (at least 1 px each way)."""
-    h, w = pixels.shape[:2]
-    x1 = int(math.floor(min(b[0] for b in boxes)))
-    y1 = int(math.floor(min(b[1] for b in boxes)))
-    x2 = int(math.ceil(max(b[2] for b in boxes)))
-    y2 = int(math.ceil(max(b[3] for b in boxes)))
-    x1, y1 = max(0, min(x1, w - 1)), max(0, min(y1, h - 1))
-    x2, y2 = max(x1 + 1, min(x2, w)), max(y1 + 1, min(y2, h))
-    return pixels[y1:y2, x1:x2]
-
-
-def preprocess_pixels(pixels: np.ndarray, image_size: int = 224) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, h, w) vision-tower input: longer side ``image_size`` (aspect kept, multiples
-    of 32, bicubic; the compact model's resize rule with min = max = ``image_size``), TF-Lite scaling."""
-    height, width = pixels.shape[:2]
-    w, h = target_size(width, height, image_size, image_size, VisionTower.stride)
-    if (w, h) != (width, height):
-        pixels = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((w, h), Image.BICUBIC))
-    return VisionTower.normalize(pixels)
-
-
-class ProbeModel(nn.Module):
-    """Frozen towers + trained image MLP and location map; see the module docstring.
-
-    ``encode(items, batch_size=32, show_progress_bar=None) -> (N, 384) float32`` unit vectors over geovec
-    items (bad input raises :class:`~geovec.inputs.GeoVecInputError` naming the item). Instructions are
-    ignored.
-    """
+    TRAINED = ("image_head.", "location_map.", "logit_scale", "location_logit_scale")  # names in its weights file
 
     def __init__(self, config: ProbeConfig | None = None):
         super().__init__()
         self.config = config or ProbeConfig()
         cfg = self.config
-        self.vision = VisionTower(cfg.vision)
+        self.vision = build_vision_tower(cfg.vision)
         self.location = LocationTower(cfg.location)
-        self.text = SentenceEncoder(cfg.text_path, cfg.max_text_tokens)
-        if self.text.dim != cfg.embed_dim:
-            raise ValueError(f"text encoder width {self.text.dim} != embed_dim {cfg.embed_dim}")
+        self.text = build_backbone("minilm", path=cfg.text_path)  # sentence-transformers' all-MiniLM-L6-v2
+        if self.text.hidden_size != cfg.embed_dim:
+            raise ValueError(f"text encoder width {self.text.hidden_size} != embed_dim {cfg.embed_dim}")
         for tower in (self.vision, self.location, self.text):
             tower.requires_grad_(False)
-        self.image_head = ImageHead(VISION_CHANNELS, cfg.hidden, cfg.embed_dim, cfg.layer_norm)
-        self.location_map = nn.Linear(LocationTower.out_dim, cfg.embed_dim)
+        towers = Towers(vision=self.vision, text=self.text, vision_features=self.vision_features,
+                        location_features=self.location_features, text_states=self.text_states)
+        self.global_path = GlobalPath(towers, cfg.hidden, cfg.layer_norm, cfg.image_size, cfg.max_text_tokens)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)))
         self.location_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)))
         self.eval()
 
-    TRAINED = ("image_head.", "location_map.", "logit_scale", "location_logit_scale")
-
     # --- identity ---------------------------------------------------------------------------------------------
-    @property
-    def model_id(self) -> str:
-        return self.config.name
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
     @property
     def revision(self) -> str:
         """A hash of the trained weights and of the settings that change embeddings."""
@@ -191,111 +111,81 @@ class ProbeModel(nn.Module):
         return "w" + h.hexdigest()[:12]
 
     @property
-    def device(self) -> torch.device:
-        return next(self.image_head.parameters()).device
+    def image_head(self) -> nn.Module:
+        return self.global_path.image_head
+
+    @property
+    def location_map(self) -> nn.Module:
+        return self.global_path.location_map
+
+    # --- which parameters train (the global path's maps and the two logit scales) ------------------------------
+    def is_trainable_name(self, name: str) -> bool:
+        return name.startswith(("global_path.", "logit_scale", "location_logit_scale"))
+
+    def _trained(self) -> dict[str, nn.Parameter]:
+        """The trained parameters under the names of the weights file (``image_head.``, ``location_map.``, the
+        scales): the global path's own names."""
+        own = dict(self.global_path.named_parameters())
+        own.update(logit_scale=self.logit_scale, location_logit_scale=self.location_logit_scale)
+        return own
 
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in self.named_parameters() if n.startswith(self.TRAINED)}
+        return {n: p.detach() for n, p in self._trained().items()}
 
-    # --- the three paths ----------------------------------------------------------------------------------------
-    def vision_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Feature maps (1280, h, w) for a list of (3, H, W) tower inputs, batched by size (the same contract
-        as the single encoder's, so the benchmark's feature memo applies)."""
-        out: list[torch.Tensor | None] = [None] * len(pixels)
-        groups: dict[tuple, list[int]] = {}
-        for i, p in enumerate(pixels):
-            groups.setdefault(tuple(p.shape), []).append(i)
+    trainable_state_dict = trained_state_dict
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.vision, self.location, self.text]
+
+    # --- the towers, as the global path runs them ----------------------------------------------------------------
+    def image_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Feature maps (C, h, w) for a list of (3, H, W) tower inputs, batched by size."""
         with torch.no_grad():
-            for idx in groups.values():
-                fmap = self.vision(torch.stack([pixels[i] for i in idx]).to(self.device))
-                for j, i in enumerate(idx):
-                    out[i] = fmap[j]
-        return out  # type: ignore[return-value]
+            return run_by_size(pixels, lambda batch: self.vision(batch.to(self.device)))
 
+    def location_features(self, lat, lon) -> torch.Tensor:
+        """(B, 512) frozen GeoCLIP features of latitudes and longitudes (sequences or tensors, degrees)."""
+        with torch.no_grad():
+            return self.location(torch.as_tensor(lat, dtype=torch.float32, device=self.device),
+                                 torch.as_tensor(lon, dtype=torch.float32, device=self.device))
+
+    def text_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text(self.text.embed_tokens(ids), mask)
+
+    # --- what training calls -------------------------------------------------------------------------------------
     def pooled_features(self, pixels: list[torch.Tensor]) -> torch.Tensor:
         """(B, 1280) mean-pooled feature maps (what the training cache stores)."""
         return torch.stack([f.float().mean(dim=(1, 2)) for f in self.vision_features(pixels)])
 
     def embed_image_features(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled features (B, 1280) -> unnormalised (B, 384); gradients flow (training calls this)."""
-        return self.image_head(pooled.to(self.device, torch.float32))
+        return self.global_path.image_embeddings(pooled)
 
     def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        return self.text(list(texts))
-
-    def location_features(self, lat: Sequence[float], lon: Sequence[float]) -> torch.Tensor:
-        """(B, 512) frozen GeoCLIP features."""
-        with torch.no_grad():
-            return self.location(torch.tensor(list(lat), dtype=torch.float32, device=self.device),
-                                 torch.tensor(list(lon), dtype=torch.float32, device=self.device))
+        """(N, 384) unit sentence embeddings."""
+        return self.global_path.sentence_embeddings(list(texts))
 
     def embed_location_features(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.location_map(feats.to(self.device, torch.float32))
+        return self.global_path.location_embeddings(feats)
 
-    def prepare_pixels(self, item: Item) -> torch.Tensor:
-        """The vision-tower input of an item with an image: the whole image, or its box crop."""
-        raster = read_image(item.image)
-        pixels = raster.pixels
-        if item.boxes:
-            for box in item.boxes:  # arrays / PIL images are checked here, after decoding
+    # --- prepare and embed (the encode loop is :class:`~geovec.models.base.EmbeddingModel`'s) --------------------
+    def prepare(self, item: Item) -> GlobalInput:
+        """The item's text, place and global view (the image, or its box crop); its instruction is ignored."""
+        prepared = GlobalInput(text=item.text, lat=item.lat, lon=item.lon)
+        if item.image is not None:
+            raster = read_image(item.image)
+            for box in item.boxes or ():  # arrays / PIL images are checked here, after decoding
                 if box[2] > raster.width or box[3] > raster.height:
                     raise GeoVecInputError(f"box {list(box)} lies outside the {raster.width}x{raster.height} image")
-            pixels = box_crop(pixels, item.boxes)
-        return preprocess_pixels(pixels, self.config.image_size)
+            prepared.pixels = self.global_path.view(raster.pixels, item.boxes)
+        return prepared
 
-    # --- encode ---------------------------------------------------------------------------------------------
-    def encode(self, items: Iterable[Any], batch_size: int = 32, show_progress_bar: bool | None = None,
-               normalize: bool = True, instruction: str | None = None, **_ignored) -> np.ndarray:
-        """Embed geovec items -> float32 (N, 384). ``instruction`` (and any ``task``/``side``) is ignored."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        parsed = parse_items(items)
-        out = np.empty((len(parsed), self.embed_dim), dtype=np.float32)
-        chunks = range(0, len(parsed), batch_size)
-        if show_progress_bar is None:
-            show_progress_bar = len(chunks) > 1 and sys.stderr.isatty()
-        progress = None
-        if show_progress_bar:
-            from tqdm.auto import tqdm
+    def batch_key(self, prepared: GlobalInput) -> tuple:
+        shape = tuple(prepared.pixels.shape) if prepared.pixels is not None else ()
+        return (prepared.pixels is None, shape, len(prepared.text or ""))
 
-            progress = tqdm(total=len(parsed), desc="encode", unit="item")
-        try:
-            with eval_mode(self):
-                for s in chunks:
-                    batch = parsed[s : s + batch_size]
-                    out[s : s + len(batch)] = self._encode_batch(batch, s, normalize)
-                    if progress is not None:
-                        progress.update(len(batch))
-        finally:
-            if progress is not None:
-                progress.close()
-        return out
-
-    def _encode_batch(self, items: list[Item], offset: int, normalize: bool) -> np.ndarray:
-        total = torch.zeros(len(items), self.embed_dim)
-        img_idx = [i for i, it in enumerate(items) if it.image is not None]
-        if img_idx:
-            pixels = []
-            for i in img_idx:
-                try:
-                    pixels.append(self.prepare_pixels(items[i]))
-                except GeoVecInputError as e:
-                    raise e.at(offset + i) from None
-            with torch.inference_mode():
-                emb = self.embed_image_features(self.pooled_features(pixels))
-            total[img_idx] += F.normalize(emb.float().cpu(), dim=-1)
-        txt_idx = [i for i, it in enumerate(items) if it.text is not None]
-        if txt_idx:
-            total[txt_idx] += self.embed_texts([items[i].text for i in txt_idx])
-        loc_idx = [i for i, it in enumerate(items) if it.lat is not None]
-        if loc_idx:
-            with torch.inference_mode():
-                feats = self.location_features([items[i].lat for i in loc_idx], [items[i].lon for i in loc_idx])
-                emb = self.embed_location_features(feats)
-            total[loc_idx] += F.normalize(emb.float().cpu(), dim=-1)
-        if normalize:
-            total = F.normalize(total, dim=-1)
-        return total.numpy()
+    def embed_prepared(self, prepared: Sequence[GlobalInput]) -> torch.Tensor:
+        return self.global_path.embed_parts(prepared)
 
     # --- checkpoints ------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -322,14 +212,20 @@ class ProbeModel(nn.Module):
             torch.set_num_threads(int(num_threads))
         model = cls(ProbeConfig.from_json(directory / "config.json"))
         state = load_file(str(directory / WEIGHTS_FILE))
-        own = dict(model.named_parameters())
-        expected = set(model.trained_state_dict())
-        if set(state) != expected:
-            raise ValueError(f"{directory}: weights do not fit the probe (unknown {sorted(set(state) - expected)}, "
-                             f"missing {sorted(expected - set(state))})")
+        own = model._trained()
+        if set(state) != set(own):
+            raise ValueError(f"{directory}: weights do not fit the probe (unknown {sorted(set(state) - set(own))}, "
+                             f"missing {sorted(set(own) - set(state))})")
         with torch.no_grad():
             for n, t in state.items():
                 if own[n].shape != t.shape:
                     raise ValueError(f"{directory}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
                 own[n].copy_(t)
         return model.eval()
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "ProbeModel":
+        return cls.load(directory)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        return self.save(directory)

@@ -1,14 +1,18 @@
-"""``geovec.load_model(name_or_path)``: named models shipped in the package, or a local checkpoint directory.
+"""``geovec.load_model(name_or_path)``: named models shipped in the package, a local checkpoint directory, or a
+name of a registered scheme (``probe:<folder>``, ``chance``, ``open_clip:<arch>:<pretrained>``): the one
+resolver of model names, used by the command line and the benchmark alike.
 
 A checkpoint directory holds ``config.json`` whose ``architecture`` picks the model class from
-:data:`ARCHITECTURES` (modules imported on first use), so new architectures plug in without editing here.
+:data:`ARCHITECTURES` (modules imported on first use), so new architectures plug in without editing here; a
+scheme of :data:`NAME_SCHEMES` maps a name prefix to the function that loads it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from geovec.models.config import GeoVecConfig
 
@@ -22,15 +26,48 @@ ARCHITECTURES: dict[str, str] = {
     "single-encoder": "geovec.models.single_encoder:SingleEncoderModel",
     "dual-path": "geovec.models.dual_path:DualPathModel",
     "qwen2-vl": "geovec.models.qwen2vl:Qwen2VLEmbedder",
+    "frozen-towers-probe": "geovec.models.probe:ProbeModel",
+}
+
+# "<scheme>:<rest>" (or the bare scheme) -> "module:function", called as function(rest, **load_model's options);
+# modules imported on first use. The baselines give encoders with the encode contract, not geovec models.
+NAME_SCHEMES: dict[str, str] = {
+    "probe": "geovec.models.registry:load_folder",  # a probe folder, as its path: probe:~/.cache/geovec/probe/model
+    "chance": "geovec.bench.encoders:chance_encoder",  # seeded random vectors: chance, chance:<dim>
+    "open_clip": "geovec.bench.encoders:open_clip_encoder",  # open_clip:<arch>:<pretrained>
 }
 
 
+def _target(table: dict[str, str], key: str):
+    module, name = table[key].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _architecture(name: str):
-    try:
-        module, cls = ARCHITECTURES[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}") from None
-    return getattr(importlib.import_module(module), cls)
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}")
+    return _target(ARCHITECTURES, name)
+
+
+def architecture_of(directory: str | Path) -> str:
+    """The ``architecture`` a checkpoint directory's ``config.json`` names (every architecture's config has one)."""
+    return json.loads((Path(directory) / "config.json").read_text()).get("architecture", "single-encoder")
+
+
+def name_scheme(name: str | Path | None) -> tuple[Callable[..., Any], str] | None:
+    """``(loader, rest)`` of a name of a registered scheme (:data:`NAME_SCHEMES`), else None. A directory holding
+    a checkpoint is never a scheme name, whatever it is called."""
+    if name is None or isinstance(name, Path) or (Path(name) / "config.json").exists():
+        return None
+    scheme, _, rest = str(name).partition(":")
+    return (_target(NAME_SCHEMES, scheme), rest) if scheme in NAME_SCHEMES else None
+
+
+def load_folder(path: str, **options) -> EmbeddingModel:
+    """The ``probe:`` scheme: the checkpoint folder at ``path`` (``~`` expanded)."""
+    if not path:
+        raise ValueError("probe: needs a folder, as in probe:~/.cache/geovec/probe/model")
+    return load_model(Path(path).expanduser(), **options)
 
 
 def _smol_untrained() -> GeoVecConfig:
@@ -64,6 +101,9 @@ def build_untrained(config: GeoVecConfig | None = None, seed: int = 0) -> Embedd
 def resolve(name_or_path: str | Path | None) -> Path | None:
     """Checkpoint directory for a name or path (None for the untrained baseline)."""
     name_or_path = name_or_path or DEFAULT_MODEL
+    scheme = name_scheme(name_or_path)
+    if scheme is not None and scheme[0] is load_folder:  # probe:<folder> names a folder
+        name_or_path = Path(scheme[1]).expanduser()
     if str(name_or_path) in UNTRAINED:
         return None
     path = Path(name_or_path)
@@ -87,8 +127,14 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     ``"onnx"`` (onnxruntime), ``"openvino"``, or ``"torch"`` (the reference) pick one. The graphs are
     exported once and cached (see :mod:`geovec.runtime.backends`). ``precision="bf16"`` (OpenVINO) and
     ``precision="int8"`` (onnxruntime) are opt-in, each held to its own faithfulness threshold. ``export_dir``: a folder written by ``geovec export onnx``. ``model.backend`` names the
-    backend in use.
+    backend in use. A name of :data:`NAME_SCHEMES` loads what its scheme names (the baselines are encoders with
+    the encode contract, not geovec models).
     """
+    scheme = name_scheme(name_or_path)
+    if scheme is not None:
+        loader, rest = scheme
+        return loader(rest, device=device, num_threads=num_threads, backend=backend, precision=precision,
+                      export_dir=export_dir)
     from geovec.runtime import load_stamp
     from geovec.runtime.backends import apply_backend, attach_stamped
     from geovec.models.base import EmbeddingModel
@@ -98,8 +144,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     if directory is None:
         model = build_untrained(UNTRAINED[str(name_or_path)]())
     else:
-        config = GeoVecConfig.from_json(directory / "config.json")
-        model = _architecture(config.architecture).from_pretrained(directory)
+        model = _architecture(architecture_of(directory)).from_pretrained(directory)
     if device:
         model.to(device)
     model.eval()

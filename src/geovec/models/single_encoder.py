@@ -1,12 +1,5 @@
-"""The compact single-encoder model: modality towers -> one interleaved token sequence -> one transformer ->
-pooling -> projection head -> L2-normalised vector.
-
-Sequence layout per item (``order`` is the order the item gave its modalities)::
-
-    prefix  [instruction tokens]  <image tokens | region tokens | location tokens | text tokens ...>  suffix
-
-Each token also gets a learned type embedding (special/text, instruction, image, region, location).
-"""
+"""The compact single-encoder model: modality towers -> one interleaved token sequence (:mod:`geovec.models.
+sequence`) -> one transformer -> pooling -> projection head -> L2-normalised vector."""
 
 from __future__ import annotations
 
@@ -14,7 +7,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -22,21 +15,19 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn import functional as F
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
 from geovec.inputs.policy import read_policy
 from geovec.models import lora
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
-from geovec.models.checkpoint import load_trained, save_trained
+from geovec.models.checkpoint import save_pretrained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
+from geovec.models.sequence import TYPE_IMAGE, assemble
 from geovec.models.stages import Stage, StagedModel
 from geovec.models.towers import LocationTower, Projector, RegionTokens
-from geovec.models.vision import build_vision_tower
-
-TYPE_TEXT, TYPE_INSTRUCTION, TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION = range(5)
+from geovec.models.vision import build_vision_tower, run_by_size, target_size  # noqa: F401  (target_size: index)
 
 
 @dataclass
@@ -53,15 +44,6 @@ class PreparedItem:
     georef: GeoRef | None = None
     features: torch.Tensor | None = None  # (C, h, w) cached vision feature map; skips the tower
     global_pixels: torch.Tensor | None = None  # dual-path: the global path's own view (a box crop, another size)
-
-
-def target_size(width: int, height: int, min_size: int, max_size: int, stride: int = 32) -> tuple[int, int]:
-    """Resize rule (aspect kept): longer side clamped to [min_size, max_size], both sides multiples of stride."""
-    long_side = max(width, height)
-    scale = min(max(long_side, min_size), max_size) / long_side
-    w = max(stride, int(round(width * scale / stride)) * stride)
-    h = max(stride, int(round(height * scale / stride)) * stride)
-    return w, h
 
 
 class SingleEncoderModel(StagedModel, EmbeddingModel):
@@ -85,7 +67,7 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
                 self.head.weight.copy_(torch.eye(d))
                 self.head.bias.zero_()
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
-        self.apply_trainable(config.trainable)
+        self.mark_trainable()
         self._decoded: OrderedDict = OrderedDict()  # small LRU of decoded image files (path, mtime, size)
         self._decoded_lock = threading.Lock()
         self._decoding: dict[tuple, threading.Lock] = {}  # files being decoded now
@@ -238,17 +220,7 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
     def image_features(self, pixels: list[torch.Tensor]) -> list[torch.Tensor]:
         """Feature maps for a list of (3, H, W) images, batched by size; the same tensor object given twice
         (one decoded file, several items) runs through the tower once."""
-        out: list[torch.Tensor | None] = [None] * len(pixels)
-        groups: dict[tuple, dict[int, list[int]]] = {}
-        for i, p in enumerate(pixels):
-            groups.setdefault(tuple(p.shape), {}).setdefault(id(p), []).append(i)
-        for same_size in groups.values():
-            firsts = [idx[0] for idx in same_size.values()]
-            fmap = self.stages["vision"](torch.stack([pixels[i] for i in firsts]))
-            for j, idx in enumerate(same_size.values()):
-                for i in idx:
-                    out[i] = fmap[j]
-        return out  # type: ignore[return-value]
+        return run_by_size(pixels, lambda batch: self.stages["vision"](batch))
 
     def location_features(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         return self.stages["location"](lat, lon)
@@ -260,146 +232,15 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
         the int8 one of :mod:`geovec.runtime.quantize`)."""
         return self.stages["encoder_text" if text_only else "encoder"](inputs_embeds, attention_mask)
 
-    def sentence_embeddings(self, texts: Sequence[str], max_tokens: int = 256, batch_size: int = 64,
-                            sequence=None) -> torch.Tensor:
-        """(N, d) unit sentence embeddings of the backbone read on its own, as sentence-transformers computes
-        them (tokenizer with its special tokens, token states mean-pooled over the mask, L2 norm), through
-        :meth:`encode_sequence` (or ``sequence(inputs_embeds, mask)``), so an attached backend runs it. Same
-        numbers as :func:`geovec.models.probe.sentence_embeddings` on the backbone's model (the backbone adds its
-        own position and token-type embeddings to input embeddings exactly as to token ids)."""
-        sequence = sequence or (lambda embeds, mask: self.encode_sequence(embeds, mask, text_only=True))
-        bb, dev = self.backbone, self.device
-        out = torch.empty(len(texts), bb.hidden_size)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            enc = bb.tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
-                               return_tensors="pt")
-            mask = enc["attention_mask"].to(dev)
-            hidden = sequence(bb.embed_tokens(enc["input_ids"].to(dev)), mask)
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            out[idx] = F.normalize(pooled, dim=-1).float().cpu()
-        return out
+    def text_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The backbone read on its own (a sentence, its tokenizer's special tokens included): token ids and
+        mask (B, T) -> token states (B, T, d), through :meth:`encode_sequence` (so an attached backend runs it).
+        The backbone adds its own position and token-type embeddings to input embeddings exactly as to ids."""
+        return self.encode_sequence(self.backbone.embed_tokens(ids), mask, text_only=True)
 
     def project(self, pooled: torch.Tensor) -> torch.Tensor:
         """The projection head (B, hidden) -> (B, embed_dim)."""
         return self.stages["head"](pooled)
-
-    def _assemble(self, prepared: Sequence[PreparedItem]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The batch as encoder input: (token embeddings (B, T, d), types (B, T), attention mask (B, T),
-        pooling mask (B, T)). Every source (token ids, image, region and location tokens) is computed in
-        one batched call; the per-item loop only lays out integer positions."""
-        bb, cfg, dev = self.backbone, self.config, self.device
-        # tokenisation: each distinct string once per batch (a task's instruction repeats on every item)
-        texts = sorted({p.text for p in prepared if p.text is not None})
-        instrs = sorted({p.instruction for p in prepared if p.instruction is not None})
-        text_ids = dict(zip(texts, bb.tokenize(texts, cfg.max_text_tokens))) if texts else {}
-        instr_ids = dict(zip(instrs, bb.tokenize(instrs, cfg.max_instruction_tokens))) if instrs else {}
-
-        need_tower = [i for i, p in enumerate(prepared) if p.pixels is not None and p.features is None]
-        computed = dict(zip(need_tower, self.vision_features([prepared[i].pixels for i in need_tower])))
-        fmaps = {i: (p.features.to(dev) if p.features is not None else computed.get(i)) for i, p in enumerate(prepared)}
-        img_idx = [i for i, p in enumerate(prepared) if fmaps[i] is not None and "image" in p.order]
-        d, grid = bb.hidden_size, cfg.image_grid
-        image_rows = torch.zeros(0, d, device=dev)
-        img_slot: dict[int, int] = {}
-        if img_idx:
-            by_shape: dict[tuple, list[int]] = {}
-            for i in img_idx:
-                by_shape.setdefault(tuple(fmaps[i].shape), []).append(i)
-            pooled_parts, order_parts = [], []
-            for idx in by_shape.values():
-                pooled_parts.append(F.adaptive_avg_pool2d(torch.stack([fmaps[i] for i in idx]), grid))
-                order_parts.extend(idx)
-            pooled = torch.cat(pooled_parts)  # (n_img, C, g, g)
-            toks = self.vision_proj(pooled.flatten(2).transpose(1, 2)).squeeze(2)  # (n_img, g*g, d)
-            image_rows = toks.reshape(-1, d)
-            img_slot = {i: j for j, i in enumerate(order_parts)}
-        n_img_tok = grid * grid
-
-        box_idx = [i for i, p in enumerate(prepared) if "box" in p.order]
-        region_rows = torch.zeros(0, d, device=dev)
-        region_start: dict[int, int] = {}
-        if box_idx:
-            region_rows = self.regions.batched([fmaps[i] for i in box_idx], [prepared[i].boxes.to(dev) for i in box_idx])
-            start = 0
-            for i in box_idx:
-                region_start[i] = start
-                start += prepared[i].boxes.shape[0]
-
-        loc_idx = [i for i, p in enumerate(prepared) if p.lat is not None]
-        loc_rows = torch.zeros(0, d, device=dev)
-        k_loc = self.location_proj.tokens
-        if loc_idx:
-            lat = torch.tensor([prepared[i].lat for i in loc_idx], device=dev)
-            lon = torch.tensor([prepared[i].lon for i in loc_idx], device=dev)
-            loc_rows = self.location_proj(self.location_features(lat, lon)).reshape(-1, d)  # (n_loc * k, d)
-        loc_slot = {i: j for j, i in enumerate(loc_idx)}
-
-        # layout: segments of (block, start row, length, type, is_wrapper); blocks: 0 ids, 1 image, 2 region, 3 location
-        ids_flat: list[int] = []
-
-        def ids_segment(ids: list[int], typ: int, wrapper: bool = False) -> tuple:
-            ids_flat.extend(ids)
-            return (0, len(ids_flat) - len(ids), len(ids), typ, wrapper)
-
-        layouts = []
-        for i, p in enumerate(prepared):
-            seg = []
-            if bb.prefix_ids:
-                seg.append(ids_segment(bb.prefix_ids, TYPE_TEXT, True))
-            if p.instruction is not None:
-                seg.append(ids_segment(instr_ids[p.instruction], TYPE_INSTRUCTION))
-            for m in p.order:
-                if m == "image":
-                    seg.append((1, img_slot[i] * n_img_tok, n_img_tok, TYPE_IMAGE, False))
-                elif m == "box":
-                    seg.append((2, region_start[i], p.boxes.shape[0], TYPE_REGION, False))
-                elif m == "location":
-                    seg.append((3, loc_slot[i] * k_loc, k_loc, TYPE_LOCATION, False))
-                elif m == "text":
-                    seg.append(ids_segment(text_ids[p.text], TYPE_TEXT))
-            if bb.suffix_ids:
-                seg.append(ids_segment(bb.suffix_ids, TYPE_TEXT, True))
-            layouts.append(seg)
-        lengths = [sum(s[2] for s in seg) for seg in layouts]
-        limit = getattr(bb, "max_positions", None)
-        for i, n in enumerate(lengths):
-            if limit and n > limit:
-                raise GeoVecInputError(f"sequence of {n} tokens exceeds the encoder's {limit} (too many boxes?)", i)
-
-        token_rows = bb.embed_tokens(torch.tensor(ids_flat, dtype=torch.long, device=dev)) if ids_flat \
-            else torch.zeros(0, d, device=dev)
-        blocks = [token_rows, image_rows, region_rows, loc_rows]
-        offsets = np.cumsum([0] + [b.shape[0] for b in blocks])
-        pad_row = int(offsets[-1])  # the all-zero row appended below
-        B, T = len(prepared), max(lengths)
-        index = np.full((B, T), pad_row, dtype=np.int64)
-        types = np.zeros((B, T), dtype=np.int64)
-        attn = np.zeros((B, T), dtype=np.int64)
-        pool_mask = np.zeros((B, T), dtype=np.float32)
-        for b, seg in enumerate(layouts):
-            start = T - lengths[b] if bb.padding_side == "left" else 0
-            pos = start
-            # region_pooling "regions": an item with boxes stands for the marked region, so the mean runs
-            # over its region tokens (which attend to the whole image) and its own text only, not over the
-            # image tokens or the sequence's wrapper tokens ([CLS]/[SEP]) that summarise the whole scene
-            region_item = cfg.region_pooling == "regions" and any(s[3] == TYPE_REGION for s in seg)
-            for block, row, n, typ, wrapper in seg:
-                index[b, pos:pos + n] = np.arange(offsets[block] + row, offsets[block] + row + n)
-                types[b, pos:pos + n] = typ
-                skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
-                skip |= region_item and (typ == TYPE_IMAGE or wrapper)
-                if not skip:
-                    pool_mask[b, pos:pos + n] = 1.0
-                pos += n
-            attn[b, start:pos] = 1
-        dtype = token_rows.dtype
-        rows = torch.cat([blk.to(dtype) for blk in blocks] + [torch.zeros(1, d, dtype=dtype, device=dev)])
-        embeds = rows[torch.from_numpy(index).to(dev)]
-        return (embeds, torch.from_numpy(types).to(dev), torch.from_numpy(attn).to(dev),
-                torch.from_numpy(pool_mask).to(dev))
 
     def embed_prepared(self, prepared: Sequence[PreparedItem]) -> torch.Tensor:
         return self.project(self.pool_prepared(prepared))
@@ -409,7 +250,7 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
         inputs whose encoder path is frozen)."""
         if not prepared:
             raise GeoVecInputError("no items to embed (empty batch)")
-        embeds, types, attn, pool_mask = self._assemble(prepared)
+        embeds, types, attn, pool_mask = assemble(self, prepared)
         text_only = not bool((types >= TYPE_IMAGE).any())  # TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION come last
         hidden = self.encode_sequence(embeds + self.type_embed(types), attn, text_only=text_only)
         mode = self.config.pooling or self.backbone.default_pooling
@@ -434,21 +275,6 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
     # --- checkpoints -----------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` and ``model.safetensors`` holding the trained parameters only (the frozen
-        pretrained towers are rebuilt from their packages on load). LoRA adapters are merged into the weights
-        they adapt, which the saved config then lists as trained: the checkpoint loads without peft."""
-        merged = self.lora_merged_state()
-        if not merged:
-            return save_trained(self, directory, dtype)
-        state = {lora.unwrapped_name(n): p.detach() for n, p in self.named_parameters()
-                 if self.is_trainable_name(n) and "lora_" not in n}
-        state.update(merged)
-        config = GeoVecConfig.from_dict({**asdict(self.config), "trainable": sorted(set(self.config.trainable) | set(merged))})
-        return save_trained(self, directory, dtype, state=state, config=config)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "SingleEncoderModel":
-        directory = Path(directory)
-        model = cls(GeoVecConfig.from_json(directory / "config.json"))
-        load_trained(model, directory)
-        model.source_dir = directory  # an ONNX export may sit beside the checkpoint, in <directory>/onnx
-        return model.eval()
+        pretrained towers are rebuilt from their packages on load); LoRA adapters merged (:func:`~geovec.models.
+        checkpoint.save_pretrained`)."""
+        return save_pretrained(self, directory, dtype)

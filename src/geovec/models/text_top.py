@@ -4,17 +4,18 @@ cached lower-layer states, so a training step costs only the copied layers).
 
 A sentence embedding through a text top is the one sentence-transformers computes (token states mean-pooled over
 the attention mask, L2 norm), with layers ``split..`` replaced by the copy: with an untouched copy it equals
-:func:`geovec.models.probe.sentence_embeddings` (tested).
+:func:`top_sentence_embeddings` without a top (tested).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from geovec.models.pooling import sentence_vectors
 
 
 def additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -40,12 +41,6 @@ def run_to_split(bert, input_ids: torch.Tensor | None, attention_mask: torch.Ten
     return run_layers(bert.encoder.layer[:split], hidden, attention_mask)
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Unit sentence vectors: token states averaged over the mask, L2-normalised (sentence-transformers)."""
-    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return F.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
-
-
 class TextTop(nn.Module):
     """A trainable copy of a BERT's layers ``split..`` (layer states in, token states out)."""
 
@@ -62,17 +57,32 @@ class TextTop(nn.Module):
 
 
 @torch.no_grad()
-def top_sentence_embeddings(bert, tokenizer, top: TextTop, texts: Sequence[str], max_tokens: int = 256,
-                            batch_size: int = 64) -> torch.Tensor:
-    """(N, d) unit sentence embeddings with ``top`` in place of the tower's layers ``top.split..``."""
-    out = torch.empty(len(texts), bert.config.hidden_size)
+def sentence_embeddings(tokenizer, states: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], texts: Sequence[str],
+                        max_tokens: int = 256, batch_size: int = 64, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, d) unit sentence embeddings as sentence-transformers computes them: the tokenizer with its special
+    tokens, ``states(input_ids, attention_mask)`` -> token states, mean over the mask, L2 norm. Texts are batched
+    by length (little padding)."""
+    out: torch.Tensor | None = None
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    dev = next(bert.parameters()).device
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
         enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_tokens,
-                        return_tensors="pt").to(dev)
-        mask = enc["attention_mask"]
-        hidden = top(run_to_split(bert, enc["input_ids"], mask, top.split), mask)
-        out[idx] = mean_pool(hidden, mask).float().cpu()
-    return out
+                        return_tensors="pt")
+        mask = enc["attention_mask"].to(device)
+        rows = sentence_vectors(states(enc["input_ids"].to(device), mask), mask).float().cpu()
+        if out is None:
+            out = torch.empty(len(texts), rows.shape[1])
+        out[idx] = rows
+    return out if out is not None else torch.empty(0, 0)
+
+
+def top_sentence_embeddings(bert, tokenizer, top: TextTop | None, texts: Sequence[str], max_tokens: int = 256,
+                            batch_size: int = 64) -> torch.Tensor:
+    """(N, d) unit sentence embeddings of a BERT, with ``top`` in place of its layers ``top.split..`` (None: the
+    tower as it is)."""
+    def states(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if top is None:
+            return bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        return top(run_to_split(bert, ids, mask, top.split), mask)
+
+    return sentence_embeddings(tokenizer, states, texts, max_tokens, batch_size, next(bert.parameters()).device)

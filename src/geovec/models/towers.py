@@ -9,10 +9,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.models.vision.efficientnet_lite import EfficientNetLite
-
-VISION_CHANNELS = EfficientNetLite.channels  # the default tower's width; a model reads its own tower's .channels
-
 
 class quiet_transformers:
     """Silence transformers' info/warning chatter and loading bars while pretrained parts load."""
@@ -31,11 +27,6 @@ class quiet_transformers:
         hf_logging.set_verbosity(self._level)
         hf_logging.enable_progress_bar()
         return False
-
-
-# the default tower under its historical name (the probe and the dual-path model build it by name); every vision
-# tower is in the registry of geovec.models.vision, which is where the single encoder finds its own
-VisionTower = EfficientNetLite
 
 
 class LocationTower(nn.Module):

@@ -92,12 +92,15 @@ def summary(model) -> dict:
     if cfg.architecture in ("single-encoder", "dual-path"):
         image = (f"longer side {cfg.image_min_size}-{cfg.image_max_size} px, {cfg.image_grid}x{cfg.image_grid} "
                  "image tokens")
+    elif cfg.architecture == "frozen-towers-probe":  # the global path alone: one mean-pooled view
+        image = f"longer side {cfg.image_size} px, mean-pooled"
     else:  # VLMs tokenize images natively (pixel caps in config.extra)
         image = f"native {cfg.architecture} image tokens, caps {cfg.extra.get('min_pixels')}-{cfg.extra.get('max_pixels')} px"
     return {"model": model.model_id, "revision": model.revision, "architecture": cfg.architecture,
-            "backbone": cfg.backbone, "dimension": int(model.embed_dim), "backend": model.backend,
-            "image_size": image, "pooling": cfg.pooling, "parameters": model.parameter_counts(),
-            "prompts": model.prompts, "query_instructions": dict(cfg.query_instructions),
+            "backbone": getattr(cfg, "backbone", getattr(cfg, "text", None)), "dimension": int(model.embed_dim),
+            "backend": model.backend, "image_size": image, "pooling": getattr(cfg, "pooling", "mean"),
+            "parameters": model.parameter_counts(), "prompts": model.prompts,
+            "query_instructions": dict(getattr(cfg, "query_instructions", {})),
             "config": dataclasses.asdict(cfg)}
 
 

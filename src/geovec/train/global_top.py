@@ -42,7 +42,7 @@ def block_activation_cache(tower, images: Sequence[str | Path], directory: str |
                            log: Callable[[str], None] | None = None) -> np.ndarray:
     """(N, C * h * w) fp16 block-``split`` activations of ``images`` (resized as the probe does), resumable."""
     from geovec.inputs import read_image
-    from geovec.models.probe import preprocess_pixels
+    from geovec.models.global_path import preprocess_pixels
     from geovec.train.probe import ArrayCache, content_key
 
     probe_px = preprocess_pixels(read_image(images[0]).pixels, image_size)

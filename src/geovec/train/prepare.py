@@ -22,30 +22,30 @@ def prepare_items(model, items: Sequence[Item], cache=None, pool=None, fill_miss
             cache.fill(sorted(missing), show_progress_bar=False)
 
     def one(item: Item):
-        img = item.image
-        if cache is not None and isinstance(img, (str, os.PathLike)) and cache.has(img):
-            return model.prepare_with_features(item, cache.get(img), image_size(img))
-        return model.prepare(item)
+        return prepare_one(model, item, cache)
 
     if pool is not None:
         return list(pool.map(one, items))
     return [one(it) for it in items]
 
 
-def embed_items(model, items: Sequence[Item], cache=None, batch_size: int = 64, embed_fn=None) -> torch.Tensor:
-    """L2-normalised embeddings (N, D) of already-instructed items, using the feature cache (eval helper).
-    ``embed_fn(prepared) -> (B, D)`` replaces ``model.embed_prepared`` (e.g. the trainer's text cache)."""
-    embed_fn = embed_fn or model.embed_prepared
-    from torch.nn import functional as F
+def prepare_one(model, item: Item, cache=None):
+    """``model.prepare(item)``, or, for an image file whose features are cached, ``model.prepare_with_features``."""
+    img = item.image
+    if cache is not None and isinstance(img, (str, os.PathLike)) and cache.has(img):
+        return model.prepare_with_features(item, cache.get(img), image_size(img))
+    return model.prepare(item)
 
-    out = []
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():  # not inference_mode: cached states may later enter autograd
-            for i in range(0, len(items), batch_size):
-                prepared = prepare_items(model, items[i : i + batch_size], cache)
-                out.append(F.normalize(embed_fn(prepared).float(), dim=-1))
-    finally:
-        model.train(was)
-    return torch.cat(out)
+
+def embed_items(model, items: Sequence[Item], cache=None, batch_size: int = 64, embed_fn=None) -> torch.Tensor:
+    """L2-normalised embeddings (N, D) of already-instructed items, using the feature cache (eval helper): the
+    model's encode loop (:func:`geovec.models.encode_loop.encode_items`) with the cached feature maps standing in
+    for decoded images. ``embed_fn(prepared) -> (B, D)`` replaces ``model.embed_prepared`` (e.g. the trainer's
+    text cache)."""
+    from geovec.models.encode_loop import encode_items
+
+    if not items:
+        return torch.empty(0, model.embed_dim)
+    out = encode_items(model, list(items), batch_size, show_progress_bar=False, prepare=lambda it: prepare_one(model, it, cache),
+                       embed=embed_fn, inference=False)  # not inference_mode: cached states may later enter autograd
+    return torch.from_numpy(out)

@@ -25,7 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from geovec.inputs import read_image
-from geovec.models.probe import ProbeModel, box_crop, preprocess_pixels
+from geovec.models.global_path import box_crop, preprocess_pixels
+from geovec.models.probe import ProbeModel
 from geovec.train.cached_loop import optimizer, run_epochs
 from geovec.train.loss import capped_scale, info_nce
 

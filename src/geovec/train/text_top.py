@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.models.text_top import TextTop, mean_pool, run_to_split
+from geovec.models.pooling import sentence_vectors
+from geovec.models.text_top import TextTop, run_to_split
 from geovec.train.cached_loop import epoch_seed, optimizer, run_epochs
 from geovec.train.loss import capped_scale, info_nce
 
@@ -74,7 +75,7 @@ def embed_text_states(top: TextTop, states: TextStates, batch: int = 256) -> np.
         for s in range(0, len(order), batch):
             idx = order[s : s + batch]
             h, m = states.batch(idx)
-            out.append((idx, mean_pool(top(h, m), m).numpy()))
+            out.append((idx, sentence_vectors(top(h, m), m).numpy()))
     emb = np.empty((len(states), states.dim), dtype=np.float32)
     for idx, e in out:
         emb[idx] = e
@@ -142,7 +143,7 @@ def train_text_top(top: TextTop, head: nn.Module, logit_scale: nn.Parameter, ima
         x, rows = batch
         h, m = states.batch(rows)
         same = torch.from_numpy(rows[:, None] == rows[None, :])  # one text drawn twice: both are positives
-        return info_nce(F.normalize(head(x), dim=-1), mean_pool(top(h, m), m), same, capped_scale(logit_scale),
+        return info_nce(F.normalize(head(x), dim=-1), sentence_vectors(top(h, m), m), same, capped_scale(logit_scale),
                         normalize=False, symmetric=True, soft_targets=True)
 
     opt = optimizer([(top.parameters(), lr_top), ([*head.parameters(), logit_scale], lr_head)], weight_decay,

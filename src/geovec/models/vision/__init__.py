@@ -39,6 +39,32 @@ class ImageTower(nn.Module):
         raise NotImplementedError
 
 
+def target_size(width: int, height: int, min_size: int, max_size: int, stride: int = 32) -> tuple[int, int]:
+    """Resize rule (aspect kept): longer side clamped to [min_size, max_size], both sides multiples of stride."""
+    long_side = max(width, height)
+    scale = min(max(long_side, min_size), max_size) / long_side
+    w = max(stride, int(round(width * scale / stride)) * stride)
+    h = max(stride, int(round(height * scale / stride)) * stride)
+    return w, h
+
+
+def run_by_size(pixels: list[torch.Tensor], run) -> list:
+    """``run(batch)`` over (3, H, W) tower inputs grouped by size, one call per size (the same tensor object given
+    twice, one decoded file under several items, runs once); ``run`` returns a (B, ...) tensor, or a tuple of them
+    (each item then gets the tuple of its rows). Results in the order given."""
+    out: list = [None] * len(pixels)
+    groups: dict[tuple, dict[int, list[int]]] = {}
+    for i, p in enumerate(pixels):
+        groups.setdefault(tuple(p.shape), {}).setdefault(id(p), []).append(i)
+    for same_size in groups.values():
+        result = run(torch.stack([pixels[idx[0]] for idx in same_size.values()]))
+        for j, idx in enumerate(same_size.values()):
+            row = tuple(None if r is None else r[j] for r in result) if isinstance(result, tuple) else result[j]
+            for i in idx:
+                out[i] = row
+    return out
+
+
 def register_vision_tower(name: str, target: str) -> None:
     """Register ``"package.module:Class"`` under ``name`` (for third-party towers)."""
     _REGISTRY[name] = target
