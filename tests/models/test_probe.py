@@ -227,3 +227,52 @@ def test_train_pool_retrieval_scores_pools_like_val():
     assert shuffled["mean_mR"] < 100.0  # captions pointing at the wrong image score lower
     with pytest.raises(ValueError, match="pool_size 7"):
         train_pool_retrieval(emb, emb[owner], owner, pool_size=7)
+
+
+def _textures(directory, n=3, size=96):
+    """Synthetic scenes: smooth colour gradients plus sharp random blocks (detail a coarser GSD loses)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(n):
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        base = np.stack([xx, yy, (xx + yy) / 2], -1) * 160 + 40 * i
+        blocks = np.kron(rng.integers(0, 90, (size // 8, size // 8, 3)), np.ones((8, 8, 1)))
+        path = directory / f"scene_{i}.png"
+        Image.fromarray(np.clip(base + blocks, 0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_sensor_views_are_seeded_variants_cached_apart(probe, tmp_path, monkeypatch):
+    from geovec.inputs import read_image
+    from geovec.train import probe as probe_train
+    from geovec.train.probe import parse_views, render_view
+
+    paths = _textures(tmp_path)
+    px = read_image(paths[0]).pixels
+    s0 = render_view(px, "sensor0", paths[0].name)
+    assert s0.shape == px.shape and s0.dtype == np.uint8
+    assert np.array_equal(s0, render_view(px.copy(), "sensor0", paths[0].name))  # deterministic
+    assert np.abs(s0.astype(int) - px).mean() > 2  # not the original view
+    assert not np.array_equal(s0, render_view(px, "sensor1", paths[0].name))  # K picks another variant
+    assert not np.array_equal(s0, render_view(px, "sensor0", paths[1].name))  # and so does the image
+
+    ident = image_feature_cache(probe, paths, tmp_path / "c", "train", view="id")
+    sensor = image_feature_cache(probe, paths, tmp_path / "c", "train", view="sensor0")
+    again = image_feature_cache(probe, paths, tmp_path / "fresh", "train", view="sensor0")
+    assert np.array_equal(np.asarray(sensor), np.asarray(again))  # rebuilt from scratch: the same features
+    assert np.abs(np.asarray(sensor, np.float32) - np.asarray(ident, np.float32)).max() > 1e-3
+    assert len(list((tmp_path / "c").glob("train-sensor0-*.npy"))) == 1
+    # a new simulation version is a new cache, the dihedral views' caches are untouched
+    monkeypatch.setattr(probe_train.sensor_sim, "VERSION", probe_train.sensor_sim.VERSION + 1)
+    image_feature_cache(probe, paths, tmp_path / "c", "train", view="sensor0")
+    image_feature_cache(probe, paths, tmp_path / "c", "train", view="id")
+    assert len(list((tmp_path / "c").glob("train-sensor0-*.npy"))) == 2
+    assert len(list((tmp_path / "c").glob("train-id-*.npy"))) == 1
+
+    assert parse_views(" id, rot90,sensor0,sensor12 ") == ["id", "rot90", "sensor0", "sensor12"]
+    for bad in ("id,sensor", "id,sensorX", "flip", ","):
+        with pytest.raises(ValueError, match="view"):
+            parse_views(bad)

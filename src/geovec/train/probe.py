@@ -16,22 +16,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
 from geovec.inputs import read_image
 from geovec.models.global_path import box_crop, preprocess_pixels
 from geovec.models.probe import ProbeModel
+from geovec.train import sensor_sim
 from geovec.train.cached_loop import optimizer, run_epochs
 from geovec.train.loss import capped_scale, info_nce
 
 CACHE_VERSION = 1
 VIEWS = ("id", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
+#: ``sensor<K>``: the K-th seeded :mod:`geovec.train.sensor_sim` variant of every image (another GSD, blur,
+#: radiometry and JPEG per image and K)
+SENSOR_VIEW = re.compile(r"sensor(\d+)")
+SENSOR_SEED = 0
 
 
 def dihedral(pixels: np.ndarray, view: str) -> np.ndarray:
@@ -49,6 +56,36 @@ def dihedral(pixels: np.ndarray, view: str) -> np.ndarray:
     if view not in ops:
         raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
     return np.ascontiguousarray(ops[view](pixels))
+
+
+def parse_views(text: str) -> list[str]:
+    """``"id,hflip,sensor0"`` -> the view names; ValueError naming an unknown one."""
+    views = [v.strip() for v in text.split(",") if v.strip()]
+    for v in views:
+        if v not in VIEWS and not SENSOR_VIEW.fullmatch(v):
+            raise ValueError(f"unknown view {v!r}: choose from {', '.join(VIEWS)} or sensor<K> (K = 0, 1, ...)")
+    if not views:
+        raise ValueError("no view given")
+    return views
+
+
+def render_view(pixels: np.ndarray, view: str, name: str) -> np.ndarray:
+    """``pixels`` (H, W, 3 uint8) in ``view``: a dihedral view, or ``sensor<K>``: the seeded sensor simulation
+    variant K of the image called ``name`` (deterministic per name and K)."""
+    m = SENSOR_VIEW.fullmatch(view)
+    if m is None:
+        return dihedral(pixels, view)
+    image, _ = sensor_sim.simulate(Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)), SENSOR_SEED, name,
+                                   int(m.group(1)))
+    return np.asarray(image)
+
+
+def view_key(view: str):
+    """What a view's cache key holds: its name, and for a simulated view the simulation's version and settings."""
+    if SENSOR_VIEW.fullmatch(view):
+        return [view, "sensor_sim", sensor_sim.VERSION, SENSOR_SEED, list(sensor_sim.GSD_RANGE_M),
+                sensor_sim.SOURCE_GSD_M]
+    return view  # unchanged for the dihedral views, so their existing caches stay valid
 
 
 def content_key(*parts) -> str:
@@ -126,10 +163,11 @@ def image_feature_cache(model: ProbeModel, images: Sequence[str | Path], directo
                         view: str = "id", boxes: Sequence[Sequence[float] | None] | None = None,
                         chunk: int = 64, log: Callable[[str], None] | None = None,
                         stats: dict | None = None) -> np.ndarray:
-    """(N, 1280) fp16 pooled vision features of ``images`` (each in ``view``; optional box crop), cached.
+    """(N, 1280) fp16 pooled vision features of ``images`` (each in ``view``, see :func:`render_view`; optional
+    box crop), cached.
     ``stats``: a dict that gets ``{"<name>-<view>": {"rows", "build_seconds"}}``."""
     boxes = list(boxes) if boxes is not None else [None] * len(images)
-    key = content_key(CACHE_VERSION, model.config.vision, model.config.image_size, view,
+    key = content_key(CACHE_VERSION, model.config.vision, model.config.image_size, view_key(view),
                       [str(p) for p in images], boxes)
     cache = ArrayCache(directory, f"{name}-{view}", key, len(images), 1280)
 
@@ -139,7 +177,8 @@ def image_feature_cache(model: ProbeModel, images: Sequence[str | Path], directo
             px = read_image(p).pixels
             if b is not None:
                 px = box_crop(px, [b])
-            pixels.append(preprocess_pixels(dihedral(px, view), model.config.image_size))
+            name = Path(p).name if b is None else f"{Path(p).name}:{list(b)}"
+            pixels.append(preprocess_pixels(render_view(px, view, name), model.config.image_size))
         with torch.inference_mode():
             return model.pooled_features(pixels).cpu().numpy()
 

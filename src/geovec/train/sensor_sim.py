@@ -29,6 +29,10 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 #: the source GSD assumed for RSICD / AID crops (their 0.5-8 m, mostly near the fine end)
 SOURCE_GSD_M = 1.0
+#: the simulated GSD range (m) of a variant
+GSD_RANGE_M = (0.5, 30.0)
+#: bump when a variant's rendering changes: caches of simulated views are keyed by it
+VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class SensorParams:
     jpeg_quality: int
 
 
-def draw_params(rng: np.random.Generator, gsd_range: tuple[float, float] = (0.5, 30.0),
+def draw_params(rng: np.random.Generator, gsd_range: tuple[float, float] = GSD_RANGE_M,
                 source_gsd_m: float = SOURCE_GSD_M) -> SensorParams:
     """One variant's settings (see the module docstring for the ranges)."""
     lo, hi = gsd_range
@@ -78,7 +82,7 @@ def apply(image: Image.Image, p: SensorParams) -> Image.Image:
 
 
 def simulate(image: Image.Image, seed: int, key: str, variant: int = 0,
-             gsd_range: tuple[float, float] = (0.5, 30.0)) -> tuple[Image.Image, SensorParams]:
+             gsd_range: tuple[float, float] = GSD_RANGE_M) -> tuple[Image.Image, SensorParams]:
     """A seeded variant of ``image`` (``key``: e.g. its file name) and the settings that made it."""
     rng = np.random.default_rng([seed, zlib.crc32(key.encode()), variant])
     p = draw_params(rng, gsd_range)
@@ -86,7 +90,7 @@ def simulate(image: Image.Image, seed: int, key: str, variant: int = 0,
 
 
 def render_views(paths: list[str | Path], out_dir: str | Path, views: int = 1, seed: int = 0,
-                 gsd_range: tuple[float, float] = (0.5, 30.0)) -> list[dict]:
+                 gsd_range: tuple[float, float] = GSD_RANGE_M) -> list[dict]:
     """Render ``views`` variants of every image to ``<out_dir>/<stem>-s<k>.jpg`` (quality 95 on top of the
     simulated compression; files already there are kept, so an interrupted run resumes); returns one row per
     variant: ``{"source", "image", **settings}``."""
