@@ -128,6 +128,9 @@ def test_relative_links_and_images_point_at_files_in_the_repo(doc):
     local = [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
     missing = [t for t in local if t and not (doc.parent / t).exists()]
     assert not missing, f"{doc.name}: {missing}"
+    # a link out of the repository works only on the machine that has that folder (not in a clone, not on the web)
+    outside = [t for t in local if t and not (doc.parent / t).resolve().is_relative_to(REPO.resolve())]
+    assert not outside, f"{doc.name} links outside the repository: {outside}"
 
 
 def test_docs_hold_only_what_their_pages_show():
