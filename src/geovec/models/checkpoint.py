@@ -9,6 +9,7 @@ on load, so a checkpoint stays small. Shared by every architecture that has ``co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -75,8 +76,17 @@ def load_trained(model, directory: str | Path, required: bool = True, upgrade=No
     missing = sorted(n for n in own if model.is_trainable_name(n) and n not in state)
     if unknown or missing:
         raise ValueError(f"checkpoint {directory} does not fit the model: unknown {unknown[:5]}, missing {missing[:5]}")
+    copy_tensors(own, state, f"checkpoint {directory}")
+
+
+def copy_tensors(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Copy each tensor of ``state`` into the parameter of ``own`` of the same name (in its dtype); a shape that
+    does not fit is a ValueError naming ``where``. Names of ``state`` that ``own`` lacks are skipped: refusing them
+    is the caller's rule."""
     with torch.no_grad():
         for n, t in state.items():
+            if n not in own:
+                continue
             if own[n].shape != t.shape:
-                raise ValueError(f"checkpoint {directory}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
+                raise ValueError(f"{where}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
             own[n].copy_(t.to(own[n].dtype))

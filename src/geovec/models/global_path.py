@@ -24,6 +24,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from geovec.models.checkpoint import copy_tensors
 from geovec.models.text_top import TextTop, run_to_split, sentence_embeddings
 from geovec.models.vision import ImageTower, run_by_size, target_size, vision_tower_class
 from geovec.models.vision_top import VisionTop, run_from_split
@@ -127,12 +128,7 @@ class GlobalPath(nn.Module):
             need = sorted(n for n in own if n.startswith(part))
             if any(n not in state for n in need):
                 raise ValueError(f"the global path's {part[:-1]} is missing or incomplete in the weights given")
-        with torch.no_grad():
-            for n, t in state.items():
-                if n in own:
-                    if own[n].shape != t.shape:
-                        raise ValueError(f"global path: {n} has shape {tuple(t.shape)}, the part {tuple(own[n].shape)}")
-                    own[n].copy_(t.to(own[n].dtype))
+        copy_tensors(own, state, "global path")
 
     # --- CPU side: the global view of an image -------------------------------------------------------------------
     def view(self, pixels: np.ndarray, boxes: Sequence[Sequence[float]] | None = None,

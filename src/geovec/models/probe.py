@@ -34,7 +34,7 @@ from torch import nn
 from geovec.inputs import GeoVecInputError, Item, read_image
 from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
-from geovec.models.checkpoint import WEIGHTS_FILE
+from geovec.models.checkpoint import WEIGHTS_FILE, copy_tensors
 from geovec.models.global_path import GlobalInput, GlobalPath, Towers
 from geovec.models.towers import LocationTower
 from geovec.models.vision import build_vision_tower, run_by_size
@@ -216,11 +216,7 @@ class ProbeModel(EmbeddingModel):
         if set(state) != set(own):
             raise ValueError(f"{directory}: weights do not fit the probe (unknown {sorted(set(state) - set(own))}, "
                              f"missing {sorted(set(own) - set(state))})")
-        with torch.no_grad():
-            for n, t in state.items():
-                if own[n].shape != t.shape:
-                    raise ValueError(f"{directory}: {n} has shape {tuple(t.shape)}, model {tuple(own[n].shape)}")
-                own[n].copy_(t)
+        copy_tensors(own, state, str(directory))
         return model.eval()
 
     @classmethod
