@@ -265,9 +265,12 @@ class DualPathModel(StagedModel, EmbeddingModel):
         encoder = F.normalize(enc.project(enc.pool_prepared(staged)), dim=-1)
         views = [GlobalInput(text=p.text, lat=p.lat, lon=p.lon, pixels=p.global_pixels,
                              fmap=shared.get(i) if p.global_pixels is None else None) for i, p in enumerate(prepared)]
-        glob_emb = glob.embed(views)
+        return self.combine(glob.embed(views), encoder)
+
+    def combine(self, glob: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
+        """The two halves' unit vectors (B, d) each -> the model's embedding (B, 2d) (see the module docstring)."""
         w = float(self.settings["encoder_weight"])
-        return torch.cat([glob_emb, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
+        return torch.cat([glob, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
 
     # --- checkpoints ------------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:

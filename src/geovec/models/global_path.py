@@ -171,6 +171,10 @@ class GlobalPath(nn.Module):
         """Mean-pooled feature maps (B, C) -> unnormalised (B, d); gradients flow (training calls this)."""
         return self.image_head(pooled.to(self.device, torch.float32))
 
+    def image_part(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled feature maps (B, C) -> the image part of the embedding: unit vectors (B, d)."""
+        return F.normalize(self.image_embeddings(pooled), dim=-1)
+
     def _text_top_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.text_top(run_to_split(self.towers.text.model, ids, mask, self.text_top.split), mask)
 
@@ -196,7 +200,7 @@ class GlobalPath(nn.Module):
             own = [i for i in img if items[i].pixels is not None]
             maps = dict(zip(own, self.feature_maps([items[i].pixels for i in own]))) if own else {}
             pooled = torch.stack([(maps[i] if i in maps else items[i].fmap).float().mean(dim=(1, 2)) for i in img])
-            out[img] += F.normalize(self.image_embeddings(pooled), dim=-1)
+            out[img] += self.image_part(pooled)
         txt = [i for i, it in enumerate(items) if it.text is not None]
         if txt:
             with torch.no_grad():

@@ -1,24 +1,18 @@
 """The single encoder's input sequence: a batch of prepared items laid out as one padded sequence of token
 embeddings, each token with its type, attention and pooling masks.
 
-Sequence layout per item (``order`` is the order the item gave its modalities)::
-
-    prefix  [instruction tokens]  <image tokens | region tokens | location tokens | text tokens ...>  suffix
-
-Each token also gets a learned type embedding (special/text, instruction, image, region, location).
+The layout itself (which row each position reads, in numpy) is :mod:`geovec.models.layout`'s. Each token also gets a learned type embedding (special/text, instruction, image, region, location).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError
-
-TYPE_TEXT, TYPE_INSTRUCTION, TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION = range(5)
+from geovec.models.layout import Layout, arrange
 
 
 def assemble(model, prepared: Sequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -47,9 +41,7 @@ def assemble(model, prepared: Sequence) -> tuple[torch.Tensor, torch.Tensor, tor
         for idx in by_shape.values():
             pooled_parts.append(F.adaptive_avg_pool2d(torch.stack([fmaps[i] for i in idx]), grid))
             order_parts.extend(idx)
-        pooled = torch.cat(pooled_parts)  # (n_img, C, g, g)
-        toks = model.vision_proj(pooled.flatten(2).transpose(1, 2)).squeeze(2)  # (n_img, g*g, d)
-        image_rows = toks.reshape(-1, d)
+        image_rows = image_rows_from_grid(model, torch.cat(pooled_parts))  # (n_img * g * g, d)
         img_slot = {i: j for j, i in enumerate(order_parts)}
     n_img_tok = grid * grid
 
@@ -72,66 +64,38 @@ def assemble(model, prepared: Sequence) -> tuple[torch.Tensor, torch.Tensor, tor
         loc_rows = model.location_proj(model.location_features(lat, lon)).reshape(-1, d)  # (n_loc * k, d)
     loc_slot = {i: j for j, i in enumerate(loc_idx)}
 
-    # layout: segments of (block, start row, length, type, is_wrapper); blocks: 0 ids, 1 image, 2 region, 3 location
-    ids_flat: list[int] = []
-
-    def ids_segment(ids: list[int], typ: int, wrapper: bool = False) -> tuple:
-        ids_flat.extend(ids)
-        return (0, len(ids_flat) - len(ids), len(ids), typ, wrapper)
-
-    layouts = []
+    lay = Layout()
     for i, p in enumerate(prepared):
-        seg = []
-        if bb.prefix_ids:
-            seg.append(ids_segment(bb.prefix_ids, TYPE_TEXT, True))
-        if p.instruction is not None:
-            seg.append(ids_segment(instr_ids[p.instruction], TYPE_INSTRUCTION))
-        for m in p.order:
-            if m == "image":
-                seg.append((1, img_slot[i] * n_img_tok, n_img_tok, TYPE_IMAGE, False))
-            elif m == "box":
-                seg.append((2, region_start[i], p.boxes.shape[0], TYPE_REGION, False))
-            elif m == "location":
-                seg.append((3, loc_slot[i] * k_loc, k_loc, TYPE_LOCATION, False))
-            elif m == "text":
-                seg.append(ids_segment(text_ids[p.text], TYPE_TEXT))
-        if bb.suffix_ids:
-            seg.append(ids_segment(bb.suffix_ids, TYPE_TEXT, True))
-        layouts.append(seg)
-    lengths = [sum(s[2] for s in seg) for seg in layouts]
+        lay.add_item(p.order, bb.prefix_ids, bb.suffix_ids,
+                     instruction_ids=instr_ids[p.instruction] if p.instruction is not None else None,
+                     text_ids=text_ids.get(p.text), image=(img_slot[i] * n_img_tok, n_img_tok) if i in img_slot else None,
+                     regions=(region_start[i], p.boxes.shape[0]) if i in region_start else None,
+                     location=(loc_slot[i] * k_loc, k_loc) if i in loc_slot else None)
     limit = getattr(bb, "max_positions", None)
-    for i, n in enumerate(lengths):
+    for i, n in enumerate(lay.lengths()):
         if limit and n > limit:
             raise GeoVecInputError(f"sequence of {n} tokens exceeds the encoder's {limit} (too many boxes?)", i)
 
-    token_rows = bb.embed_tokens(torch.tensor(ids_flat, dtype=torch.long, device=dev)) if ids_flat \
+    token_rows = bb.embed_tokens(torch.tensor(lay.ids, dtype=torch.long, device=dev)) if lay.ids \
         else torch.zeros(0, d, device=dev)
     blocks = [token_rows, image_rows, region_rows, loc_rows]
-    offsets = np.cumsum([0] + [b.shape[0] for b in blocks])
-    pad_row = int(offsets[-1])  # the all-zero row appended below
-    B, T = len(prepared), max(lengths)
-    index = np.full((B, T), pad_row, dtype=np.int64)
-    types = np.zeros((B, T), dtype=np.int64)
-    attn = np.zeros((B, T), dtype=np.int64)
-    pool_mask = np.zeros((B, T), dtype=np.float32)
-    for b, seg in enumerate(layouts):
-        start = T - lengths[b] if bb.padding_side == "left" else 0
-        pos = start
-        # region_pooling "regions": an item with boxes stands for the marked region, so the mean runs
-        # over its region tokens (which attend to the whole image) and its own text only, not over the
-        # image tokens or the sequence's wrapper tokens ([CLS]/[SEP]) that summarise the whole scene
-        region_item = cfg.region_pooling == "regions" and any(s[3] == TYPE_REGION for s in seg)
-        for block, row, n, typ, wrapper in seg:
-            index[b, pos:pos + n] = np.arange(offsets[block] + row, offsets[block] + row + n)
-            types[b, pos:pos + n] = typ
-            skip = typ == TYPE_INSTRUCTION and not cfg.pool_instruction
-            skip |= region_item and (typ == TYPE_IMAGE or wrapper)
-            if not skip:
-                pool_mask[b, pos:pos + n] = 1.0
-            pos += n
-        attn[b, start:pos] = 1
-    dtype = token_rows.dtype
-    rows = torch.cat([blk.to(dtype) for blk in blocks] + [torch.zeros(1, d, dtype=dtype, device=dev)])
-    embeds = rows[torch.from_numpy(index).to(dev)]
+    index, types, attn, pool_mask = arrange(lay, [b.shape[0] for b in blocks], bb.padding_side, cfg.region_pooling,
+                                            cfg.pool_instruction)
+    embeds = gather(blocks, torch.from_numpy(index).to(dev))
     return (embeds, torch.from_numpy(types).to(dev), torch.from_numpy(attn).to(dev),
             torch.from_numpy(pool_mask).to(dev))
+
+
+def gather(blocks: Sequence[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+    """The sequence's token embeddings (B, T, d): row ``index`` of the blocks stacked, with an all-zero row after
+    them (padding) (:func:`geovec.models.layout.arrange`)."""
+    d = blocks[0].shape[-1]
+    dtype = blocks[0].dtype
+    rows = torch.cat([blk.to(dtype) for blk in blocks] + [torch.zeros(1, d, dtype=dtype, device=blocks[0].device)])
+    return rows[index]
+
+
+def image_rows_from_grid(model, pooled: torch.Tensor) -> torch.Tensor:
+    """Grid-pooled feature maps (n, C, g, g) -> image tokens (n * g * g, d)."""
+    toks = model.vision_proj(pooled.flatten(2).transpose(1, 2)).squeeze(2)  # (n, g*g, d)
+    return toks.reshape(-1, model.backbone.hidden_size)

@@ -24,7 +24,8 @@ from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import save_pretrained
 from geovec.models.config import GeoVecConfig
 from geovec.models.pooling import pool
-from geovec.models.sequence import TYPE_IMAGE, assemble
+from geovec.models.layout import TYPE_IMAGE
+from geovec.models.sequence import assemble
 from geovec.models.stages import Stage, StagedModel
 from geovec.models.towers import LocationTower, Projector, RegionTokens
 from geovec.models.vision import build_vision_tower, run_by_size, target_size  # noqa: F401  (target_size: index)
@@ -252,6 +253,12 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
             raise GeoVecInputError("no items to embed (empty batch)")
         embeds, types, attn, pool_mask = assemble(self, prepared)
         text_only = not bool((types >= TYPE_IMAGE).any())  # TYPE_IMAGE, TYPE_REGION, TYPE_LOCATION come last
+        return self.pool_sequence(embeds, types, attn, pool_mask, text_only)
+
+    def pool_sequence(self, embeds: torch.Tensor, types: torch.Tensor, attn: torch.Tensor, pool_mask: torch.Tensor,
+                      text_only: bool = False) -> torch.Tensor:
+        """An assembled sequence (:func:`~geovec.models.sequence.assemble`) -> pooled encoder states (B, hidden):
+        type embeddings added, the encoder, pooling."""
         hidden = self.encode_sequence(embeds + self.type_embed(types), attn, text_only=text_only)
         mode = self.config.pooling or self.backbone.default_pooling
         # last-token / CLS pooling read the attended sequence; mean pooling skips the instruction
