@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from sentence_transformers.base.modules.input_module import InputModule
 
 from geovec.integrations.sentence_transformers_files import MODULE_TYPE, sentence_transformers_config, write_sentence_transformers_files  # noqa: F401
-from geovec.models.encode_loop import embed_batch
+from geovec.models.base import embed_batch
 from geovec.models.instructions import call_instruction
 
 

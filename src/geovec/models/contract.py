@@ -236,7 +236,7 @@ class EncodeAPI:
     def prepare_batch(self, items: Sequence[Any], task: str | None = None, side: str = "query",
                       instruction: str | None = None) -> list[Any]:
         """Raw items parsed, instructed (:meth:`instructed`) and prepared, in order: the first half of
-        :meth:`encode` for callers that run the forward pass themselves (:func:`~geovec.models.encode_loop.
+        :meth:`encode` for callers that run the forward pass themselves (:func:`~geovec.models.base.
         embed_batch`), like the sentence-transformers module."""
         resolved = self.instructed(parse_items(items), task=task, side=side, instruction=instruction)
         return [self.prepare_at(item, i) for i, item in enumerate(resolved)]

@@ -5,6 +5,7 @@ of items (:func:`geovec.train.prepare.embed_items`) and the sentence-transformer
 Items are prepared (decoded, resized, normalised) in a thread pool one window of ``PREPARE_WINDOW_BATCHES``
 batches ahead of the forward pass (PIL and the backends release the GIL, so decoding overlaps the model); each
 window is regrouped by the model's ``batch_key`` (image size) into batches, so a batch runs the vision tower once.
+The loop needs no torch: the model runs each batch (``embed_rows``) inside its ``inference_scope``.
 """
 
 from __future__ import annotations
@@ -12,39 +13,13 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from geovec.inputs import GeoVecInputError, Item
 
 PREPARE_WINDOW_BATCHES = 2  # items are decoded this many batches ahead, then regrouped by batch_key
-
-
-@contextmanager
-def eval_mode(module: nn.Module):
-    """``module`` and all its submodules in eval mode for the block, each one's own mode restored afterwards.
-    Only the modules in training mode are touched: ``module.eval()`` walks every submodule (about 800 in
-    geovec-compact, several milliseconds), which dominated the cost of encoding a single text."""
-    training = [m for m in module.modules() if m.training]
-    for m in training:
-        m.training = False
-    try:
-        yield
-    finally:
-        for m in training:
-            m.training = True
-
-
-def embed_batch(model, prepared: Sequence[Any], normalize: bool = True, embed: Callable | None = None) -> torch.Tensor:
-    """The forward pass of one batch of prepared items: ``model.embed_prepared`` (or ``embed``), in float32,
-    L2-normalised with ``normalize``."""
-    emb = (embed or model.embed_prepared)(list(prepared)).float()
-    return F.normalize(emb, dim=-1) if normalize else emb
 
 
 def encode_items(model, items: Sequence[Item], batch_size: int = 32, show_progress_bar: bool | None = None,
@@ -66,8 +41,7 @@ def encode_items(model, items: Sequence[Item], batch_size: int = 32, show_progre
     if show_progress_bar is None:
         show_progress_bar = n_batches > 1 and sys.stderr.isatty()
     out = np.empty((len(items), model.embed_dim), dtype=np.float32)
-    workers = num_workers or min(4, max(1, torch.get_num_threads()))
-    grad_off = torch.inference_mode if inference else torch.no_grad
+    workers = num_workers or min(4, max(1, model.cpu_threads()))
 
     def prepare_at(i: int):
         if prepare is None:
@@ -77,7 +51,7 @@ def encode_items(model, items: Sequence[Item], batch_size: int = 32, show_progre
         except GeoVecInputError as e:
             raise e.at(i) from None
 
-    with eval_mode(model), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geovec-prep") as pool:
+    with model.inference_scope(inference), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geovec-prep") as pool:
 
         def submit(window: list[int]) -> list[Future]:
             return [pool.submit(prepare_at, i) for i in window]
@@ -110,10 +84,9 @@ def encode_items(model, items: Sequence[Item], batch_size: int = 32, show_progre
             for s in range(0, len(grouped), batch_size):
                 chunk = grouped[s : s + batch_size]
                 t_fwd = time.perf_counter()
-                with grad_off():
-                    emb = embed_batch(model, [prepared[j] for j in chunk], normalize, embed)
+                emb = model.embed_rows([prepared[j] for j in chunk], normalize, embed)
                 model.add_seconds("forward", time.perf_counter() - t_fwd)
-                out[[kept[j] for j in chunk]] = emb.cpu().numpy()
+                out[[kept[j] for j in chunk]] = emb
             if progress is not None:
                 progress.update(len(window))
         if progress is not None:

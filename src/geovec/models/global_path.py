@@ -20,11 +20,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
 from geovec.models.checkpoint import copy_tensors
+from geovec.models.pixels import resize_to
 from geovec.models.text_top import TextTop, run_to_split, sentence_embeddings
 from geovec.models.vision import ImageTower, run_by_size, target_size, vision_tower_class
 from geovec.models.vision_top import VisionTop, run_from_split
@@ -65,9 +65,7 @@ def preprocess_pixels(pixels: np.ndarray, image_size: int = 224,
     tower = tower if tower is not None else vision_tower_class("efficientnet-lite0")
     height, width = pixels.shape[:2]
     w, h = target_size(width, height, image_size, image_size, tower.stride)
-    if (w, h) != (width, height):
-        pixels = np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize((w, h), Image.BICUBIC))
-    return tower.normalize(pixels)
+    return tower.normalize(resize_to(pixels, w, h))
 
 
 @dataclass(frozen=True)

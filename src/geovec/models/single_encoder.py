@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from geovec.inputs import GeoRef, GeoVecInputError, Item, read_image
@@ -23,6 +22,7 @@ from geovec.models.backbones import build_backbone
 from geovec.models.base import EmbeddingModel
 from geovec.models.checkpoint import save_pretrained
 from geovec.models.config import GeoVecConfig
+from geovec.models.pixels import resize_to
 from geovec.models.pooling import pool
 from geovec.models.layout import TYPE_IMAGE
 from geovec.models.sequence import assemble
@@ -179,10 +179,7 @@ class SingleEncoderModel(StagedModel, EmbeddingModel):
         raster = read_image(source)
         w, h = target_size(raster.width, raster.height, self.config.image_min_size, self.config.image_max_size,
                            self.vision.stride)
-        pixels = raster.pixels
-        if (w, h) != (raster.width, raster.height):
-            pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
-        out = (self.vision.normalize(pixels), raster.georef, raster.width, raster.height, raster.pixels)
+        out = (self.vision.normalize(resize_to(raster.pixels, w, h)), raster.georef, raster.width, raster.height, raster.pixels)
         if key is not None:
             with self._decoded_lock:
                 self._decoded[key] = out

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from geovec.models.pixels import target_size  # noqa: F401  (the resize rule, imported from here)
+
 # name -> "module:Class"; modules are imported on first use so optional weight packages stay optional. Each class
 # is built as Class(name).
 _REGISTRY: dict[str, str] = {
@@ -37,15 +39,6 @@ class ImageTower(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised pixels -> (B, channels, H / stride, W / stride)."""
         raise NotImplementedError
-
-
-def target_size(width: int, height: int, min_size: int, max_size: int, stride: int = 32) -> tuple[int, int]:
-    """Resize rule (aspect kept): longer side clamped to [min_size, max_size], both sides multiples of stride."""
-    long_side = max(width, height)
-    scale = min(max(long_side, min_size), max_size) / long_side
-    w = max(stride, int(round(width * scale / stride)) * stride)
-    h = max(stride, int(round(height * scale / stride)) * stride)
-    return w, h
 
 
 def run_by_size(pixels: list[torch.Tensor], run) -> list:

@@ -11,6 +11,8 @@ import io
 import numpy as np
 import torch
 
+from geovec.models.pixels import scaled_input
+
 from geovec.models.vision import ImageTower
 
 
@@ -37,6 +39,7 @@ class EfficientNetLite(ImageTower):
 
     stride = 32
     channels = 1280
+    INPUT_SCALING = (127.0, 128.0)  # (offset, scale) of the uint8 pixels
     VARIANTS = tuple(f"efficientnet-lite{k}" for k in range(5))
 
     def __init__(self, name: str = "efficientnet-lite0"):
@@ -54,8 +57,7 @@ class EfficientNetLite(ImageTower):
     @staticmethod
     def normalize(pixels_uint8: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> (3, H, W) float in the TF-Lite input range."""
-        t = torch.from_numpy(np.array(pixels_uint8, dtype=np.uint8, order="C", copy=True)).permute(2, 0, 1).float()
-        return (t - 127.0) / 128.0
+        return torch.from_numpy(scaled_input(pixels_uint8, *EfficientNetLite.INPUT_SCALING))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net.extract_features(images.contiguous(memory_format=torch.channels_last))
