@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +41,10 @@ import torch
 from geovec.runtime import export as ex
 from geovec.runtime.quantize import TEXT_ONLY_GRAPHS, int8_graphs
 from geovec.runtime.backend_names import BACKENDS, PRECISIONS, requested, requested_backend  # noqa: F401
+from geovec.runtime.runners import (  # noqa: F401  (imported from here)
+    PRECISION_BACKEND, RUNNERS, OnnxRuntimeRunner, OpenVINORunner, Runner, cache_writable)
 
 AUTO_ORDER = ("onnx", "openvino")  # measured on the 2-core dev machine: see docs/performance.md
-PRECISION_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the backend that runs each reduced precision
 FAITHFUL_COSINE = 0.9999  # fp32 backends: every item of the fixed batch, cosine with torch
 REDUCED_COSINE = 0.998  # bf16, stated separately: measured 0.9992; rsmeb-dev within the paired CI (docs/performance.md)
 CHECK_VERSION = "c2"  # the fixed batch's definition (c2: its texts also as a text-only batch); cached checks of others are redone
@@ -63,86 +62,6 @@ def installed(backend: str) -> bool:
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-# --- runners -------------------------------------------------------------------------------------------------
-class Runner:
-    """Runs exported graphs on numpy arrays; ``graphs`` names those it has (the rest stay in torch)."""
-
-    name = "?"
-    precisions: tuple[str, ...] = ("fp32",)
-
-    def __init__(self, paths: dict[str, Path], precision: str = "fp32", threads: int | None = None):
-        if precision not in self.precisions:
-            other = f"; for {precision} use backend={PRECISION_BACKEND[precision]!r}" if precision in PRECISION_BACKEND \
-                else ""
-            raise ValueError(f"the {self.name} backend runs {' or '.join(self.precisions)}, not {precision}{other}")
-        self.paths = dict(paths)
-        self.precision = precision
-        self.threads = threads or torch.get_num_threads()
-        self.graphs = set(self.paths)
-
-    @property
-    def label(self) -> str:
-        return self.name if self.precision == "fp32" else f"{self.name}-{self.precision}"
-
-    def run(self, graph: str, *arrays: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-class OnnxRuntimeRunner(Runner):
-    name = "onnx"
-    precisions = ("fp32", "int8")
-
-    def __init__(self, paths, precision="fp32", threads=None):
-        super().__init__(paths, precision, threads)
-        import onnxruntime as ort
-
-        self.version = ort.__version__
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # idle intra-op threads sleep instead of spinning: the decode threads need those cores
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.sessions = {g: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
-                         for g, p in self.paths.items()}
-        self.inputs = {g: [i.name for i in s.get_inputs()] for g, s in self.sessions.items()}
-
-    def run(self, graph, *arrays):
-        return self.sessions[graph].run(None, dict(zip(self.inputs[graph], arrays)))[0]
-
-
-class OpenVINORunner(Runner):
-    name = "openvino"
-    precisions = ("fp32", "bf16")
-
-    def __init__(self, paths, precision="fp32", threads=None):
-        super().__init__(paths, precision, threads)
-        import openvino as ov
-
-        self.version = ov.__version__
-        core = ov.Core()
-        with_cache = cache_writable()
-        if with_cache:
-            core.set_property({"CACHE_DIR": str(ex.cache_dir() / "openvino")})
-        self.compiled, self.requests, self.locks = {}, {}, {}
-        for g, p in self.paths.items():
-            hint = "bf16" if precision == "bf16" and g in ("vision", "encoder", "global_text") else "f32"
-            cfg = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads,
-                   "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
-            self.compiled[g] = core.compile_model(core.read_model(str(p)), "CPU", cfg)
-            self.requests[g] = self.compiled[g].create_infer_request()
-            self.locks[g] = threading.Lock()  # an infer request is not thread-safe (serve runs encode in threads)
-
-    def run(self, graph, *arrays):
-        with self.locks[graph]:
-            req = self.requests[graph]
-            req.infer(list(arrays))
-            return np.array(req.get_output_tensor(0).data, copy=True)
-
-
-RUNNERS = {"onnx": OnnxRuntimeRunner, "openvino": OpenVINORunner}
 
 
 # --- attaching: graph-backed stages in the model's slots ----------------------------------------------------
@@ -255,15 +174,6 @@ def faithfulness(model, runner: Runner, items: list | None = None) -> dict:
 
 def threshold(precision: str) -> float:
     return {"fp32": FAITHFUL_COSINE, "bf16": REDUCED_COSINE, "int8": INT8_COSINE}[precision]
-
-
-def cache_writable() -> bool:
-    try:
-        d = ex.cache_dir()
-        d.mkdir(parents=True, exist_ok=True)
-        return os.access(d, os.W_OK)
-    except OSError:
-        return False
 
 
 def _check_path(prints: dict[str, str], runner: Runner, model_key: str) -> Path:
