@@ -178,11 +178,15 @@ class GlobalPath(nn.Module):
 
     def sentence_embeddings(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """(N, d) unit sentence embeddings: the text tower's, through the text top where the path has one."""
-        states = self.towers.text_states
+        return sentence_embeddings(self.towers.text.tokenizer, self.text_states_fn(), texts, self.max_text_tokens,
+                                   batch_size, self.device)
+
+    def text_states_fn(self):
+        """What the sentence embedding reads: token ids, mask -> token states (through the text top where the path
+        has one)."""
         if self.text_top is not None:
-            states = self.towers.text_top_states or self._text_top_states
-        return sentence_embeddings(self.towers.text.tokenizer, states, texts, self.max_text_tokens, batch_size,
-                                   self.device)
+            return self.towers.text_top_states or self._text_top_states
+        return self.towers.text_states
 
     def location_embeddings(self, features: torch.Tensor) -> torch.Tensor:
         """GeoCLIP features (B, 512) -> unnormalised (B, d)."""

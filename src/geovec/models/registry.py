@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -119,7 +120,7 @@ def resolve(name_or_path: str | Path | None) -> Path | None:
 
 def load_model(name_or_path: str | Path | None = None, device: str | None = None,
                num_threads: int | None = None, backend: str | None = None, precision: str | None = None,
-               export_dir: str | Path | None = None) -> EmbeddingModel:
+               export_dir: str | Path | None = None, lazy: bool | None = None) -> EmbeddingModel:
     """Load a bundled model by name (default ``geovec-compact``) or a checkpoint directory.
 
     ``backend``: ``"auto"`` (default, or ``$GEOVEC_BACKEND``) runs the single encoder's exported graphs on
@@ -129,6 +130,11 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     ``precision="int8"`` (onnxruntime) are opt-in, each held to its own faithfulness threshold. ``export_dir``: a folder written by ``geovec export onnx``. ``model.backend`` names the
     backend in use. A name of :data:`NAME_SCHEMES` loads what its scheme names (the baselines are encoders with
     the encode contract, not geovec models).
+
+    ``lazy`` (default on; ``$GEOVEC_LAZY=0`` turns it off): where an earlier load of the same checkpoint checked its
+    whole-item graphs on the ONNX backend, return a :class:`~geovec.runtime.graph_model.GraphModel`, which embeds
+    texts and whole images without importing torch and loads the torch model the first time anything else is asked
+    of it.
     """
     scheme = name_scheme(name_or_path)
     if scheme is not None:
@@ -136,11 +142,26 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
         return loader(rest, device=device, num_threads=num_threads, backend=backend, precision=precision,
                       export_dir=export_dir)
     from geovec.runtime import load_stamp
+
+    directory = resolve(name_or_path)
+    lazy = lazy_default() if lazy is None else lazy
+    eager = dict(device=device, num_threads=num_threads, backend=backend, precision=precision, export_dir=export_dir,
+                 lazy=False)
+    # a load already checked for this checkpoint, backend and these package versions attaches what it found
+    key = load_stamp.stamp_key(directory, backend, precision, export_dir) \
+        if directory is not None and device in (None, "cpu") else None
+    stamp = load_stamp.read_stamp(key)
+    if lazy and stamp is not None and stamp.get("items") and device in (None, "cpu"):
+        from geovec.runtime.graph_model import GraphModel
+
+        graph_model = GraphModel.open(stamp["items"], directory, lambda: load_model(directory, **eager),
+                                      threads=num_threads)
+        if graph_model is not None:
+            return graph_model
     from geovec.runtime.backends import apply_backend, attach_stamped
     from geovec.models.base import EmbeddingModel
 
     EmbeddingModel.set_num_threads(num_threads)
-    directory = resolve(name_or_path)
     if directory is None:
         model = build_untrained(UNTRAINED[str(name_or_path)]())
     else:
@@ -148,11 +169,15 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     if device:
         model.to(device)
     model.eval()
-    # a load already checked for this checkpoint, backend and these package versions attaches what it found
-    key = load_stamp.stamp_key(directory, backend, precision, export_dir) \
-        if directory is not None and model.device.type == "cpu" else None
-    stamp = load_stamp.read_stamp(key)
+    if key is not None and model.device.type != "cpu":
+        key = None
     if stamp is None or not attach_stamped(model, stamp):
         apply_backend(model, backend, precision, export_dir)
         load_stamp.write_stamp(key, model)
+    elif "items" not in stamp:
+        load_stamp.write_stamp(key, model)  # a stamp from before the item graphs: add them
     return model
+
+
+def lazy_default() -> bool:
+    return os.environ.get("GEOVEC_LAZY", "1").strip().lower() not in ("0", "false", "no", "off")

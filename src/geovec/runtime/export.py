@@ -138,20 +138,25 @@ def _onnx_symbolics():
 
 def export_graph(model, graph: str, path: str | Path) -> Path:
     """Trace one graph of ``model`` to ``path`` (written to a temporary file and renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     stage = model.torch_stages()[graph]
     if graph not in SIGNATURES or stage.graph is None:
         raise ValueError(f"{graph!r} is no exportable stage; graphs: {model_graphs(model)}")
-    wrapper = _StageGraph(stage).eval()
-    args, (inputs, outputs, axes) = stage.example(), SIGNATURES[graph]
-    fd, tmp = tempfile.mkstemp(prefix=f".{graph}-", suffix=".onnx", dir=path.parent)
+    return export_module(_StageGraph(stage).eval(), stage.example(), SIGNATURES[graph], path)
+
+
+def export_module(module: nn.Module, args: tuple, signature: tuple, path: str | Path) -> Path:
+    """Trace ``module`` on ``args`` to an ONNX file at ``path``; ``signature``: (input names, output names,
+    dynamic axes). Written to a temporary file and renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    inputs, outputs, axes = signature
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     try:
         with torch.no_grad(), _onnx_symbolics(), warnings.catch_warnings(), \
                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(wrapper, args, tmp, input_names=inputs, output_names=outputs, dynamic_axes=axes,
+            torch.onnx.export(module, args, tmp, input_names=inputs, output_names=outputs, dynamic_axes=axes,
                               opset_version=OPSET, dynamo=False, do_constant_folding=True)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -114,8 +114,22 @@ def write_stamp(key: str | None, model) -> None:
              "runner": None if runner is None else {"name": runner.name, "precision": runner.precision},
              "graphs": {} if runner is None else {g: str(p) for g, p in runner.paths.items()}}
     from geovec.runtime.export import write_json
+    from geovec.runtime.items import ensure_items
+
+    try:  # the whole-item graphs a later lazy load runs without torch (False: the model has none that pass)
+        manifest = ensure_items(model, log=_log)
+        stamp["items"] = str(manifest) if manifest is not None else False
+    except Exception as e:  # an exporter gap must not fail the load: the torch model serves every item
+        _log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
+        stamp["items"] = False
 
     try:
         write_json(stamp_path(key), stamp)
     except OSError:
         pass
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
