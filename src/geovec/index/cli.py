@@ -40,11 +40,11 @@ def fail(message: str):
 def open_index(db: Path, writable: bool = False):
     """The index at ``db`` (read-only unless ``writable``: no LanceDB import), or a one-line usage error when
     ``db`` is not an index."""
-    from geovec.index.store import ChipStore, ReadOnlyChipStore
+    from geovec.index.store import ChipStore, ReadOnlyChipStore, UnreadableIndexError
 
     try:
         return ChipStore(db) if writable else ReadOnlyChipStore(db)
-    except (FileNotFoundError, NotADirectoryError) as e:
+    except (FileNotFoundError, NotADirectoryError, UnreadableIndexError) as e:
         fail(str(e))
     except (OSError, ValueError) as e:  # an unreadable or foreign directory
         fail(f"{db} cannot be read as a geovec index: {e}")

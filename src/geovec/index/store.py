@@ -116,6 +116,10 @@ class ChipNotFoundError(ValueError):
         self.chip_id = chip_id
 
 
+class UnreadableIndexError(ValueError):
+    """An index directory whose table is not a readable Lance dataset (damaged or foreign)."""
+
+
 class IndexMismatchError(ValueError):
     """An existing index was built with another model or chipping than this build asks for."""
 
@@ -370,7 +374,12 @@ class ReadOnlyChipStore(ChipReader):
         if uri.exists():
             import lance
 
-            self.dataset = lance.dataset(str(uri))
+            try:
+                self.dataset = lance.dataset(str(uri))
+            except (OSError, ValueError) as e:
+                reason = str(e).split(", /", 1)[0]  # Lance appends the Rust source locations
+                raise UnreadableIndexError(f"{self.path} cannot be read as a geovec index: {uri.name} is not a "
+                                           f"readable Lance dataset ({reason})") from None
 
     def __len__(self) -> int:
         return 0 if self.dataset is None else self.dataset.count_rows()
