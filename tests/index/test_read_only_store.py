@@ -16,7 +16,7 @@ from geovec.cli import app
 from geovec.index.build import build_index
 from geovec.index.chips import ChipSpec
 from geovec.index.export import export_geojson, export_geoparquet
-from geovec.index.search import SearchQuery, embed_query, query_vector, search_vector
+from geovec.index.search import RESULT_COLUMNS, SearchQuery, embed_query, query_vector, search_vector
 from geovec.index.store import TABLE, ChipStore, IndexInfo, ReadOnlyChipStore, chip_schema
 from tests.index.geovec_fake_model import DIM, FakeGeoModel, make_scenes, write_dateline_scenes
 
@@ -159,6 +159,9 @@ def test_an_index_without_a_table_reads_as_empty_and_stays_unwritten(tmp_path):
     store = ReadOnlyChipStore(tmp_path)
     assert len(store) == 0 and store.ids() == set() and not store.has_vector_index() and not store.duplicate_ids()
     assert search_vector(store, _vec("x"), SearchQuery(text="x")) == []
+    near = store.nearest(_vec("x"), RESULT_COLUMNS, 5, None, metric="cosine", exact=False, ef=100, refine_factor=5,
+                         nprobes=20)
+    assert near.num_rows == 0 and near.column_names == RESULT_COLUMNS
     assert store.column("id", "path").num_rows == 0 and store.to_arrow().schema == chip_schema(DIM)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["geovec_index.json"]
 

@@ -358,8 +358,6 @@ class ChipStore(ChipReader):
         return self.has_vector_index()
 
 
-
-
 class ReadOnlyChipStore(ChipReader):
     """An index opened for reading with the Lance dataset alone (``<db>/chips.lance``, its latest committed
     version at opening: a consistent snapshot while others write). LanceDB stores its tables as Lance datasets;
@@ -407,7 +405,8 @@ class ReadOnlyChipStore(ChipReader):
     def nearest(self, vector: np.ndarray, columns: Sequence[str], k: int, where: str | None, *, metric: str,
                 exact: bool, ef: int, refine_factor: int, nprobes: int) -> pa.Table:
         if self.dataset is None:
-            return self._empty(columns)
+            empty = self._empty([c for c in columns if c != "_distance"])
+            return empty.append_column("_distance", pa.array([], pa.float32())) if "_distance" in columns else empty
         near = {"column": "vector", "q": np.asarray(vector, np.float32), "k": k, "metric": metric}
         if exact:
             near["use_index"] = False
