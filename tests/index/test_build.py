@@ -157,7 +157,7 @@ def test_ann_index_is_built_once_large_enough(ann_index, tmp_path):
 
 def test_ann_search_with_prefilter_matches_exact(ann_index):
     idx = ann_index[0]
-    rows = idx.store.table.to_arrow().to_pylist()
+    rows = idx.store.to_arrow().to_pylist()
     lat, lon = rows[0]["centre_lat"], rows[0]["centre_lon"]
     for kw in ({"text": "quarry"}, {"text": "quarry", "near": (lat, lon), "within_km": 1.0},
                {"text": "quarry", "bbox": (lon - 0.01, lat - 0.01, lon + 0.01, lat + 0.01)}):

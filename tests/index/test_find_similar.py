@@ -52,7 +52,7 @@ def index(tmp_path, fake):
 
 
 def _rows(index):
-    return [r for r in index.store.table.to_arrow().to_pylist()]
+    return index.store.to_arrow().to_pylist()
 
 
 def _xyxy(r):

@@ -16,14 +16,14 @@ def test_model_index_and_interleaved_search(scenes, tmp_path, model):
     idx = GeoIndex.build([scenes / "utm32.tif", scenes / "merc.tif"], tmp_path / "db", model, chip_size=128,
                          progress=False)
     assert len(idx) == 5 and idx.info.model_id == model.model_id and idx.info.dimension == model.embed_dim
-    v = np.stack(idx.store.table.to_arrow()["vector"].to_numpy(zero_copy_only=False))
+    v = np.stack(idx.store.to_arrow()["vector"].to_numpy(zero_copy_only=False))
     assert v.shape == (5, model.embed_dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
     # stored vectors are the model's document embeddings of the chip pixels
     from geovec.index.chips import read_chip
 
     chip = plan_chips(scenes / "merc.tif", ChipSpec(128))[0]
     ref = model.encode_document([{"image": read_chip(chip).pixels}], task="retrieval")[0]
-    row = [r for r in idx.store.table.to_arrow().to_pylist() if r["id"] == chip.id][0]
+    row = [r for r in idx.store.to_arrow().to_pylist() if r["id"] == chip.id][0]
     assert np.allclose(row["vector"], ref, atol=1e-4)
     hits = idx.search(image=str(scenes / "utm32.tif"), box=[0, 0, 100, 100], text="a field", near=(52.03, 6.05),
                       within_km=50, k=3)

@@ -18,7 +18,7 @@ def index(scenes, tmp_path):
 
 
 def _all_rows(index):
-    return index.store.table.to_arrow().to_pylist()
+    return index.store.to_arrow().to_pylist()
 
 
 def test_image_query_finds_its_own_chip(index, scenes):

@@ -8,17 +8,19 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from geovec.domain import LatLon
 from geovec.index.search import SearchHit, SearchQuery, check_model, hits_to_geojson, query_vector, search_vector
-from geovec.index.store import ChipStore
+from geovec.index.store import ReadOnlyChipStore
 
 if TYPE_CHECKING:  # building pulls in chipping and raster reading, which a search does not need
     from geovec.index.build import BuildSummary
 
 
 class GeoIndex:
-    """An index directory and the model its vectors came from (loaded by name on first use if not given)."""
+    """An index directory and the model its vectors came from (loaded by name on first use if not given).
+    Searches read the index as it was when opened (or last extended with :meth:`add`); building and adding
+    write through :func:`~geovec.index.build.build_index`."""
 
     def __init__(self, db: str | Path, model=None):
-        self.store = ChipStore(db)
+        self.store = ReadOnlyChipStore(db)
         self._model = model
         if model is not None:
             check_model(self.store, model)
@@ -61,7 +63,7 @@ class GeoIndex:
         spec = ChipSpec(info.chip_size, info.chip_overlap, tuple(info.bands) if info.bands else None, info.embed_size)
         summary = build_index(paths, self.store.path, self.model, spec, task=info.task,
                               with_location=info.with_location, **kwargs)
-        self.store = ChipStore(self.store.path)
+        self.store = ReadOnlyChipStore(self.store.path)
         return summary
 
     def search(self, text: str | None = None, image: Any = None, box: Sequence[float] | None = None,

@@ -37,13 +37,14 @@ def fail(message: str):
     raise typer.Exit(exitcodes.USAGE)
 
 
-def open_index(db: Path):
-    """The index at ``db`` (read-only use), or a one-line usage error when ``db`` is not an index."""
-    from geovec.index.store import ChipStore
+def open_index(db: Path, writable: bool = False):
+    """The index at ``db`` (read-only unless ``writable``: no LanceDB import), or a one-line usage error when
+    ``db`` is not an index."""
+    from geovec.index.store import ChipStore, ReadOnlyChipStore, UnreadableIndexError
 
     try:
-        return ChipStore(db)
-    except (FileNotFoundError, NotADirectoryError) as e:
+        return ChipStore(db) if writable else ReadOnlyChipStore(db)
+    except (FileNotFoundError, NotADirectoryError, UnreadableIndexError) as e:
         fail(str(e))
     except (OSError, ValueError) as e:  # an unreadable or foreign directory
         fail(f"{db} cannot be read as a geovec index: {e}")
@@ -242,7 +243,7 @@ def repair_cmd(db: Path = typer.Option(..., "--db", help="Index directory."),
     search indices. Waits while another process writes to the index."""
     from geovec.index.store import IndexLockedError, write_lock
 
-    store = open_index(db)
+    store = open_index(db, writable=True)
     try:
         with write_lock(db, lock_timeout):
             n_ids = len(store.duplicate_ids())

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from geovec.geoparquet import bbox_covering, write_geoparquet
-from geovec.index.store import ChipStore
+from geovec.index.store import ChipReader
 
 
 def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
@@ -60,9 +60,9 @@ def hilbert_order(lon: np.ndarray, lat: np.ndarray, order: int = 16) -> np.ndarr
     return np.argsort(keys, kind="stable")
 
 
-def export_table(store: ChipStore) -> pa.Table:
+def export_table(store: ChipReader) -> pa.Table:
     """The export rows (Hilbert-sorted) as an Arrow table, without the footer metadata."""
-    t = store.table.to_arrow()
+    t = store.to_arrow()
     order = hilbert_order(t["centre_lon"].to_numpy(zero_copy_only=False),
                           t["centre_lat"].to_numpy(zero_copy_only=False))
     t = t.take(pa.array(order))
@@ -90,7 +90,7 @@ def export_table(store: ChipStore) -> pa.Table:
     })
 
 
-def export_geoparquet(store: ChipStore, path: str | Path, row_group_size: int = 16_384) -> Path:
+def export_geoparquet(store: ChipReader, path: str | Path, row_group_size: int = 16_384) -> Path:
     """Write the index at ``store`` to ``path`` as GeoParquet 1.1 (see module docstring), through the one
     writer geovec has (:func:`geovec.geoparquet.write_geoparquet`, also used by ``geovec embed``)."""
     info = store.info
@@ -107,7 +107,7 @@ GEOJSON_PROPERTIES = ("path", "window_col", "window_row", "window_width", "windo
                       "centre_lon", "datetime", "nodata_fraction", "model_id")
 
 
-def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -> Path:
+def export_geojson(store: ChipReader, path: str | Path, batch_rows: int = 8192) -> Path:
     """Write the index at ``store`` to ``path`` as one GeoJSON FeatureCollection (RFC 7946): a feature per chip
     (id = chip id), its footprint as geometry (a MultiPolygon split at 180 degrees where it crosses the
     antimeridian, longitudes in [-180, 180]) and its scalar columns as properties; no embeddings. Streamed in
@@ -120,13 +120,13 @@ def export_geojson(store: ChipStore, path: str | Path, batch_rows: int = 8192) -
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    have = set(store.table.schema.names)
+    have = set(store.column_names())
     cols = ["id", "footprint"] + [c for c in GEOJSON_PROPERTIES if c in have]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         f.write('{"type": "FeatureCollection", "features": [')
         first = True
-        for batch in store.table.search().select(cols).limit(None).to_batches(batch_rows):
+        for batch in store.batches(cols, batch_rows):
             for r in batch.to_pylist():
                 wkb = r.pop("footprint")
                 geometry = plain_geojson(shapely.geometry.mapping(shapely.from_wkb(wkb))) if wkb else None

@@ -20,13 +20,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from geovec.domain import EARTH_RADIUS_KM, LatLon, haversine_km
-from geovec.index.store import ChipStore, IndexInfo
+from geovec.index.store import ChipReader, IndexInfo
 
 # ANN search settings (benchmarks/search_ann.py: at 100k synthetic vectors these lift recall@10 from ~0.77 to
 # ~0.99 for a few ms): HNSW beam width, and re-ranking of refine_factor * k candidates with full vectors
 # (the index stores scalar-quantised ones).
 ANN_EF = 100
 ANN_REFINE_FACTOR = 5
+ANN_NPROBES = 20  # IVF partitions searched: LanceDB's default, given to both stores so they search alike
 RESULT_COLUMNS = ["id", "path", "window_col", "window_row", "window_width", "window_height", "bands",
                   "min_lon", "min_lat", "max_lon", "max_lat", "centre_lat", "centre_lon", "footprint", "datetime",
                   "model_id", "_distance"]
@@ -222,22 +223,16 @@ def _hit(rank: int, row: dict, query: SearchQuery) -> SearchHit:
                      datetime=dt, distance_km=dist, geometry=plain_geojson(geometry))
 
 
-def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> list[SearchHit]:
+def search_vector(store: ChipReader, vector: np.ndarray, query: SearchQuery) -> list[SearchHit]:
     """Nearest chips to ``vector`` (cosine) that pass the query's pre-filters, best first."""
     if len(store) == 0:
         return []
     where = prefilter_sql(query)
     limit = query.k
     while True:
-        q = (store.table.search(np.asarray(vector, np.float32), vector_column_name="vector")
-             .distance_type("cosine").select(RESULT_COLUMNS).limit(limit))
-        if where:
-            q = q.where(where, prefilter=True)
-        if query.exact:
-            q = q.bypass_vector_index()
-        else:
-            q = q.ef(max(ANN_EF, limit * ANN_REFINE_FACTOR)).refine_factor(ANN_REFINE_FACTOR)  # HNSW needs ef >= candidates
-        rows = q.to_arrow().to_pylist()
+        rows = store.nearest(vector, RESULT_COLUMNS, limit, where, metric="cosine", exact=query.exact,
+                             ef=max(ANN_EF, limit * ANN_REFINE_FACTOR),  # HNSW needs ef >= candidates
+                             refine_factor=ANN_REFINE_FACTOR, nprobes=ANN_NPROBES).to_pylist()
         kept = rows
         if query.within_km is not None:
             kept = [r for r in rows if r["centre_lat"] is not None and
@@ -249,7 +244,7 @@ def search_vector(store: ChipStore, vector: np.ndarray, query: SearchQuery) -> l
     return [_hit(i + 1, r, query) for i, r in enumerate(kept[: query.k])]
 
 
-def check_model(store: ChipStore, model) -> None:
+def check_model(store: ChipReader, model) -> None:
     info = store.info
     if (model.model_id, model.revision, int(model.embed_dim)) != (info.model_id, info.revision, info.dimension):
         raise ValueError(f"index {store.path} holds vectors of {info.model_id}@{info.revision} (dim {info.dimension}); "
@@ -322,7 +317,7 @@ def embed_query(model, query: SearchQuery, info: IndexInfo | None = None) -> np.
     return model.encode_query([item], task=query.task, show_progress_bar=False)[0]
 
 
-def query_vector(store: ChipStore, model, query: SearchQuery) -> np.ndarray:
+def query_vector(store: ChipReader, model, query: SearchQuery) -> np.ndarray:
     """The vector ``query`` searches ``store`` with: the stored vector of chip ``like`` (no model needed), else
     ``query`` embedded by ``model`` (:func:`embed_query`, with the index's task and bands)."""
     query.validate()
@@ -331,7 +326,7 @@ def query_vector(store: ChipStore, model, query: SearchQuery) -> np.ndarray:
     return embed_query(model, query, store.info)
 
 
-def search(store: ChipStore, model, query: SearchQuery) -> list[SearchHit]:
+def search(store: ChipReader, model, query: SearchQuery) -> list[SearchHit]:
     """Embed ``query`` with ``model`` (which must be the index's model) and search ``store``."""
     if query.like is None:
         check_model(store, model)

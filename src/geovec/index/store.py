@@ -14,7 +14,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -116,62 +116,63 @@ class ChipNotFoundError(ValueError):
         self.chip_id = chip_id
 
 
+class UnreadableIndexError(ValueError):
+    """An index directory whose table is not a readable Lance dataset (damaged or foreign)."""
+
+
 class IndexMismatchError(ValueError):
     """An existing index was built with another model or chipping than this build asks for."""
 
 
-class ChipStore:
-    """The LanceDB directory of an index. Open an existing one with ``ChipStore(db)``; create with
-    ``ChipStore.create(db, info)`` (or ``open_or_create``)."""
+def is_vector_index(index_type: str) -> bool:
+    """An ANN index type as LanceDB (``IvfHnswSq``) or Lance (``IVF_HNSW_SQ``) names it."""
+    return str(index_type).upper().startswith(("IVF", "HNSW"))
+
+
+class ChipReader:
+    """The read operations of an index, on top of a few table primitives that :class:`ChipStore` (LanceDB,
+    read-write) and :class:`ReadOnlyChipStore` (the Lance dataset alone) implement."""
 
     def __init__(self, db: str | Path):
-        import lancedb
-
         self.path = Path(db)
         meta = self.path / META_FILE
         if not meta.exists():
             raise FileNotFoundError(f"{self.path} is not a geovec index (no {META_FILE}); build one with "
                                     f"`geovec index build PATHS --db {self.path}`")
         self.info = IndexInfo(**json.loads(meta.read_text()))
-        self.db = lancedb.connect(str(self.path))
-        if TABLE in self.db.table_names():
-            self.table = self.db.open_table(TABLE)
-        else:
-            self.table = self.db.create_table(TABLE, schema=chip_schema(self.info.dimension))
 
-    @classmethod
-    def create(cls, db: str | Path, info: IndexInfo) -> "ChipStore":
-        path = Path(db)
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = path / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(info), indent=2))
-        tmp.replace(path / META_FILE)  # atomic: a build killed here never leaves half a metadata file
-        return cls(path)
-
-    @classmethod
-    def open_or_create(cls, db: str | Path, info: IndexInfo) -> "ChipStore":
-        """Open ``db``; check that it was built with the same model and chipping, else refuse."""
-        path = Path(db)
-        if not (path / META_FILE).exists():
-            return cls.create(path, info)
-        store = cls(path)
-        old = store.info
-        for key in ("model_id", "revision", "dimension", "task", "instruction", "with_location", "embed_size"):
-            if getattr(old, key) != getattr(info, key):
-                raise IndexMismatchError(f"index {path} was built with {key}={getattr(old, key)!r}, this build uses "
-                                 f"{getattr(info, key)!r}; use a new --db (vectors of different models do not mix)")
-        return store
-
-    # --- contents -------------------------------------------------------------------------------------------
+    # --- table primitives -------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self.table.count_rows()
+        raise NotImplementedError
+
+    def column_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def scan(self, columns: Sequence[str] | None = None, where: str | None = None,
+             limit: int | None = None) -> pa.Table:
+        """Rows in table order: ``columns`` (None: all), those passing the SQL ``where``, at most ``limit``."""
+        raise NotImplementedError
+
+    def batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def nearest(self, vector: np.ndarray, columns: Sequence[str], k: int, where: str | None, *, metric: str,
+                exact: bool, ef: int, refine_factor: int, nprobes: int) -> pa.Table:
+        """The ``k`` rows nearest to ``vector`` by ``metric`` among those passing ``where`` (a pre-filter),
+        nearest first, with a ``_distance`` column. ``exact``: a full scan, else the ANN index if there is one,
+        searched with ``nprobes`` IVF partitions, HNSW beam ``ef`` and ``refine_factor`` re-ranking."""
+        raise NotImplementedError
+
+    def index_types(self) -> list[str]:
+        raise NotImplementedError
+
+    # --- contents ---------------------------------------------------------------------------------------------
+    def to_arrow(self) -> pa.Table:
+        return self.scan()
 
     def column(self, *names: str, where: str | None = None) -> pa.Table:
         """Scalar columns (no vectors) of all rows, optionally filtered by a SQL ``where``."""
-        q = self.table.search().select(list(names))
-        if where:
-            q = q.where(where)
-        return q.limit(None).to_arrow()
+        return self.scan(list(names), where)
 
     def ids(self) -> set[str]:
         if len(self) == 0:
@@ -183,7 +184,7 @@ class ChipStore:
         ``id``). A file path of the index with exactly one chip names that chip too. Raises
         :class:`ChipNotFoundError` naming the id otherwise."""
         def lookup(where: str) -> pa.Table:
-            return self.table.search().where(where).select(["id", "vector"]).limit(3).to_arrow()
+            return self.scan(["id", "vector"], where, limit=3)
 
         t = lookup("id = " + sql_str(chip_id)) if len(self) else None
         if t is not None and t.num_rows:
@@ -213,6 +214,95 @@ class ChipStore:
         t = self.column("path", "file_sig")
         return dict(zip(t.column("path").to_pylist(), t.column("file_sig").to_pylist()))
 
+    # --- integrity ----------------------------------------------------------------------------------------------
+    def duplicate_ids(self) -> dict[str, int]:
+        """{chip id: rows} for ids stored more than once (an index written by concurrent builds before
+        writes were locked); empty for a sound index."""
+        if len(self) == 0:
+            return {}
+        counts = self.column("id").group_by("id").aggregate([("id", "count")])
+        dup = counts.filter(pa.compute.greater(counts["id_count"], 1))
+        return dict(zip(dup["id"].to_pylist(), dup["id_count"].to_pylist()))
+
+    def has_vector_index(self) -> bool:
+        return any(is_vector_index(t) for t in self.index_types())
+
+
+class ChipStore(ChipReader):
+    """The LanceDB directory of an index, for reading and writing. Open an existing one with ``ChipStore(db)``;
+    create with ``ChipStore.create(db, info)`` (or ``open_or_create``). Commands that only read open
+    :class:`ReadOnlyChipStore` instead (no LanceDB import: ~2 s less start-up)."""
+
+    def __init__(self, db: str | Path):
+        super().__init__(db)
+        import lancedb
+
+        self.db = lancedb.connect(str(self.path))
+        if TABLE in self.db.table_names():
+            self.table = self.db.open_table(TABLE)
+        else:
+            self.table = self.db.create_table(TABLE, schema=chip_schema(self.info.dimension))
+
+    @classmethod
+    def create(cls, db: str | Path, info: IndexInfo) -> "ChipStore":
+        path = Path(db)
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(info), indent=2))
+        tmp.replace(path / META_FILE)  # atomic: a build killed here never leaves half a metadata file
+        return cls(path)
+
+    @classmethod
+    def open_or_create(cls, db: str | Path, info: IndexInfo) -> "ChipStore":
+        """Open ``db``; check that it was built with the same model and chipping, else refuse."""
+        path = Path(db)
+        if not (path / META_FILE).exists():
+            return cls.create(path, info)
+        store = cls(path)
+        old = store.info
+        for key in ("model_id", "revision", "dimension", "task", "instruction", "with_location", "embed_size"):
+            if getattr(old, key) != getattr(info, key):
+                raise IndexMismatchError(f"index {path} was built with {key}={getattr(old, key)!r}, this build uses "
+                                 f"{getattr(info, key)!r}; use a new --db (vectors of different models do not mix)")
+        return store
+
+    # --- table primitives (LanceDB) -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.table.count_rows()
+
+    def column_names(self) -> list[str]:
+        return list(self.table.schema.names)
+
+    def scan(self, columns: Sequence[str] | None = None, where: str | None = None,
+             limit: int | None = None) -> pa.Table:
+        if columns is None and where is None and limit is None:
+            return self.table.to_arrow()
+        q = self.table.search()
+        if columns is not None:
+            q = q.select(list(columns))
+        if where:
+            q = q.where(where)
+        return q.limit(limit).to_arrow()
+
+    def batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        return iter(self.table.search().select(list(columns)).limit(None).to_batches(batch_rows))
+
+    def nearest(self, vector: np.ndarray, columns: Sequence[str], k: int, where: str | None, *, metric: str,
+                exact: bool, ef: int, refine_factor: int, nprobes: int) -> pa.Table:
+        q = (self.table.search(np.asarray(vector, np.float32), vector_column_name="vector")
+             .distance_type(metric).select(list(columns)).limit(k))
+        if where:
+            q = q.where(where, prefilter=True)
+        if exact:
+            q = q.bypass_vector_index()
+        else:
+            q = q.nprobes(nprobes).ef(ef).refine_factor(refine_factor)
+        return q.to_arrow()
+
+    def index_types(self) -> list[str]:
+        return [getattr(ix, "index_type", "") for ix in self.table.list_indices()]
+
+    # --- writing ----------------------------------------------------------------------------------------------
     def delete_paths(self, paths: Sequence[str]) -> None:
         for p in paths:
             self.table.delete("path = " + sql_str(p))
@@ -228,16 +318,6 @@ class ChipStore:
                 sql_type = {pa.float32(): "FLOAT", pa.float64(): "DOUBLE"}.get(rows.schema.field(name).type)
                 self.table.add_columns({name: f"CAST(NULL AS {sql_type or 'STRING'})"})
         self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
-
-    # --- integrity ----------------------------------------------------------------------------------------------
-    def duplicate_ids(self) -> dict[str, int]:
-        """{chip id: rows} for ids stored more than once (an index written by concurrent builds before
-        writes were locked); empty for a sound index."""
-        if len(self) == 0:
-            return {}
-        counts = self.column("id").group_by("id").aggregate([("id", "count")])
-        dup = counts.filter(pa.compute.greater(counts["id_count"], 1))
-        return dict(zip(dup["id"].to_pylist(), dup["id_count"].to_pylist()))
 
     def remove_duplicates(self, chunk: int = 500) -> int:
         """Keep the first-stored row of every duplicated chip id; returns the rows removed. Call under
@@ -259,9 +339,6 @@ class ChipStore:
                 removed += len(extra)
         return removed
 
-    def has_vector_index(self) -> bool:
-        return any(getattr(ix, "index_type", "").upper().startswith(("IVF", "HNSW")) for ix in self.table.list_indices())
-
     def ensure_indices(self, min_rows: int = ANN_MIN_ROWS, force: bool = False) -> bool:
         """Build the ANN index (IVF + HNSW, scalar-quantised; cosine) once the table is large enough, and
         BTREE indices on the pre-filter columns. Returns True when an ANN index exists afterwards."""
@@ -279,6 +356,68 @@ class ChipStore:
                                     replace=True)
             return True
         return self.has_vector_index()
+
+
+class ReadOnlyChipStore(ChipReader):
+    """An index opened for reading with the Lance dataset alone (``<db>/chips.lance``, its latest committed
+    version at opening: a consistent snapshot while others write). LanceDB stores its tables as Lance datasets;
+    reading them with ``lance`` skips importing LanceDB and its REST clients (~2 s of a command's start-up),
+    and the queries below are the ones LanceDB hands to Lance (same pre-filter, metric, nprobes, ef and
+    refinement), so results are identical. An index whose table was never written reads as empty."""
+
+    def __init__(self, db: str | Path):
+        super().__init__(db)
+        uri = self.path / f"{TABLE}.lance"
+        self.dataset = None
+        if uri.exists():
+            import lance
+
+            try:
+                self.dataset = lance.dataset(str(uri))
+            except (OSError, ValueError) as e:
+                reason = str(e).split(", /", 1)[0]  # Lance appends the Rust source locations
+                raise UnreadableIndexError(f"{self.path} cannot be read as a geovec index: {uri.name} is not a "
+                                           f"readable Lance dataset ({reason})") from None
+
+    def __len__(self) -> int:
+        return 0 if self.dataset is None else self.dataset.count_rows()
+
+    def column_names(self) -> list[str]:
+        schema = chip_schema(self.info.dimension) if self.dataset is None else self.dataset.schema
+        return list(schema.names)
+
+    def _empty(self, columns: Sequence[str] | None) -> pa.Table:
+        schema = chip_schema(self.info.dimension)
+        return schema.empty_table() if columns is None else schema.empty_table().select(list(columns))
+
+    def scan(self, columns: Sequence[str] | None = None, where: str | None = None,
+             limit: int | None = None) -> pa.Table:
+        if self.dataset is None:
+            return self._empty(columns)
+        return self.dataset.to_table(columns=None if columns is None else list(columns), filter=where or None,
+                                     limit=limit)
+
+    def batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        if self.dataset is None:
+            return iter(())
+        return iter(self.dataset.to_batches(columns=list(columns), batch_size=batch_rows))
+
+    def nearest(self, vector: np.ndarray, columns: Sequence[str], k: int, where: str | None, *, metric: str,
+                exact: bool, ef: int, refine_factor: int, nprobes: int) -> pa.Table:
+        if self.dataset is None:
+            empty = self._empty([c for c in columns if c != "_distance"])
+            return empty.append_column("_distance", pa.array([], pa.float32())) if "_distance" in columns else empty
+        near = {"column": "vector", "q": np.asarray(vector, np.float32), "k": k, "metric": metric}
+        if exact:
+            near["use_index"] = False
+        else:
+            near.update(minimum_nprobes=nprobes, maximum_nprobes=nprobes, ef=ef, refine_factor=refine_factor)
+        # LanceDB pre-filters by default (and its `where(..., prefilter=True)`): filter first, then the k nearest
+        return self.dataset.to_table(columns=list(columns), filter=where or None, nearest=near, limit=k,
+                                     prefilter=True)
+
+    def index_types(self) -> list[str]:
+        return [] if self.dataset is None else [ix.index_type for ix in self.dataset.describe_indices()]
 
 
 class IndexLockedError(RuntimeError):
