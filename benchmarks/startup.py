@@ -7,7 +7,7 @@ versions alternate run by run so both see the same machine load. The baseline is
 archive) run by the same interpreter. Where the time goes is measured once with ``python -X importtime`` (the
 current code's warm ``load_model()``: its top-level imports by package).
 
-    python benchmarks/startup.py [--baseline 048a2a6] [--reps 5] [--db out/demo.lancedb]
+    python benchmarks/startup.py [--baseline 048a2a6] [--reps 5] [--db out/demo.lancedb] [--warm-only]
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def cases(db: str | None) -> list[tuple[str, list[str], bool]]:
     out = [("geovec --version", ["-m", "geovec.cli", "--version"], False),
            ("geovec --help", ["-m", "geovec.cli", "--help"], False),
            ("geovec info", ["-m", "geovec.cli", "info"], True),
-           ("load_model()", ["-c", LOAD], True)]
+           ("load_model()", ["-c", LOAD], True),
+           ("load_model() + one text", ["-c", LOAD + ".encode('a harbour')"], True)]
     if db:
         out.append(("geovec search --text", ["-m", "geovec.cli", "search", "--db", db, "--text", "a harbour",
                                              "-k", "5"], False))
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--db", help="an index (e.g. from `geovec demo`) to time one `geovec search --text` on")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--warm-only", action="store_true", help="skip the cold runs (each exports and checks the graphs)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="geovec-startup-") as tmp:
         tmp = Path(tmp)
@@ -106,7 +108,7 @@ def main() -> None:
         load_at_start = os.getloadavg()
         results: dict[str, dict[str, dict]] = {}
         for name, py_args, has_cold in cases(args.db):
-            for mode in (("cold", "warm") if has_cold else ("warm",)):
+            for mode in (("cold", "warm") if has_cold and not args.warm_only else ("warm",)):
                 walls: dict[str, list[float]] = {v: [] for v in versions}
                 if mode == "warm":
                     for v, src in versions.items():
