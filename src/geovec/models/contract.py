@@ -1,6 +1,6 @@
 """The encode API every geovec model offers (``encode`` / ``encode_query`` / ``encode_document`` /
 ``encode_partial`` / ``similarity``, named instructions and prompts), without torch: the torch models
-(:class:`~geovec.models.base.EmbeddingModel`) and the exported-graph runtime (:class:`~geovec.runtime.graph_model.
+(:class:`~geovec.models.base.EmbeddingModel`) and the exported-graph runtime (:class:`~geovec.models.graph_model.
 GraphModel`) share it. A class using it has ``config`` (a :class:`~geovec.models.config.GeoVecConfig`) and
 implements :meth:`EncodeAPI.encode_resolved` (the embedding of already-instructed items), ``prepare``, and, where
 it offers them, :meth:`EncodeAPI.as_tensors` and :meth:`EncodeAPI.move_to`.

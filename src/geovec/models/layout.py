@@ -5,7 +5,7 @@ region tokens, location tokens). An item is a list of *segments* (block, first r
 wrapper token); :func:`arrange` turns the items' segments into the padded ``(B, T)`` arrays the encoder reads: the
 row index of every position (padding points at an all-zero row after the last block), token types, attention
 mask and pooling mask. The torch model (:func:`geovec.models.sequence.assemble`) and the exported-graph runtime
-(:mod:`geovec.runtime.graph_model`) lay out items with these same functions; nothing here imports torch.
+(:mod:`geovec.models.graph_model`) lay out items with these same functions; nothing here imports torch.
 
 Sequence layout per item (``order`` is the order the item gave its modalities)::
 

@@ -1,6 +1,6 @@
 """Image sizes and tower inputs in numpy: the resize rule, the bicubic resize and a tower's input scaling.
 
-The torch towers (:mod:`geovec.models.vision`) and the exported-graph runtime (:mod:`geovec.runtime.graph_model`)
+The torch towers (:mod:`geovec.models.vision`) and the exported-graph runtime (:mod:`geovec.models.graph_model`)
 prepare pixels with these same functions; nothing here imports torch.
 """
 

@@ -132,7 +132,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     the encode contract, not geovec models).
 
     ``lazy`` (default on; ``$GEOVEC_LAZY=0`` turns it off): where an earlier load of the same checkpoint checked its
-    whole-item graphs on the ONNX backend, return a :class:`~geovec.runtime.graph_model.GraphModel`, which embeds
+    whole-item graphs on the ONNX backend, return a :class:`~geovec.models.graph_model.GraphModel`, which embeds
     texts and whole images without importing torch and loads the torch model the first time anything else is asked
     of it.
     """
@@ -152,7 +152,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
         if directory is not None and device in (None, "cpu") else None
     stamp = load_stamp.read_stamp(key)
     if lazy and stamp is not None and stamp.get("items") and device in (None, "cpu"):
-        from geovec.runtime.graph_model import GraphModel
+        from geovec.models.graph_model import GraphModel
 
         graph_model = GraphModel.open(stamp["items"], directory, lambda: load_model(directory, **eager),
                                       threads=num_threads)
@@ -173,10 +173,28 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
         key = None
     if stamp is None or not attach_stamped(model, stamp):
         apply_backend(model, backend, precision, export_dir)
-        load_stamp.write_stamp(key, model)
-    elif "items" not in stamp:
-        load_stamp.write_stamp(key, model)  # a stamp from before the item graphs: add them
+        load_stamp.write_stamp(key, model, _item_graphs(model) if key is not None else None)
+    elif "items" not in stamp:  # a stamp from before the whole-item graphs: add them
+        load_stamp.write_stamp(key, model, _item_graphs(model))
     return model
+
+
+def _item_graphs(model) -> str | None:
+    """The manifest of ``model``'s whole-item graphs (exported and checked now where not yet), or None."""
+    from geovec.models.item_graphs import ensure_items
+
+    try:
+        manifest = ensure_items(model, log=_log)
+    except Exception as e:  # an exporter gap must not fail the load: the torch model serves every item
+        _log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
+        return None
+    return str(manifest) if manifest is not None else None
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)
 
 
 def lazy_default() -> bool:

@@ -104,32 +104,21 @@ def summary(model) -> dict:
             "config": dataclasses.asdict(cfg)}
 
 
-def write_stamp(key: str | None, model) -> None:
-    """Record the load of ``model`` (its attached graphs, if any, and its summary) under ``key``; best effort:
-    a cache that cannot be written only means the next load checks again."""
+def write_stamp(key: str | None, model, items: str | None = None) -> None:
+    """Record the load of ``model`` (its attached graphs, if any, its summary, and ``items``: the manifest of its
+    whole-item graphs, see :mod:`geovec.models.graph_model`) under ``key``; best effort: a cache that cannot be
+    written only means the next load checks again."""
     if key is None:
         return
     runner = getattr(model, "runner", None)
     stamp = {"format": STAMP_FORMAT, "summary": summary(model),
              "runner": None if runner is None else {"name": runner.name, "precision": runner.precision},
-             "graphs": {} if runner is None else {g: str(p) for g, p in runner.paths.items()}}
+             "graphs": {} if runner is None else {g: str(p) for g, p in runner.paths.items()},
+             "items": items}
     from geovec.runtime.export import write_json
-    from geovec.runtime.items import ensure_items
-
-    try:  # the whole-item graphs a later lazy load runs without torch (False: the model has none that pass)
-        manifest = ensure_items(model, log=_log)
-        stamp["items"] = str(manifest) if manifest is not None else False
-    except Exception as e:  # an exporter gap must not fail the load: the torch model serves every item
-        _log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
-        stamp["items"] = False
 
     try:
         write_json(stamp_path(key), stamp)
     except OSError:
         pass
 
-
-def _log(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr, flush=True)

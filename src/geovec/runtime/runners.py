@@ -1,6 +1,6 @@
 """What runs exported graphs: one runner per runtime (ONNX Runtime, OpenVINO), on numpy arrays. Nothing here
 imports torch: the torch model's graph-backed stages (:mod:`geovec.runtime.backends`) and the exported-graph
-runtime (:mod:`geovec.runtime.graph_model`) both run their graphs through these."""
+runtime (:mod:`geovec.models.graph_model`) both run their graphs through these."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 Once a load of a checkpoint has been checked (:mod:`geovec.runtime.load_stamp`) with the ONNX backend, its whole-item
 graphs (:mod:`geovec.models.item_graphs`: text-only and image-only items) are exported and compared with torch
-(:func:`geovec.runtime.items.ensure_items`). A later ``load_model()`` of the same checkpoint returns a
+(:func:`geovec.models.item_graphs.ensure_items`). A later ``load_model()`` of the same checkpoint returns a
 :class:`GraphModel`: tokenizer (``tokenizers``), token layout (:mod:`geovec.models.layout`), image decode and resize
-(:mod:`geovec.models.pixels`) and onnxruntime; nothing imports torch until something needs it.
+(:mod:`geovec.models.pixels`) and onnxruntime (:mod:`geovec.runtime.runners`); nothing imports torch until
+something needs it.
 
 It has the encode API of every geovec model (:class:`~geovec.models.contract.EncodeAPI`). Items it has no graph
 for (boxes, places, image with text, ...), and anything else asked of the model (its modules, training, another
@@ -67,7 +68,7 @@ class GraphModel(EncodeAPI):
     @classmethod
     def open(cls, manifest_path: str | Path, config_dir: str | Path, load_torch: Callable[[], Any],
              threads: int | None = None) -> "GraphModel | None":
-        """The model of a manifest written by :func:`geovec.runtime.items.ensure_items`; None where it or a file it
+        """The model of a manifest written by :func:`geovec.models.item_graphs.ensure_items`; None where it or a file it
         names is gone or of another format."""
         try:
             manifest = json.loads(Path(manifest_path).read_text())
@@ -97,12 +98,6 @@ class GraphModel(EncodeAPI):
             raise AttributeError(name)
         return getattr(self.torch_model, name)
 
-    def __setattr__(self, name: str, value) -> None:
-        if name in type(self).__dict__ or name in self.__dict__:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.torch_model, name, value)
-
     def __repr__(self) -> str:
         return f"GraphModel({self.config.name}@{self.config.revision}, backend={self.backend})"
 
@@ -110,6 +105,15 @@ class GraphModel(EncodeAPI):
     @property
     def embed_dim(self) -> int:
         return int(self._manifest["embed_dim"])
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds spent waiting for preparation and in forward passes, on the graphs and in the torch model."""
+        own = super().stage_seconds
+        if self._torch is not None:
+            for k, v in self._torch.stage_seconds.items():
+                own[k] = own.get(k, 0.0) + v
+        return own
 
     @property
     def backend(self) -> str:
@@ -134,7 +138,8 @@ class GraphModel(EncodeAPI):
                                                     errors)
         from geovec.models.encode_loop import encode_items
 
-        return encode_items(self, items, batch_size, show_progress_bar, normalize, num_workers, errors)
+        return encode_items(self, items, batch_size, show_progress_bar, normalize, num_workers, errors,
+                            prepare=self._prepare)
 
     # the encode loop's side (geovec.models.encode_loop)
     def inference_scope(self, inference: bool = True):
@@ -145,7 +150,8 @@ class GraphModel(EncodeAPI):
     def cpu_threads(self) -> int:
         return self._runner.threads
 
-    def prepare(self, item: Item):
+    def _prepare(self, item: Item):
+        """An item as the graphs read it (the public ``prepare`` is the torch model's, for its ``embed_prepared``)."""
         if item.image is None:
             return item
         m = self._manifest
@@ -162,7 +168,9 @@ class GraphModel(EncodeAPI):
     def batch_key(self, prepared) -> tuple:
         if isinstance(prepared, PreparedImage):
             return (0, prepared.pixels.shape, None if prepared.view is None else prepared.view.shape)
-        return (1, len(prepared.text or ""))
+        if isinstance(prepared, Item):
+            return (1, len(prepared.text or ""))
+        return self.torch_model.batch_key(prepared)  # an item the torch model prepared
 
     def embed_rows(self, prepared: Sequence[Any], normalize: bool = True, embed=None) -> np.ndarray:
         images = [i for i, p in enumerate(prepared) if isinstance(p, PreparedImage)]

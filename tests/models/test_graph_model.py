@@ -133,3 +133,24 @@ def test_a_lazy_load_imports_neither_torch_nor_transformers(cache):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["GraphModel", "False", "False"]
+
+
+def test_graph_model_behind_the_other_doors(cache, reference):
+    """What callers do with a loaded model besides ``encode``: the sentence-transformers adapter (its own prepare and
+    forward), the benchmark's forward timing, and replacing a method on the model object."""
+    pytest.importorskip("sentence_transformers", reason="the st extra is not installed")
+    import geovec
+    from geovec.integrations.sentence_transformers import to_sentence_transformer
+
+    m = geovec.load_model(backend="onnx")
+    items = ["a harbour", synthetic_scene(7, 224, 224)]
+    before = m.stage_seconds["forward"]
+    m.encode(items)
+    assert m.stage_seconds["forward"] > before
+    got = to_sentence_transformer(m).encode(items, normalize_embeddings=True)
+    ref = reference.encode(items)
+    assert (np.sum(np.asarray(got) * ref, axis=1) >= 0.9999).all()
+    calls = []
+    m.encode_partial = lambda items, **kw: calls.append(len(items))
+    m.encode_partial(["x"])
+    assert calls == [1] and "encode_partial" not in vars(m.torch_model)
