@@ -120,9 +120,11 @@ def test_lazy_off_and_a_missing_graph_give_the_torch_model(cache, monkeypatch):
     moved = text.with_suffix(".moved")
     text.rename(moved)
     try:
-        assert type(geovec.load_model(backend="onnx")).__name__ == "DualPathModel"
+        assert type(geovec.load_model(backend="onnx")).__name__ == "DualPathModel"  # and the graphs are made again
+        assert text.is_file()
+        assert type(geovec.load_model(backend="onnx")).__name__ == "GraphModel"
     finally:
-        moved.rename(text)
+        moved.unlink(missing_ok=True)
 
 
 def test_a_lazy_load_imports_neither_torch_nor_transformers(cache):

@@ -166,8 +166,9 @@ def ensure_items(model, log=None) -> Path | None:
     prints = {g: ex.fingerprint(model, g) for g in ex.model_graphs(model)}
     folder = items_dir(model, prints)
     manifest_path = folder / "manifest.json"
-    if manifest_path.is_file():
+    if GraphModel.open(manifest_path, getattr(model, "source_dir", None) or "", lambda: model) is not None:
         return manifest_path
+    shutil.rmtree(folder, ignore_errors=True)  # a manifest whose files are gone (or none): export again
     if log:
         log(f"geovec: exporting the whole-item graphs once (cached in {folder})")
     tmp = folder.with_name(folder.name + ".tmp")

@@ -158,6 +158,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
                                       threads=num_threads)
         if graph_model is not None:
             return graph_model
+        stamp["items"] = None  # its files are gone: made again below
     from geovec.runtime.backends import apply_backend, attach_stamped
     from geovec.models.base import EmbeddingModel
 
@@ -173,22 +174,24 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
         key = None
     if stamp is None or not attach_stamped(model, stamp):
         apply_backend(model, backend, precision, export_dir)
-        load_stamp.write_stamp(key, model, _item_graphs(model) if key is not None else None)
-    elif "items" not in stamp:  # a stamp from before the whole-item graphs: add them
+        load_stamp.write_stamp(key, model, _item_graphs(model) if key is not None else False)
+    elif lazy and stamp.get("items") is None:
+        # a stamp from before the whole-item graphs, or whose graph files are gone: make them (again)
         load_stamp.write_stamp(key, model, _item_graphs(model))
     return model
 
 
-def _item_graphs(model) -> str | None:
-    """The manifest of ``model``'s whole-item graphs (exported and checked now where not yet), or None."""
+def _item_graphs(model) -> str | bool:
+    """The manifest of ``model``'s whole-item graphs (exported and checked now where not yet), or False where it has
+    none (another backend or architecture, or graphs that do not match torch)."""
     from geovec.models.item_graphs import ensure_items
 
     try:
         manifest = ensure_items(model, log=_log)
     except Exception as e:  # an exporter gap must not fail the load: the torch model serves every item
         _log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
-        return None
-    return str(manifest) if manifest is not None else None
+        return False
+    return str(manifest) if manifest is not None else False
 
 
 def _log(msg: str) -> None:

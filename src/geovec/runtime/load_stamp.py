@@ -104,9 +104,9 @@ def summary(model) -> dict:
             "config": dataclasses.asdict(cfg)}
 
 
-def write_stamp(key: str | None, model, items: str | None = None) -> None:
+def write_stamp(key: str | None, model, items: str | bool = False) -> None:
     """Record the load of ``model`` (its attached graphs, if any, its summary, and ``items``: the manifest of its
-    whole-item graphs, see :mod:`geovec.models.graph_model`) under ``key``; best effort: a cache that cannot be
+    whole-item graphs, see :mod:`geovec.models.graph_model`, False: none) under ``key``; best effort: a cache that cannot be
     written only means the next load checks again."""
     if key is None:
         return
