@@ -176,3 +176,36 @@ def test_global_text_top_moves_the_global_half_of_text_items_only(parts, tmp_pat
     tuned.save_pretrained(tmp_path / "tuned")
     loaded = geovec.load_model(tmp_path / "tuned", backend="torch")
     np.testing.assert_allclose(loaded.encode(items), E, atol=1e-4)
+
+
+def test_the_encoder_half_trains_alone_and_goes_back_beside_the_same_global_path(parts, tmp_path):
+    """save_encoder_half writes a single-encoder checkpoint that embeds as the encoder half does (a training run's
+    base model); load_encoder_half puts a changed one back and moves the encoder half only."""
+    d, _ = parts
+    model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe", revision="test-r1")
+    items = _items(d)
+    E = model.encode(items)
+    model.save_encoder_half(tmp_path / "half", revision="test-r1-encoder")
+    assert model.encoder.config.revision != "test-r1-encoder"  # the model's own config is left as it was
+    half = geovec.load_model(tmp_path / "half", backend="torch")
+    assert isinstance(half, SingleEncoderModel) and half.revision == "test-r1-encoder"
+    assert not any(t.startswith("global") for t in half.config.trainable)
+    np.testing.assert_allclose(half.encode(items), E[:, 384:] * np.sqrt(2), atol=2e-4)
+    # "train" the single encoder (its head changes), save it, and put it back beside the global path
+    with torch.no_grad():
+        half.head.weight.mul_(-1.0)
+    half.save_pretrained(tmp_path / "trained")
+    model.load_encoder_half(tmp_path / "trained")
+    assert model.config.extra["global_path"]["from"]["encoder"] == "test-r1-encoder"
+    E2 = model.encode(items)
+    np.testing.assert_allclose(E2[:, :384], E[:, :384], atol=1e-6)  # the global half is untouched
+    np.testing.assert_allclose(E2[:, 384:] * np.sqrt(2), half.encode(items), atol=2e-4)
+    assert np.abs(E2[:, 384:] - E[:, 384:]).max() > 1e-2
+    # a checkpoint without some of this half's trained parts (here only a head) would leave r20's layers beside a
+    # head trained on others: refused, nothing half-loaded
+    narrow = geovec.load_model(tmp_path / "half", backend="torch")
+    narrow.apply_trainable(["head."])
+    narrow.save_pretrained(tmp_path / "narrow")
+    with pytest.raises(ValueError, match=r"does not fit the model: unknown \[\], missing \['backbone"):
+        model.load_encoder_half(tmp_path / "narrow")
+    np.testing.assert_allclose(model.encode(items), E2, atol=1e-6)

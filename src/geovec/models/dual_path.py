@@ -316,7 +316,7 @@ class DualPathModel(StagedModel, EmbeddingModel):
             "extra": {**{k: v for k, v in source.extra.items() if k != "global_path"}, "global_path": settings}})
         model = cls(config)
         # each part loads its own weights: the encoder its checkpoint (a dual-path one's encoder half) ...
-        load_trained(model.encoder, encoder_dir, required=True, upgrade=encoder_half)
+        model.load_encoder_half(encoder_dir)
         # ... and the global path the probe's maps, then the fine-tuned parts given
         glob = model.global_path
         glob.load_from(load_file(str(Path(probe_dir) / WEIGHTS_FILE)))
@@ -328,6 +328,25 @@ class DualPathModel(StagedModel, EmbeddingModel):
             if text_top is not None:
                 glob.text_top.load_state_dict(text_top.state_dict())
         return model.eval()
+
+    def load_encoder_half(self, encoder_dir: str | Path) -> None:
+        """Replace the encoder half's trained weights with a checkpoint's (a single encoder's, or a dual-path one's
+        encoder half); the global path is left as it is. A checkpoint that trained other parts than this encoder
+        half is refused (``load_trained``). The config's ``global_path.from.encoder`` names the checkpoint's revision."""
+        load_trained(self.encoder, encoder_dir, required=True, upgrade=encoder_half)
+        source = GeoVecConfig.from_json(Path(encoder_dir) / "config.json")
+        self.config.extra.setdefault("global_path", {}).setdefault("from", {})["encoder"] = source.revision
+
+    def save_encoder_half(self, directory: str | Path, revision: str | None = None) -> Path:
+        """The encoder half as a single-encoder checkpoint (what a run of the encoder alone starts from, with the
+        single encoder's own loss, as r9-r20 were trained); ``revision`` names it (default: this model's)."""
+        encoder = self.encoder
+        kept = encoder.config.revision
+        encoder.config.revision = revision or self.config.revision
+        try:
+            return encoder.save_pretrained(directory)
+        finally:
+            encoder.config.revision = kept
 
 
 def encoder_half(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
