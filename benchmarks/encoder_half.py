@@ -7,6 +7,10 @@ shipped global path.
     python benchmarks/encoder_half.py assemble /work/runs/i25/r24enc/model /work/runs/i25/r24model r24-2026-12-05
 
 ``assemble`` checks that the global half of the result embeds a few items exactly as the shipped model does.
+``soup`` averages encoder halves in weight space (a weighted mean of every tensor, as r12 was made, WiSE-FT style):
+
+    python benchmarks/encoder_half.py soup /work/runs/i25/soup /work/runs/i25/r20-encoder-half:0.5 \
+        /work/runs/i25/r24enc/model:0.25 /work/runs/i25/r24benc/model:0.25
 """
 
 from __future__ import annotations
@@ -45,6 +49,29 @@ def assemble(args) -> None:
           f"encoder half moved by {float(np.abs(after[:, half:] - before[:, half:]).max()):.3g}) to {args.out}")
 
 
+def soup(args) -> None:
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    parts = [(Path(p.rsplit(":", 1)[0]), float(p.rsplit(":", 1)[1])) for p in args.parts]
+    total = sum(w for _, w in parts)
+    if abs(total - 1.0) > 1e-6:
+        sys.exit(f"the weights sum to {total}, not 1")
+    states = [(load_file(str(d / "model.safetensors")), w) for d, w in parts]
+    names = set(states[0][0])
+    if any(set(st) != names for st, _ in states):
+        sys.exit("the checkpoints do not hold the same tensors")
+    mixed = {n: np.asarray(sum(w * st[n].astype(np.float64) for st, w in states), dtype=states[0][0][n].dtype)
+             for n in names}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for f in parts[0][0].iterdir():  # config and sentence-transformers files of the first
+        if f.is_file() and f.name != "model.safetensors":
+            shutil.copy(f, args.out / f.name)
+    save_file(mixed, str(args.out / "model.safetensors"))
+    print(f"saved the mean of {', '.join(f'{d} x {w}' for d, w in parts)} to {args.out}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -59,6 +86,10 @@ def main(argv=None) -> None:
     a.add_argument("revision")
     a.add_argument("--model", default="geovec-compact", help="the dual-path model whose global path is kept")
     a.set_defaults(run=assemble)
+    m = sub.add_parser("soup", help="a weighted mean of encoder-half checkpoints (same tensors), in weight space")
+    m.add_argument("out", type=Path)
+    m.add_argument("parts", nargs="+", help="FOLDER:WEIGHT, weights summing to 1")
+    m.set_defaults(run=soup)
     args = ap.parse_args(argv)
     args.run(args)
 
