@@ -15,7 +15,7 @@ yaml = pytest.importorskip("yaml")
 
 CARD = REPO / "docs" / "model-card.md"
 RESULTS = REPO / "benchmarks" / "results" / "rsmeb-dev"
-COLUMNS = {"probe (frozen towers)": "geovec-probe/wfb8b64a4cbf4", "r18 (previous default)": "geovec-compact/r18-2026-12-01"}
+COLUMNS = {"probe (frozen towers)": "geovec-probe/wfb8b64a4cbf4", "r20 (previous default)": "geovec-compact/r20-2026-12-01"}
 
 
 def _front_matter() -> dict:

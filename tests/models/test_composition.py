@@ -13,13 +13,35 @@ import torch
 
 import geovec
 from geovec.models.config import GeoVecConfig
-from geovec.models.dual_path import DualPathModel, encoder_patterns, upgrade_name
+from geovec.models.dual_path import LAYOUT_1_RENAMES, DualPathModel, encoder_patterns, upgrade_name
 from geovec.models.registry import WEIGHTS_DIR, load_model, name_scheme
 
 BUNDLED = WEIGHTS_DIR / "geovec-compact"
 
 
-def test_layout_1_names_and_patterns_upgrade_once():
+def to_layout_1(name: str) -> str:
+    """A current name or pattern in the first layout (the bundled weights up to r20 were written so)."""
+    for old, new in LAYOUT_1_RENAMES.items():
+        if name.startswith(new):
+            return old + name[len(new):]
+    return name[len("encoder."):] if name.startswith("encoder.") else name
+
+
+@pytest.fixture(scope="module")
+def layout_1(tmp_path_factory):
+    """The bundled checkpoint written in the first layout."""
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path_factory.mktemp("layout-1")
+    config = json.loads((BUNDLED / "config.json").read_text())
+    config["trainable"] = [to_layout_1(p) for p in config["trainable"]]
+    (out / "config.json").write_text(json.dumps(config))
+    save_file({to_layout_1(k): t for k, t in load_file(str(BUNDLED / "model.safetensors")).items()},
+              str(out / "model.safetensors"))
+    return out
+
+
+def test_layout_1_names_and_patterns_upgrade_once(layout_1):
     assert upgrade_name("global_image.1.weight") == "global_path.image_head.1.weight"
     assert upgrade_name("global_location.") == "global_path.location_map."
     assert upgrade_name("global_text_top.") == "global_path.text_top."
@@ -28,8 +50,9 @@ def test_layout_1_names_and_patterns_upgrade_once():
     assert upgrade_name("*.bias") == "*.bias"  # a wildcard pattern matches across both halves already
     for new in ("encoder.head.weight", "global_path.image_head.0.bias"):
         assert upgrade_name(new) == new and upgrade_name(upgrade_name(new)) == new
-    shipped = json.loads((BUNDLED / "config.json").read_text())["trainable"]
-    assert "head." in encoder_patterns(shipped) and not any("global" in p for p in encoder_patterns(shipped))
+    for folder in (BUNDLED, layout_1):
+        shipped = json.loads((folder / "config.json").read_text())["trainable"]
+        assert "head." in encoder_patterns(shipped) and not any("global" in p for p in encoder_patterns(shipped))
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +73,24 @@ def test_the_global_path_reads_the_encoders_towers(bundled):
     assert counts["total"] == sum(v for k, v in counts.items() if k not in ("trainable", "total"))
 
 
-def test_building_leaves_the_config_given_as_it_is(bundled):
-    given = GeoVecConfig.from_json(BUNDLED / "config.json")
+def test_building_leaves_the_config_given_as_it_is(layout_1):
+    given = GeoVecConfig.from_json(layout_1 / "config.json")
     before = asdict(given)
     model = DualPathModel(given)
     assert asdict(given) == before  # the layout-1 patterns stay in the caller's object
     assert "global_path.image_head." in model.config.trainable and "encoder.head." in model.config.trainable
     assert model.encoder.config.architecture == "single-encoder" and "global_path" not in model.encoder.config.extra
-    assert model.settings["text_top_split"] == 4 and model.config.revision == "r20-2026-12-01"
+    assert model.settings["text_top_split"] == 4 and model.config.revision == given.revision
 
 
 @pytest.mark.slow
-def test_a_layout_1_checkpoint_loads_and_saves_in_the_current_layout(bundled, tmp_path):
+def test_a_layout_1_checkpoint_loads_and_saves_in_the_current_layout(bundled, layout_1, tmp_path):
     from safetensors.torch import load_file
 
-    bundled.save_pretrained(tmp_path / "saved")
+    old = load_model(layout_1, backend="torch")
+    old.save_pretrained(tmp_path / "saved")
     saved = load_file(str(tmp_path / "saved" / "model.safetensors"))
-    shipped = load_file(str(BUNDLED / "model.safetensors"))  # the first layout: global_image., head., ...
+    shipped = load_file(str(layout_1 / "model.safetensors"))  # the first layout: global_image., head., ...
     assert any(k.startswith("global_image.") for k in shipped)
     assert saved.keys() == {upgrade_name(k) for k in shipped}
     assert all(torch.equal(saved[upgrade_name(k)], t) for k, t in shipped.items())
@@ -74,6 +98,7 @@ def test_a_layout_1_checkpoint_loads_and_saves_in_the_current_layout(bundled, tm
     items = ["a harbour", {"lat": 52.1, "lon": 5.2}]
     again = load_model(tmp_path / "saved", backend="torch")
     np.testing.assert_array_equal(again.encode(items), bundled.encode(items))
+    np.testing.assert_array_equal(old.encode(items), bundled.encode(items))
 
 
 def test_one_name_resolver(tmp_path):

@@ -38,7 +38,7 @@ def test_the_default_reproduces_its_embeddings_before_the_composition(backend):
     if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed (the geovec[onnx] extra)")
     ref = np.load(FIXTURE)
-    model = geovec.load_model("geovec-compact", backend=backend)
+    model = geovec.load_model("geovec-compact", backend=backend, lazy=False)
     assert model.backend == backend
     for side in ("query", "document"):
         got = model.encode(mixed_batch(), task="retrieval", side=side, batch_size=4)

@@ -62,16 +62,16 @@ def test_dual_path_is_its_two_halves(parts, weight):
 
 
 def test_the_global_sentence_pass_never_reads_a_fine_tuned_encoder_layer(parts, tmp_path):
-    from geovec.models.dual_path import tuned_text_layers
+    from geovec.models.dual_path import encoder_patterns, tuned_text_layers
     from geovec.models.text_top import TextTop
 
     d, probe = parts
     assert tuned_text_layers(["head.", "backbone.model.encoder.layer.5.", "backbone.model.encoder.layer.4."]) == [4, 5]
-    # the bundled encoder half fine-tunes MiniLM layers (4-5 in r20): without a text top given, the global path gets
+    # the bundled encoder half fine-tunes MiniLM layers (4-5 in r20 and r26): without a text top given, the global path gets
     # its own pretrained copy from the first of them on (so its sentence embeddings are the frozen tower's, as the
     # probe's)
     cfg = json.loads((WEIGHTS_DIR / "geovec-compact" / "config.json").read_text())
-    tuned = tuned_text_layers(cfg["trainable"])
+    tuned = tuned_text_layers(encoder_patterns(cfg["trainable"]))
     assert tuned and 5 in tuned
     model = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
     assert model.settings["text_top_split"] == min(tuned)
