@@ -81,7 +81,8 @@ def test_untrained_encoder_differs_and_pretrained_weights_are_geoclips(encoder):
 
 
 def test_bundled_default_place_embeddings_unchanged(model):
-    """The default model embeds places exactly as it did with geoclip's encoder (torch backend, as recorded)."""
+    """The default model embeds places as recorded (torch backend): written with geoclip's encoder for r20, and again
+    with geovec's for r26 (its raw outputs equal geoclip's, checked above)."""
     from geovec.runtime.backends import attach
 
     previous = model.runner
