@@ -156,3 +156,20 @@ def test_graph_model_behind_the_other_doors(cache, reference):
     m.encode_partial = lambda items, **kw: calls.append(len(items))
     m.encode_partial(["x"])
     assert calls == [1] and "encode_partial" not in vars(m.torch_model)
+
+
+def test_the_cache_keeps_the_most_recently_used_item_graphs(tmp_path):
+    import time
+
+    from geovec.models.item_graphs import prune
+
+    for i, name in enumerate(["a", "b", "c", "d", "e"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+        t = time.time() - 100 + i
+        os.utime(tmp_path / name / "manifest.json", (t, t))
+    (tmp_path / "f.tmp").mkdir()  # another process's export in progress
+    os.utime(tmp_path / "a" / "manifest.json")  # just used
+    removed = prune(tmp_path, keep=3)
+    assert sorted(p.name for p in removed) == ["b", "c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "d", "e", "f.tmp"]

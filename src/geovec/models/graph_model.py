@@ -15,6 +15,7 @@ device, tensors), load the torch model once, and from then on everything runs th
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -78,9 +79,14 @@ class GraphModel(EncodeAPI):
             if not all(Path(f).is_file() for f in files):
                 return None
             config = GeoVecConfig.from_json(Path(config_dir) / "config.json")
-            return cls(manifest, config, load_torch, threads)
+            model = cls(manifest, config, load_torch, threads)
         except (OSError, ValueError, KeyError, ImportError):
             return None
+        try:  # the cache keeps the most recently used item graphs (geovec.models.item_graphs.prune)
+            os.utime(manifest_path)
+        except OSError:
+            pass
+        return model
 
     # --- the torch model, loaded once when something needs it ------------------------------------------------------
     @property

@@ -40,6 +40,7 @@ from geovec.models.text_top import sentence_vectors
 from geovec.runtime import export as ex
 
 ITEM_GRAPH_FORMAT = 1  # bump when what an item graph computes changes
+ITEMS_KEPT = 4  # item-graph folders kept in the cache (about 200 MB each), the most recently used
 
 _SEQ = {0: "batch", 1: "tokens"}
 SIGNATURES = {
@@ -207,4 +208,20 @@ def ensure_items(model, log=None) -> Path | None:
         tmp.rename(folder)
     except OSError:  # another process put the same folder in place first
         shutil.rmtree(tmp, ignore_errors=True)
+    prune(folder.parent, keep=ITEMS_KEPT)
     return manifest_path if manifest_path.is_file() else None
+
+
+def prune(root: Path, keep: int = ITEMS_KEPT) -> list[Path]:
+    """Remove all but the ``keep`` most recently used item-graph folders under ``root`` (a load touches its
+    manifest); a stamp naming a removed folder loads the torch model and makes them again. Returns what it removed."""
+    def used(d: Path) -> float:
+        try:
+            return (d / "manifest.json").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    done = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.endswith(".tmp")), key=used, reverse=True)
+    for d in done[keep:]:
+        shutil.rmtree(d, ignore_errors=True)
+    return done[keep:]
