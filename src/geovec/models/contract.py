@@ -27,6 +27,12 @@ from geovec.models.instructions import (
 )
 
 
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows as float32 scaled to unit length (an all-zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+
 class EncodeAPI:
     """See the module docstring."""
 
@@ -222,9 +228,7 @@ class EncodeAPI:
             a = a[None]
         if b.ndim == 1:
             b = b[None]
-        a = a / np.clip(np.linalg.norm(a, axis=1, keepdims=True), 1e-12, None)
-        b = b / np.clip(np.linalg.norm(b, axis=1, keepdims=True), 1e-12, None)
-        return a @ b.T
+        return l2_normalize(a) @ l2_normalize(b).T
 
     def prepare_at(self, item: Item, index: int) -> Any:
         """``prepare(item)``, its input errors naming the item's position ``index``."""

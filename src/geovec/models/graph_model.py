@@ -14,6 +14,7 @@ device, tensors), load the torch model once, and from then on everything runs th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -24,7 +25,7 @@ import numpy as np
 
 from geovec.inputs import GeoVecInputError, Item, read_image
 from geovec.models.config import GeoVecConfig
-from geovec.models.contract import EncodeAPI
+from geovec.models.contract import EncodeAPI, l2_normalize
 from geovec.models.layout import Layout, adaptive_avg_pool, arrange
 from geovec.models.pixels import resize_to, scaled_input, target_size
 from geovec.runtime.runners import OnnxRuntimeRunner
@@ -39,6 +40,21 @@ def graph_item(item: Item) -> str | None:
     if item.order == ("image",) and item.image is not None and not item.boxes:
         return "image"
     return None
+
+
+def read_manifest(path: str | Path) -> dict | None:
+    """The item-graph manifest at ``path``, or None where it or a file it names is gone or of another format. Reading
+    it counts as a use (the cache keeps the most recently used: :func:`geovec.models.item_graphs.prune`)."""
+    try:
+        manifest = json.loads(Path(path).read_text())
+        if manifest.get("format") != MANIFEST_FORMAT:
+            return None
+        if not all(Path(f).is_file() for f in [manifest["tokenizer"], *manifest["graphs"].values()]):
+            return None
+        os.utime(path)
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    return manifest
 
 
 class PreparedImage:
@@ -71,22 +87,13 @@ class GraphModel(EncodeAPI):
              threads: int | None = None) -> "GraphModel | None":
         """The model of a manifest written by :func:`geovec.models.item_graphs.ensure_items`; None where it or a file it
         names is gone or of another format."""
+        manifest = read_manifest(manifest_path)
+        if manifest is None:
+            return None
         try:
-            manifest = json.loads(Path(manifest_path).read_text())
-            if manifest.get("format") != MANIFEST_FORMAT:
-                return None
-            files = [manifest["tokenizer"], *manifest["graphs"].values()]
-            if not all(Path(f).is_file() for f in files):
-                return None
-            config = GeoVecConfig.from_json(Path(config_dir) / "config.json")
-            model = cls(manifest, config, load_torch, threads)
+            return cls(manifest, GeoVecConfig.from_json(Path(config_dir) / "config.json"), load_torch, threads)
         except (OSError, ValueError, KeyError, ImportError):
             return None
-        try:  # the cache keeps the most recently used item graphs (geovec.models.item_graphs.prune)
-            os.utime(manifest_path)
-        except OSError:
-            pass
-        return model
 
     # --- the torch model, loaded once when something needs it ------------------------------------------------------
     @property
@@ -149,8 +156,6 @@ class GraphModel(EncodeAPI):
 
     # the encode loop's side (geovec.models.encode_loop)
     def inference_scope(self, inference: bool = True):
-        import contextlib
-
         return contextlib.nullcontext()
 
     def cpu_threads(self) -> int:
@@ -185,9 +190,7 @@ class GraphModel(EncodeAPI):
         for idx, run in ((texts, self._embed_texts), (images, self._embed_images)):
             if idx:
                 out[idx] = run([prepared[i] for i in idx])
-        if normalize:
-            out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
-        return out
+        return l2_normalize(out) if normalize else out
 
     # --- the graphs ----------------------------------------------------------------------------------------------------
     def _ids(self, texts: Sequence[str], max_tokens: int) -> dict[str, list[int]]:

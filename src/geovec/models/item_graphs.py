@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from geovec.models.graph_model import MANIFEST_FORMAT, GraphModel, graph_item
+from geovec.models.graph_model import MANIFEST_FORMAT, GraphModel, graph_item, read_manifest
 from geovec.models.sequence import gather, image_rows_from_grid
 from geovec.models.text_top import sentence_vectors
 from geovec.runtime import export as ex
@@ -61,11 +61,15 @@ def supports_item_graphs(model) -> bool:
     return isinstance(model, DualPathModel) and model.global_path.vision_top is None
 
 
-class TextItems(nn.Module):
+class ItemGraph(nn.Module):
+    """An item graph: a forward pass over ``model``'s own steps (the model is held, not copied)."""
+
     def __init__(self, model):
         super().__init__()
         self.model = model
 
+
+class TextItems(ItemGraph):
     def forward(self, ids, index, types, attn, pool_mask, g_ids, g_mask):
         m = self.model
         enc = m.encoder
@@ -76,11 +80,7 @@ class TextItems(nn.Module):
         return m.combine(glob, encoder)
 
 
-class ImageItems(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
+class ImageItems(ItemGraph):
     def forward(self, ids, grid, gmean, index, types, attn, pool_mask):
         m = self.model
         enc = m.encoder
@@ -143,8 +143,8 @@ def manifest_of(model, graphs: dict[str, str], tokenizer: Path) -> dict:
 
 
 def check_items() -> list:
-    """Items the check compares: texts (punctuation, one past every reading length), images at the faithfulness sizes, both with and
-    without an instruction."""
+    """Items the check compares: texts (punctuation, one past every reading length), images at the faithfulness
+    sizes, both with and without an instruction."""
     from geovec.inputs import parse_items
     from geovec.runtime.backends import faithfulness_items
 
@@ -167,7 +167,7 @@ def ensure_items(model, log=None) -> Path | None:
     prints = {g: ex.fingerprint(model, g) for g in ex.model_graphs(model)}
     folder = items_dir(model, prints)
     manifest_path = folder / "manifest.json"
-    if GraphModel.open(manifest_path, getattr(model, "source_dir", None) or "", lambda: model) is not None:
+    if read_manifest(manifest_path) is not None:
         return manifest_path
     shutil.rmtree(folder, ignore_errors=True)  # a manifest whose files are gone (or none): export again
     if log:
@@ -176,8 +176,8 @@ def ensure_items(model, log=None) -> Path | None:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         attach(model, None)  # trace the torch steps
-        graphs = {name: str(ex.export_module(module, examples(model)[name], SIGNATURES[name],
-                                             tmp / f"{name}.onnx"))
+        inputs = examples(model)
+        graphs = {name: str(ex.export_module(module, inputs[name], SIGNATURES[name], tmp / f"{name}.onnx"))
                   for name, module in item_modules(model).items()}
     finally:
         attach(model, runner)

@@ -148,10 +148,10 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     eager = dict(device=device, num_threads=num_threads, backend=backend, precision=precision, export_dir=export_dir,
                  lazy=False)
     # a load already checked for this checkpoint, backend and these package versions attaches what it found
-    key = load_stamp.stamp_key(directory, backend, precision, export_dir) \
-        if directory is not None and device in (None, "cpu") else None
+    on_cpu = device is None or str(device).split(":")[0] == "cpu"
+    key = load_stamp.stamp_key(directory, backend, precision, export_dir) if directory is not None and on_cpu else None
     stamp = load_stamp.read_stamp(key)
-    if lazy and stamp is not None and stamp.get("items") and device in (None, "cpu"):
+    if lazy and stamp is not None and stamp.get("items"):
         from geovec.models.graph_model import GraphModel
 
         graph_model = GraphModel.open(stamp["items"], directory, lambda: load_model(directory, **eager),
@@ -170,8 +170,6 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     if device:
         model.to(device)
     model.eval()
-    if key is not None and model.device.type != "cpu":
-        key = None
     if stamp is None or not attach_stamped(model, stamp):
         apply_backend(model, backend, precision, export_dir)
         load_stamp.write_stamp(key, model, _item_graphs(model) if key is not None else False)
@@ -185,19 +183,14 @@ def _item_graphs(model) -> str | bool:
     """The manifest of ``model``'s whole-item graphs (exported and checked now where not yet), or False where it has
     none (another backend or architecture, or graphs that do not match torch)."""
     from geovec.models.item_graphs import ensure_items
+    from geovec.runtime.backends import log
 
     try:
-        manifest = ensure_items(model, log=_log)
+        manifest = ensure_items(model, log=log)
     except Exception as e:  # an exporter gap must not fail the load: the torch model serves every item
-        _log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
+        log(f"geovec: no whole-item graphs ({type(e).__name__}: {str(e)[:200]})")
         return False
     return str(manifest) if manifest is not None else False
-
-
-def _log(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr, flush=True)
 
 
 def lazy_default() -> bool:

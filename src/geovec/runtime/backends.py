@@ -60,7 +60,8 @@ def installed(backend: str) -> bool:
     return importlib.util.find_spec(_MODULE[backend]) is not None
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
+    """One line to stderr (what a load reports: exports, fallbacks, hints)."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -81,7 +82,7 @@ class GraphStage:
             return False
         if ex.param_version(self.tensors) != self.version or self.tensors[0].device.type != "cpu":
             self.stale = True
-            _log(f"geovec: the {self.name} weights changed since the {self.runner.label} backend was attached; "
+            log(f"geovec: the {self.name} weights changed since the {self.runner.label} backend was attached; "
                  f"{self.name} runs in torch from now on")
             return False
         return True
@@ -244,17 +245,17 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
     if not candidates:
         if not _hinted:
             _hinted = True
-            _log(f"geovec: torch backend (onnxruntime is not installed: {EXTRA_HINT['onnx']} embeds images ~3x faster)")
+            log(f"geovec: torch backend (onnxruntime is not installed: {EXTRA_HINT['onnx']} embeds images ~3x faster)")
         return "torch"
     last_error = ""
     for b in candidates:
         if not installed(b):
             raise ImportError(f"backend {b!r} needs {_MODULE[b]}: {EXTRA_HINT[b]}")
         try:
-            paths, prints = ex.ensure_graphs(model, _search_dirs(model, export_dir), log=_log)
+            paths, prints = ex.ensure_graphs(model, _search_dirs(model, export_dir), log=log)
             if not paths:
                 raise RuntimeError("no graph could be exported")
-            paths, prints = precision_graphs(model, paths, prints, precision, log=_log)
+            paths, prints = precision_graphs(model, paths, prints, precision, log=log)
             runner = RUNNERS[b](paths, precision=precision)
             report = checked_faithfulness(model, runner, prints)
         except (ImportError, ValueError):
@@ -271,7 +272,7 @@ def apply_backend(model, backend: str | None = None, precision: str | None = Non
                       f"below {threshold(precision)}")
         if name != "auto":
             raise RuntimeError(f"backend {runner.label!r} is not faithful: {last_error}; use backend='torch'")
-    _log(f"geovec: torch backend ({last_error})")
+    log(f"geovec: torch backend ({last_error})")
     return "torch"
 
 

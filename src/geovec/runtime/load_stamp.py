@@ -121,4 +121,3 @@ def write_stamp(key: str | None, model, items: str | bool = False) -> None:
         write_json(stamp_path(key), stamp)
     except OSError:
         pass
-
