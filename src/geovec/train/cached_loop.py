@@ -123,12 +123,17 @@ class TopRun:
 
     def resume(self, top: nn.Module, head: nn.Module, logit_scale: nn.Parameter,
                log: Callable[[str], None] | None = None) -> tuple[int, dict | None, list[dict]]:
+        return self.resume_modules({"top": top, "head": head}, logit_scale, log)
+
+    def resume_modules(self, modules: dict[str, nn.Module], logit_scale: nn.Parameter,
+                       log: Callable[[str], None] | None = None) -> tuple[int, dict | None, list[dict]]:
+        """:meth:`resume` for any modules, each saved under its name (``run_epochs``' ``modules``)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             return 0, None, []
         ck = torch.load(self.path, weights_only=False)
-        top.load_state_dict(ck["top"])
-        head.load_state_dict(ck["head"])
+        for name, module in modules.items():
+            module.load_state_dict(ck[name])
         with torch.no_grad():
             logit_scale.copy_(ck["logit_scale"])
         self.past = list(ck["history"])

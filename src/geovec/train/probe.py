@@ -171,10 +171,15 @@ def image_feature_cache(model: ProbeModel, images: Sequence[str | Path], directo
                       [str(p) for p in images], boxes)
     cache = ArrayCache(directory, f"{name}-{view}", key, len(images), 1280)
 
+    decoded: dict[str, np.ndarray] = {}  # the last image read: boxes of one image usually come together
+
     def compute(s: int, e: int) -> np.ndarray:
         pixels = []
         for p, b in zip(images[s:e], boxes[s:e]):
-            px = read_image(p).pixels
+            if str(p) not in decoded:
+                decoded.clear()
+                decoded[str(p)] = read_image(p).pixels
+            px = decoded[str(p)]
             if b is not None:
                 px = box_crop(px, [b])
             name = Path(p).name if b is None else f"{Path(p).name}:{list(b)}"
