@@ -209,3 +209,33 @@ def test_the_encoder_half_trains_alone_and_goes_back_beside_the_same_global_path
     with pytest.raises(ValueError, match=r"does not fit the model: unknown \[\], missing \['backbone"):
         model.load_encoder_half(tmp_path / "narrow")
     np.testing.assert_allclose(model.encode(items), E2, atol=1e-6)
+
+
+def test_a_task_weight_leans_that_tasks_queries_on_the_encoder_half(parts, tmp_path):
+    """query_weights {"vqa": a}: a question's global half is weighted a (0: the encoder half alone); every other
+    item, and the same item under another instruction, embeds as before; a saved model keeps the weights."""
+    d, _ = parts
+    plain = DualPathModel.from_parts(WEIGHTS_DIR / "geovec-compact", d / "probe")
+    question = [{"image": str(d / "a.png"), "text": "Are there any ships in the image?"}]
+    others = _items(d)
+    ref_q, ref_o = plain.encode(question, task="vqa"), plain.encode(others)
+    ref_retrieval = plain.encode(question, task="retrieval")
+    for a in (0.0, 0.5):
+        plain.config.extra["global_path"]["query_weights"] = {"vqa": a}
+        q = plain.encode(question, task="vqa")
+        np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+        g, s = ref_q[:, :384], ref_q[:, 384:]  # each sqrt(1/2) of a unit vector at weight 1
+        np.testing.assert_allclose(q, np.concatenate([a * g, s], 1) / np.sqrt((a * a + 1) / 2), atol=2e-5)
+        np.testing.assert_allclose(plain.encode(others), ref_o, atol=2e-5)
+        np.testing.assert_allclose(plain.encode(question, task="retrieval"), ref_retrieval, atol=2e-5)
+    assert np.allclose(q[:, :384] / np.linalg.norm(q[:, :384]), g / np.linalg.norm(g), atol=1e-5)
+    plain.config.revision = "weighted"
+    plain.save_pretrained(tmp_path / "weighted")
+    loaded = geovec.load_model(tmp_path / "weighted", lazy=False)
+    np.testing.assert_allclose(loaded.encode(question, task="vqa"), q, atol=2e-5)
+    bad = json.loads((tmp_path / "weighted" / "config.json").read_text())
+    for table, message in (({"vqa": 1.5}, r"query_weights\['vqa'\] = 1.5: a query's global-half weight is in \[0, 1\]"),
+                           ({"answering": 0.0}, "answering")):
+        bad["extra"]["global_path"]["query_weights"] = table
+        with pytest.raises(ValueError, match=message):
+            DualPathModel(GeoVecConfig.from_dict(bad))

@@ -11,7 +11,10 @@ and outputs both, each L2-normalised, concatenated with the encoder half weighte
     e(x) = [g(x), w * s(x)] / sqrt(1 + w^2)        g, s unit vectors; cosine(e(x), e(y)) = (g.g' + w^2 s.s') / (1 + w^2)
 
 so cosine similarity is a fixed mix of the two paths' similarities, and ``encode(..., normalize=False)`` returns
-the same vectors as ``normalize=True``. The global path reads the encoder's towers (vision, GeoCLIP, MiniLM: the
+the same vectors as ``normalize=True``. A query carrying the named instruction of a task listed in ``query_weights``
+(the ``global_path`` entry; e.g. ``{"vqa": 0.0}``) has its global half weighted by that value ``a`` instead of 1,
+``e(x) = [a g(x), w s(x)] / sqrt(a^2 + w^2)``: for that task the query's ranking leans on the encoder by ``a``
+(a question is answered by the encoder half; the global path only matches its words). The global path reads the encoder's towers (vision, GeoCLIP, MiniLM: the
 same modules, run as the encoder runs them) and reuses the encoder's feature map where its view of an image is the
 encoder's input. Instructions steer the encoder half only. Its optional vision top and text top are its own
 fine-tuned copies of the towers' top layers; the encoder half keeps the frozen towers either way.
@@ -41,6 +44,7 @@ from geovec.models.checkpoint import WEIGHTS_FILE, load_trained, save_pretrained
 from geovec.models.config import GeoVecConfig
 from geovec.models.global_path import DEFAULTS as GLOBAL_DEFAULTS
 from geovec.models.global_path import GlobalInput, GlobalPath, Towers
+from geovec.models.instructions import check_task, global_half_weight
 from geovec.models.single_encoder import PreparedItem, SingleEncoderModel
 from geovec.models.stages import Stage, StagedModel
 from geovec.models.text_top import TextTop, run_to_split
@@ -108,6 +112,10 @@ class DualPathModel(StagedModel, EmbeddingModel):
         d = enc.backbone.hidden_size
         if config.embed_dim != d:
             raise ValueError(f"dual-path needs embed_dim == the encoder width ({d}), got {config.embed_dim}")
+        for task, a in (settings.get("query_weights") or {}).items():
+            check_task(task)
+            if not 0.0 <= float(a) <= 1.0:
+                raise ValueError(f"global_path query_weights[{task!r}] = {a}: a query's global-half weight is in [0, 1]")
         towers = Towers(vision=enc.vision, text=enc.backbone, vision_features=enc.vision_features,
                         location_features=enc.location_features, text_states=enc.text_states,
                         text_top_states=self.global_text_sequence)
@@ -265,12 +273,24 @@ class DualPathModel(StagedModel, EmbeddingModel):
         encoder = F.normalize(enc.project(enc.pool_prepared(staged)), dim=-1)
         views = [GlobalInput(text=p.text, lat=p.lat, lon=p.lon, pixels=p.global_pixels,
                              fmap=shared.get(i) if p.global_pixels is None else None) for i, p in enumerate(prepared)]
-        return self.combine(glob.embed(views), encoder)
+        weights = self.global_weights([p.instruction for p in prepared])
+        return self.combine(glob.embed(views), encoder,
+                            None if weights is None else torch.tensor(weights, device=encoder.device))
 
-    def combine(self, glob: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
-        """The two halves' unit vectors (B, d) each -> the model's embedding (B, 2d) (see the module docstring)."""
+    def global_weights(self, instructions: Sequence[str | None]) -> list[float] | None:
+        """Per item, the weight of its global half: ``query_weights[task]`` where the item carries that task's named
+        query instruction, else 1; None where every item has 1."""
+        weights = [global_half_weight(self.config, i) for i in instructions]
+        return None if all(a == 1.0 for a in weights) else weights
+
+    def combine(self, glob: torch.Tensor, encoder: torch.Tensor, global_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The two halves' unit vectors (B, d) each -> the model's embedding (B, 2d) (see the module docstring);
+        ``global_weight`` (B,): per-item weights of the global half (default 1)."""
         w = float(self.settings["encoder_weight"])
-        return torch.cat([glob, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
+        if global_weight is None:
+            return torch.cat([glob, w * encoder], dim=-1) / math.sqrt(1.0 + w * w)
+        a = global_weight.to(glob.dtype)[:, None]
+        return torch.cat([a * glob, w * encoder], dim=-1) / torch.sqrt(a * a + w * w)
 
     # --- checkpoints ------------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:

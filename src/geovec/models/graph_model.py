@@ -26,6 +26,7 @@ import numpy as np
 from geovec.inputs import GeoVecInputError, Item, read_image
 from geovec.models.config import GeoVecConfig
 from geovec.models.contract import EncodeAPI, l2_normalize
+from geovec.models.instructions import global_half_weight
 from geovec.models.layout import Layout, adaptive_avg_pool, arrange
 from geovec.models.pixels import resize_to, scaled_input, target_size
 from geovec.runtime.runners import OnnxRuntimeRunner
@@ -146,13 +147,18 @@ class GraphModel(EncodeAPI):
     def encode_resolved(self, items: Sequence[Item], batch_size: int = 32, show_progress_bar: bool | None = None,
                         normalize: bool = True, num_workers: int | None = None,
                         errors: dict[int, GeoVecInputError] | None = None) -> np.ndarray:
-        if self._torch is not None or any(graph_item(it) is None for it in items):
+        if self._torch is not None or any(graph_item(it) is None or self._reweighted(it) for it in items):
             return self.torch_model.encode_resolved(items, batch_size, show_progress_bar, normalize, num_workers,
                                                     errors)
         from geovec.models.encode_loop import encode_items
 
         return encode_items(self, items, batch_size, show_progress_bar, normalize, num_workers, errors,
                             prepare=self._prepare)
+
+    def _reweighted(self, item: Item) -> bool:
+        """Whether ``item``'s instruction gives its global half a weight of its own (the dual-path model's
+        ``query_weights``): the graphs bake in the weight 1, so the torch model embeds it."""
+        return global_half_weight(self.config, item.instruction) != 1.0
 
     # the encode loop's side (geovec.models.encode_loop)
     def inference_scope(self, inference: bool = True):

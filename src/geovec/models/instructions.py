@@ -125,3 +125,21 @@ def resolve_instruction(item, task: str | None = None, side: str = "query", inst
 def instructed(items, task: str | None = None, side: str = "query", instruction: str | None = None, model=None):
     """``items`` (:class:`~geovec.inputs.Item`) with their instructions resolved by :func:`resolve_instruction`."""
     return [it.with_instruction(resolve_instruction(it, task, side, instruction, model)) for it in items]
+
+
+def task_of_query_instruction(config, instruction: str | None) -> str | None:
+    """The task kind whose named query instruction (``config.query_instructions``, else the default) is
+    ``instruction``; None for any other text (a custom instruction, a document instruction, none)."""
+    if not instruction:
+        return None
+    named = getattr(config, "query_instructions", None) or {}
+    return next((t for t in TASKS if instruction == (named.get(t) or DEFAULT_QUERY_INSTRUCTIONS[t])), None)
+
+
+def global_half_weight(config, instruction: str | None) -> float:
+    """The dual-path model's weight of an item's global half: ``query_weights[task]`` (the ``global_path`` entry of
+    ``config.extra``) where ``instruction`` is that task's named query instruction, else 1."""
+    table = (getattr(config, "extra", None) or {}).get("global_path", {}).get("query_weights") or {}
+    if not table:
+        return 1.0
+    return float(table.get(task_of_query_instruction(config, instruction) or "", 1.0))
