@@ -15,7 +15,8 @@ yaml = pytest.importorskip("yaml")
 
 CARD = REPO / "docs" / "model-card.md"
 RESULTS = REPO / "benchmarks" / "results" / "rsmeb-dev"
-COLUMNS = {"probe (frozen towers)": "geovec-probe/wfb8b64a4cbf4", "r20 (previous default)": "geovec-compact/r20-2026-12-01"}
+COLUMNS = {"probe (frozen towers)": "geovec-probe/wfb8b64a4cbf4", "r20": "geovec-compact/r20-2026-12-01",
+           "r26 (previous default)": "geovec-compact/r26-2026-12-05"}
 
 
 def _front_matter() -> dict:

@@ -173,3 +173,21 @@ def test_the_cache_keeps_the_most_recently_used_item_graphs(tmp_path):
     removed = prune(tmp_path, keep=3)
     assert sorted(p.name for p in removed) == ["b", "c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "d", "e", "f.tmp"]
+
+
+def test_a_query_whose_task_weights_its_global_half_goes_to_torch(cache, reference):
+    """The default weights a VQA question's global half 0 (``query_weights``); the item graphs bake in weight 1, so
+    such an item, even text-only, is embedded by the torch model, and equals it."""
+    import geovec
+
+    m = geovec.load_model(backend="onnx")
+    assert type(m).__name__ == "GraphModel"
+    assert m.config.extra["global_path"]["query_weights"] == {"vqa": 0.0}
+    question = ["How many ships are in the harbour?"]
+    got = m.encode(question, task="vqa")
+    assert m._torch is not None  # the question loaded the torch model
+    np.testing.assert_allclose(got, reference.encode(question, task="vqa"), atol=2e-5)
+    assert np.abs(got[:, :384]).max() == 0.0  # no global half
+    fresh = geovec.load_model(backend="onnx")
+    fresh.encode(question, task="retrieval")
+    assert fresh._torch is None  # the same text as a retrieval query stays on the graphs

@@ -1,7 +1,7 @@
 """Writes default_embeddings.npz: the bundled default's embeddings of a fixed mixed batch (text, image,
 image+box, place, all four, image+text) on the query and document sides, on torch and on onnxruntime, one thread.
 Written first at commit cb93107 for r20 (before the model was composed of its parts, issue 24, so the composition
-was held to the code before it), and again whenever the bundled default changes (r26-2026-12-05):
+was held to the code before it), and again whenever the bundled default changes (r26-2026-12-05, r27-2026-12-05):
 
     PYTHONPATH=src:. python3 tests/models/data/make_default_embeddings.py
 
