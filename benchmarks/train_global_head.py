@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--region-views", default="id,hflip,rot90,rot270", help="dihedral views of the box crops")
     ap.add_argument("--sensor-views", default="sensor0,sensor1",
                     help="simulated views of the RSICD train images (sensor<K>; empty: none)")
-    ap.add_argument("--no-regions", action="store_true", help="leave the VHR-10 boxes out")
+    ap.add_argument("--regions", type=Path, default=None,
+                    help="labelled boxes of your own imagery (JSON lines: image, box, class) instead of the VHR-10 "
+                         "train part; see geovec.train.global_head.read_region_file")
+    ap.add_argument("--no-regions", action="store_true", help="leave the labelled boxes out")
     for name in ("steps", "steps_per_epoch", "lr", "region_weight", "sensor_weight", "anchor_weight", "temperature",
                  "seed"):
         ap.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from geovec.data import NWPURESISC12, NWPUVHR10
     from geovec.models.probe import ProbeConfig, ProbeModel
-    from geovec.train.global_head import RegionSet, adapt_image_head, agreement_with
+    from geovec.train.global_head import RegionSet, adapt_image_head, agreement_with, read_region_file
     from geovec.train.probe import caption_retrieval, caption_split, image_feature_cache, parse_views
 
     torch.set_num_threads(args.threads)
@@ -76,12 +79,21 @@ def main(argv: list[str] | None = None) -> dict:
         sensor_views = parse_views(args.sensor_views) if args.sensor_views.strip() else []
     except ValueError as e:
         ap.error(str(e))
+    root, cache = Path(args.data_root).expanduser(), Path(args.cache).expanduser()
+    if args.regions is not None:
+        try:
+            train_objs, classes = read_region_file(args.regions)
+        except (OSError, ValueError) as e:
+            ap.error(f"--regions: {e}")
+        region_source = str(args.regions)
+    else:
+        classes, train_objs = list(NWPUVHR10.prompt_names), NWPUVHR10(root / "nwpu_vhr10", "train").samples
+        region_source = "NWPU VHR-10 train part"
     model = geovec.load_model(args.model, backend="torch", lazy=False)
     if getattr(model.config, "architecture", None) != "dual-path":
         ap.error(f"--model {args.model}: a dual-path model is needed (its global path has the image head)")
     gp = model.global_path
     probe = ProbeModel(ProbeConfig(vision=model.config.vision, image_size=gp.image_size))  # the frozen towers only
-    root, cache = Path(args.data_root).expanduser(), Path(args.cache).expanduser()
 
     # 1. caches --------------------------------------------------------------------------------------------------
     def feats(images, name, view="id", boxes=None):
@@ -92,23 +104,25 @@ def main(argv: list[str] | None = None) -> dict:
     anchor = feats(tr_images, "rsicd-train")
     sensors = [feats(tr_images, "rsicd-train", v) for v in sensor_views]
     va_feats = feats(va_images, "rsicd-val")
-    classes = list(NWPUVHR10.prompt_names)
-    train_objs = NWPUVHR10(root / "nwpu_vhr10", "train").samples
     dev_objs = NWPUVHR10(root / "nwpu_vhr10", "dev").samples
     box_args = {"boxes": [o["box"] for o in train_objs]}
+    cache_name = "vhr10-train-boxes" if args.regions is None else f"regions-{args.regions.stem}"
     region_feats = None if args.no_regions else np.stack(
-        [feats([o["image"] for o in train_objs], "vhr10-train-boxes", v, **box_args) for v in region_views], axis=1)
+        [feats([o["image"] for o in train_objs], cache_name, v, **box_args) for v in region_views], axis=1)
     dev_feats = feats([o["image"] for o in dev_objs], "vhr10-dev-boxes", boxes=[o["box"] for o in dev_objs])
     dev_labels = np.array([o["label"] for o in dev_objs])
     nwpu = NWPURESISC12(root / "nwpu_resisc12", "all")
     nw_feats = feats([s["image"] for s in nwpu.samples], "nwpu12")
     nw_labels = np.array([s["label"] for s in nwpu.samples])
+    vhr_classes = list(NWPUVHR10.prompt_names)
     with torch.no_grad():
         class_texts = torch.stack([gp.sentence_embeddings([t.format(c) for c in classes]).float() for t in TEMPLATES])
+        vhr_texts = gp.sentence_embeddings([TEMPLATES[0].format(c) for c in vhr_classes]).float()
         nw_texts = gp.sentence_embeddings([TEMPLATES[0].format(c) for c in nwpu.prompt_names]).float()
         cap_emb = gp.sentence_embeddings(va_caps).float().numpy()
-    log(f"anchor: RSICD train {len(tr_images)} images, sensor views {sensor_views or 'none'}; regions: VHR-10 train "
-        f"{len(train_objs)} boxes x {len(region_views)} views{' (left out)' if args.no_regions else ''}; "
+    log(f"anchor: RSICD train {len(tr_images)} images, sensor views {sensor_views or 'none'}; regions: {region_source} "
+        f"{len(train_objs)} boxes of {len(classes)} classes x {len(region_views)} views"
+        f"{' (left out)' if args.no_regions else ''}; "
         f"dev: {len(dev_objs)} VHR-10 boxes, {len(nw_labels)} RESISC12 scenes, {len(va_images)} RSICD val images")
 
     # 2. training --------------------------------------------------------------------------------------------------
@@ -123,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def evaluate() -> dict:
         head.eval()
-        out = {"vhr10_box_class_p@1": float(100 * ((unit(dev_feats) @ class_texts[0].T).argmax(1).numpy()
+        out = {"vhr10_box_class_p@1": float(100 * ((unit(dev_feats) @ vhr_texts.T).argmax(1).numpy()
                                                    == dev_labels).mean()),
                "nwpu12_p@1": float(100 * ((unit(nw_feats) @ nw_texts.T).argmax(1).numpy() == nw_labels).mean()),
                "rsicd_val_mR": caption_retrieval(unit(va_feats).numpy(), cap_emb, va_owner)["mR"],
@@ -147,8 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"model": args.revision, "base_model": str(args.model), "out": str(args.out),
               "command": "python benchmarks/train_global_head.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "config": asdict(cfg), "region_views": region_views, "sensor_views": sensor_views,
-              "regions": None if args.no_regions else {"source": "NWPU VHR-10 train part", "boxes": len(train_objs),
-                                                      "templates": list(TEMPLATES)},
+              "regions": None if args.no_regions else {"source": region_source, "boxes": len(train_objs),
+                                                      "classes": classes, "templates": list(TEMPLATES)},
               "anchor": {"source": "RSICD train", "images": len(tr_images)},
               "dev_note": "global half alone; dev scores, optimistic where they chose settings",
               "before": before, "history": history, "seconds": round(time.perf_counter() - t_start, 1)}
@@ -159,4 +173,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from geovec.data.base import DatasetNotFoundError
+
+    try:
+        main()
+    except DatasetNotFoundError as e:  # a data root without RSICD / VHR-10 / NWPU-RESISC12: one line, not a traceback
+        print(f"train_global_head.py: {e}", file=sys.stderr)
+        sys.exit(2)

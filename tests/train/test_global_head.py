@@ -109,3 +109,29 @@ def test_inconsistent_inputs_are_refused_by_name():
         RegionSet(regions.features, labels, regions.class_texts)
     with pytest.raises(ValueError, match="60 region crops but 59 labels"):
         RegionSet(regions.features, regions.labels[:59], regions.class_texts)
+
+
+def test_a_region_file_of_your_own_is_read_and_checked_by_line(tmp_path):
+    from PIL import Image
+
+    from geovec.train.global_head import read_region_file
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.png")
+    good = ['{"image": "a.png", "box": [1, 2, 30, 40], "class": "solar farm"}', "",
+            '{"image": "%s", "box": [0, 0, 10.5, 8], "class": "greenhouse"}' % (tmp_path / "a.png")]
+    (tmp_path / "boxes.jsonl").write_text("\n".join(good))
+    samples, classes = read_region_file(tmp_path / "boxes.jsonl")
+    assert classes == ["greenhouse", "solar farm"]
+    assert [(s["label"], s["class_name"], s["box"]) for s in samples] == [(1, "solar farm", [1.0, 2.0, 30.0, 40.0]),
+                                                                          (0, "greenhouse", [0.0, 0.0, 10.5, 8.0])]
+    assert samples[0]["image"] == tmp_path / "a.png"
+    for line, message in (('{"image": "a.png", "box": [30, 2, 1, 40], "class": "x"}', "line 2: box must be"),
+                          ('{"image": "b.png", "box": [1, 2, 3, 4], "class": "x"}', "line 2: image .*b.png does not exist"),
+                          ('{"image": "a.png", "class": "x"}', "line 2: needs the keys image, box and class"),
+                          ("not json", "line 2: not JSON")):
+        (tmp_path / "bad.jsonl").write_text(good[0] + "\n" + line)
+        with pytest.raises(ValueError, match=message):
+            read_region_file(tmp_path / "bad.jsonl")
+    (tmp_path / "one.jsonl").write_text(good[0])
+    with pytest.raises(ValueError, match="at least two classes"):
+        read_region_file(tmp_path / "one.jsonl")

@@ -23,6 +23,7 @@ adapted dual-path model.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -154,3 +155,41 @@ def agreement_with(head: nn.Module, original: nn.Module, features: np.ndarray) -
     x = torch.from_numpy(np.asarray(features, dtype=np.float32))
     with torch.no_grad():
         return float((F.normalize(head(x), dim=-1) * F.normalize(original(x), dim=-1)).sum(-1).mean())
+
+
+def read_region_file(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Labelled boxes of your own imagery, one JSON object per line: ``{"image": <path, relative to the file's
+    folder or absolute>, "box": [x1, y1, x2, y2] (pixels), "class": <name>}``. Returns ``(samples, class names)``:
+    samples as :class:`~geovec.data.NWPUVHR10`'s (``image``, ``box``, ``label``, ``class_name``), the class names
+    sorted. A line that is not such an object is an error naming the file and the line."""
+    path = Path(path)
+    rows: list[tuple[int, Path, list[float], str]] = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or not {"image", "box", "class"} <= set(obj):
+            raise ValueError(f"{where}: needs the keys image, box and class")
+        box = obj["box"]
+        if (not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box)
+                or not (box[0] < box[2] and box[1] < box[3]) or min(box) < 0):
+            raise ValueError(f"{where}: box must be [x1, y1, x2, y2] pixels with x1 < x2 and y1 < y2, got {box!r}")
+        name = str(obj["class"]).strip()
+        if not name:
+            raise ValueError(f"{where}: empty class name")
+        image = Path(obj["image"]).expanduser()
+        image = image if image.is_absolute() else path.parent / image
+        if not image.is_file():
+            raise ValueError(f"{where}: image {image} does not exist")
+        rows.append((n, image, [float(v) for v in box], name))
+    if not rows:
+        raise ValueError(f"{path.name}: no labelled boxes")
+    classes = sorted({r[3] for r in rows})
+    if len(classes) < 2:
+        raise ValueError(f"{path.name}: every box is {classes[0]!r}; naming a box needs at least two classes")
+    index = {c: i for i, c in enumerate(classes)}
+    return [{"image": image, "box": box, "label": index[name], "class_name": name} for _, image, box, name in rows], classes
