@@ -125,10 +125,10 @@ def test_a_region_file_of_your_own_is_read_and_checked_by_line(tmp_path):
     assert [(s["label"], s["class_name"], s["box"]) for s in samples] == [(1, "solar farm", [1.0, 2.0, 30.0, 40.0]),
                                                                           (0, "greenhouse", [0.0, 0.0, 10.5, 8.0])]
     assert samples[0]["image"] == tmp_path / "a.png"
-    for line, message in (('{"image": "a.png", "box": [30, 2, 1, 40], "class": "x"}', "line 2: box must be"),
-                          ('{"image": "b.png", "box": [1, 2, 3, 4], "class": "x"}', "line 2: image .*b.png does not exist"),
-                          ('{"image": "a.png", "class": "x"}', "line 2: needs the keys image, box and class"),
-                          ("not json", "line 2: not JSON")):
+    for line, message in (('{"image": "a.png", "box": [30, 2, 1, 40], "class": "x"}', "bad.jsonl:2: box must be"),
+                          ('{"image": "b.png", "box": [1, 2, 3, 4], "class": "x"}', "bad.jsonl:2: image .*b.png does not exist"),
+                          ('{"image": "a.png", "class": "x"}', "bad.jsonl:2: needs the keys image, box and class"),
+                          ("not json", "bad.jsonl:2: not valid JSON")):
         (tmp_path / "bad.jsonl").write_text(good[0] + "\n" + line)
         with pytest.raises(ValueError, match=message):
             read_region_file(tmp_path / "bad.jsonl")

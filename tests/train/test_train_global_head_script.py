@@ -63,4 +63,4 @@ def test_a_bad_region_file_is_one_line_naming_it(data_root, tmp_path, capsys):
         _script().main(["--data-root", str(data_root), "--cache", str(tmp_path / "cache"), "--out",
                         str(tmp_path / "model"), "--revision", "x", "--regions", str(bad)])
     assert e.value.code == 2
-    assert "--regions: mine.jsonl line 1: image" in capsys.readouterr().err
+    assert "--regions: mine.jsonl:1: image" in capsys.readouterr().err

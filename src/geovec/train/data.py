@@ -22,7 +22,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -100,21 +100,25 @@ def example_from_json(d: dict, where: str = "", base: Path | None = None) -> Exa
     )
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Example]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"training data {path} does not exist")
-    out = []
+def json_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(where, value)`` per non-blank line of a JSON-lines file, ``where`` = ``<file name>:<line>``; a line that is
+    not JSON is a :class:`GeoVecInputError` naming it."""
     with open(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{path.name}:{n}"
             try:
-                d = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as e:
                 raise GeoVecInputError(f"{where}: not valid JSON ({e.msg})") from None
-            out.append(example_from_json(d, where, path.parent))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Example]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"training data {path} does not exist")
+    out = [example_from_json(d, where, path.parent) for where, d in json_lines(path)]
     if not out:
         raise GeoVecInputError(f"{path}: no examples")
     return out

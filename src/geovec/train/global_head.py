@@ -23,7 +23,6 @@ adapted dual-path model.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -162,16 +161,11 @@ def read_region_file(path: str | Path) -> tuple[list[dict], list[str]]:
     folder or absolute>, "box": [x1, y1, x2, y2] (pixels), "class": <name>}``. Returns ``(samples, class names)``:
     samples as :class:`~geovec.data.NWPUVHR10`'s (``image``, ``box``, ``label``, ``class_name``), the class names
     sorted. A line that is not such an object is an error naming the file and the line."""
+    from geovec.train.data import json_lines
+
     path = Path(path)
-    rows: list[tuple[int, Path, list[float], str]] = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not JSON ({e.msg})") from None
+    rows: list[tuple[str, Path, list[float], str]] = []
+    for where, obj in json_lines(path):
         if not isinstance(obj, dict) or not {"image", "box", "class"} <= set(obj):
             raise ValueError(f"{where}: needs the keys image, box and class")
         box = obj["box"]
@@ -185,7 +179,7 @@ def read_region_file(path: str | Path) -> tuple[list[dict], list[str]]:
         image = image if image.is_absolute() else path.parent / image
         if not image.is_file():
             raise ValueError(f"{where}: image {image} does not exist")
-        rows.append((n, image, [float(v) for v in box], name))
+        rows.append((where, image, [float(v) for v in box], name))
     if not rows:
         raise ValueError(f"{path.name}: no labelled boxes")
     classes = sorted({r[3] for r in rows})
