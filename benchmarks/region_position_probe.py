@@ -23,7 +23,7 @@ sys.path.insert(0, os.environ.get("GEOVEC_SRC", str(ROOT / "src")))
 import numpy as np  # noqa: E402
 
 import geovec  # noqa: E402
-from geovec.paths import default_data_root  # noqa: E402
+from geovec.paths import cache_dir, default_data_root  # noqa: E402
 
 
 def cv_r2(X: np.ndarray, y: np.ndarray, folds: np.ndarray, lam: float) -> float:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     from geovec.bench.tasks import get_task
 
     spec = get_task("dev-VHR10-referring")
-    data = spec.build(BuildContext(args.data_root, args.data_root, 0))
+    data = spec.build(BuildContext(args.data_root, cache_dir(), 0))  # as `geovec bench` does: never beside the data
     model = geovec.load_model(args.model, lazy=False)
     enc = BenchEncoder(model)
     E = enc.encode(enc.instructed(data.candidates, spec.candidate_kind, "document", spec.candidate_instruction))

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -127,8 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. training --------------------------------------------------------------------------------------------------
     head = gp.image_head
-    import copy
-
     original = copy.deepcopy(head).eval()
 
     def unit(x: np.ndarray) -> torch.Tensor:

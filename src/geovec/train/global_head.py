@@ -75,13 +75,6 @@ class RegionSet:
             raise ValueError(f"region crop {bad} has label {int(self.labels[bad])}, but there are {k} class names")
 
 
-def _check_views(anchor: np.ndarray, sensor_views: Sequence[np.ndarray]) -> None:
-    for k, v in enumerate(sensor_views):
-        if v.shape != anchor.shape:
-            raise ValueError(f"sensor view {k} has shape {v.shape}, the anchor features {anchor.shape}: a sensor view "
-                             "must hold one row per anchor image, in the same order")
-
-
 def adapt_image_head(head: nn.Module, anchor: np.ndarray, regions: RegionSet | None = None,
                      sensor_views: Sequence[np.ndarray] = (), config: HeadAdaptConfig | None = None,
                      run_dir: str | Path | None = None, evaluate: Callable[[], dict] | None = None,
@@ -94,7 +87,10 @@ def adapt_image_head(head: nn.Module, anchor: np.ndarray, regions: RegionSet | N
     cfg = config or HeadAdaptConfig()
     anchor_t = torch.from_numpy(np.asarray(anchor, dtype=np.float32))
     sensors = [torch.from_numpy(np.asarray(v, dtype=np.float32)) for v in sensor_views]
-    _check_views(anchor_t.numpy(), [s.numpy() for s in sensors])
+    for k, v in enumerate(sensors):
+        if v.shape != anchor_t.shape:
+            raise ValueError(f"sensor view {k} has shape {tuple(v.shape)}, the anchor features {tuple(anchor_t.shape)}: "
+                             "a sensor view must hold one row per anchor image, in the same order")
     if regions is None and not sensors:
         raise ValueError("nothing to adapt to: give region crops, sensor views or both")
     # the targets: what the head says now, before any step (a resumed run recomputes them from the saved original)
